@@ -1,0 +1,89 @@
+"""Decode a CNN-GA genome into a standard ``torch.nn.Module``.
+
+Knows nothing of DEAP: a genome here is any sequence of
+:class:`~deap_cnn.genome.SkipGene` and :class:`~deap_cnn.genome.PoolGene`.
+
+Head: global average pooling, then one linear layer to the classes. CNN-GA's
+published code flattens into fully connected layers; global average pooling
+keeps the head's size independent of the map size, so every valid genome
+decodes to a network of modest size whatever its poolings.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .genome import PoolGene, SkipGene
+
+__all__ = ["SkipUnit", "build_network", "count_parameters", "count_flops"]
+
+
+class SkipUnit(nn.Module):
+    """3x3 conv-BN-ReLU-3x3 conv-BN, plus a 1x1 conv shortcut to the same width, added, then ReLU."""
+
+    def __init__(self, in_channels: int, width: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+        )
+        self.shortcut = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+def build_network(genome, input_shape, n_classes: int) -> nn.Sequential:
+    """The network a genome encodes, for ``input_shape = (C, H, W)`` images and ``n_classes`` outputs.
+
+    ``deap_cnn.SearchSpace`` carries both: ``build_network(g, space.input_shape, space.n_classes)``.
+    """
+    channels, height, width = input_shape
+    layers = []
+    for gene in genome:
+        if isinstance(gene, SkipGene):
+            layers.append(SkipUnit(channels, gene.width))
+            channels = gene.width
+        elif isinstance(gene, PoolGene):
+            if min(height, width) < 2:
+                raise ValueError(
+                    f"genome {'-'.join(map(str, genome))} pools a {height}x{width} map below 1x1; "
+                    "validate it against a SearchSpace for this input shape first"
+                )
+            height, width = height // 2, width // 2
+            layers.append(nn.MaxPool2d(2, 2) if gene.kind == "max" else nn.AvgPool2d(2, 2))
+        else:
+            raise TypeError(f"unknown gene {gene!r}")
+    if not layers or not isinstance(genome[0], SkipGene):
+        raise ValueError("a genome must start with a skip unit")
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, n_classes)]
+    return nn.Sequential(*layers)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, input_shape) -> int:
+    """FLOPs of one forward pass on a single ``input_shape`` image (PyTorch's FLOP counter).
+
+    Counts each multiply-add as two FLOPs, convolutions and linear layers
+    only, as ``torch.utils.flop_counter`` does.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
