@@ -1,0 +1,204 @@
+"""The CNN-GA generational loop, in the style of ``deap.algorithms.eaSimple``.
+
+The loop expects a toolbox with ``mate``, ``mutate``, ``select`` (the
+environmental selection, e.g. :func:`~deap_cnn.sel_environmental`),
+``evaluate``, ``clone`` and ``map``; ``select_mates`` is optional and
+defaults to :func:`~deap_cnn.sel_binary_tournament`. The same toolbox keeps
+working with DEAP's own loops.
+
+Evaluation sends workers plain :class:`~deap_cnn.Genome` values (not
+individuals: DEAP's creator classes are rebuilt on every unpickling) and gets
+back records. ``evaluate`` may return a fitness tuple or a record with
+``fitness`` and ``to_dict()`` (:class:`deap_cnn.evaluate.EvaluationRecord`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import sys
+import time
+from functools import partial
+
+from deap import tools
+
+from .checkpoint import save_checkpoint
+from .genome import Genome
+from .operators import sel_binary_tournament
+
+__all__ = ["EvaluationCache", "ea_cnn_ga", "evaluate_population", "vary_cnn_ga"]
+
+
+class EvaluationCache:
+    """Records of evaluated architectures, keyed by canonical genome.
+
+    One cache serves one set of evaluation settings. With a
+    :class:`~deap_cnn.store.ResultsStore` behind it, the records persist (and
+    are found again after a resume); without, they live in memory.
+    """
+
+    def __init__(self, store=None):
+        self.store = store
+        self._memory = {}
+
+    def get(self, key: str):
+        if key not in self._memory and self.store is not None:
+            found = self.store.lookup(key)
+            if found is not None:
+                self._memory[key] = found
+        return self._memory.get(key)
+
+    def put(self, key: str, record: dict, generation=None, worker=None):
+        self._memory[key] = record
+        if self.store is not None:
+            self.store.add(record, generation=generation, worker=worker)
+
+    def __contains__(self, key):
+        return self.get(key) is not None
+
+    def __len__(self):
+        return len(self.store) if self.store is not None else len(self._memory)
+
+
+def _worker_id():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _evaluate_one(evaluate, genome):
+    """Run in a worker: evaluate one genome, return ``(record dict, worker id)``."""
+    result = evaluate(genome)
+    if hasattr(result, "to_dict"):
+        record = result.to_dict()
+    else:
+        record = {"genome": str(genome), "fitness": tuple(result), "status": "ok"}
+    record["fitness"] = tuple(record["fitness"])
+    return record, _worker_id()
+
+
+def _progress(generation, done, total):
+    if total and sys.stderr.isatty():
+        width = 30
+        filled = width * done // total
+        sys.stderr.write(f"\rgen {generation:3d} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def evaluate_population(individuals, toolbox, cache=None, generation=None):
+    """Give every individual with an invalid fitness its fitness.
+
+    Architectures found in ``cache`` are not trained again; distinct new ones
+    are mapped with ``toolbox.map`` and each record is put in the cache (and
+    its store) as soon as it arrives. Returns ``(trained, cache_hits, failed)``.
+    """
+    cache = EvaluationCache() if cache is None else cache
+    invalid = [ind for ind in individuals if not ind.fitness.valid]
+    keys = [str(ind) for ind in invalid]
+    todo = {}
+    for key, ind in zip(keys, invalid):
+        if key not in todo and cache.get(key) is None:
+            todo[key] = Genome(ind)
+    failed = 0
+    _progress(generation, 0, len(todo))
+    results = toolbox.map(partial(_evaluate_one, toolbox.evaluate), list(todo.values()))
+    for done, (key, (record, worker)) in enumerate(zip(todo, results), start=1):
+        record["genome"] = key
+        cache.put(key, record, generation=generation, worker=worker)
+        failed += record.get("status", "ok") != "ok"
+        _progress(generation, done, len(todo))
+    for key, ind in zip(keys, invalid):
+        ind.fitness.values = cache.get(key)["fitness"]
+    return len(todo), len(invalid) - len(todo), failed
+
+
+def vary_cnn_ga(population, toolbox, cxpb, mutpb):
+    """CNN-GA's offspring: parents by ``toolbox.select_mates``, crossover, then mutation.
+
+    Offspring are clones; the fitness of each one that a variation touched is
+    deleted, as ``deap.algorithms.varAnd`` does.
+    """
+    select_mates = getattr(toolbox, "select_mates", sel_binary_tournament)
+    offspring = []
+    while len(offspring) < len(population):
+        first, second = map(toolbox.clone, select_mates(population, 2))
+        if random.random() < cxpb:
+            toolbox.mate(first, second)
+            del first.fitness.values, second.fitness.values
+        offspring += [first, second]
+    offspring = offspring[: len(population)]
+    for child in offspring:
+        if random.random() < mutpb:
+            toolbox.mutate(child)
+            del child.fitness.values
+    return offspring
+
+
+def ea_cnn_ga(
+    population,
+    toolbox,
+    cxpb=0.9,
+    mutpb=0.2,
+    ngen=20,
+    stats=None,
+    halloffame=None,
+    verbose=__debug__,
+    cache=None,
+    checkpoint=None,
+    start_gen=0,
+    logbook=None,
+):
+    """Run CNN-GA for ``ngen`` generations; return ``(population, logbook)``.
+
+    Generation 0 evaluates the initial population. Each later generation
+    makes ``len(population)`` offspring (:func:`vary_cnn_ga`), evaluates those
+    whose fitness is invalid (:func:`evaluate_population`, through ``cache``)
+    and keeps ``toolbox.select(population + offspring, len(population))``.
+
+    ``checkpoint``, a path, receives an atomic checkpoint after every
+    generation (population, hall of fame, logbook, generation, random
+    states). To resume, restore the random states and pass the checkpoint's
+    population, ``halloffame``, ``logbook`` and ``start_gen = generation + 1``:
+    :func:`deap_cnn.run.resume` does it. The logbook records per generation
+    the trainings run (``nevals``), the ``cache_hits``, the ``failed``
+    candidates, and the wall and evaluation ``seconds``.
+    """
+    cache = EvaluationCache() if cache is None else cache
+    if logbook is None:
+        logbook = tools.Logbook()
+        logbook.header = ["gen", "nevals", "cache_hits", "failed", "seconds", "eval_seconds"] + (
+            stats.fields if stats else []
+        )
+    elif verbose and len(logbook):
+        print(logbook.stream)
+
+    for gen in range(start_gen, ngen + 1):
+        started = time.perf_counter()
+        if gen == 0:
+            candidates = population
+        else:
+            candidates = vary_cnn_ga(population, toolbox, cxpb, mutpb)
+        eval_started = time.perf_counter()
+        trained, hits, failed = evaluate_population(candidates, toolbox, cache, generation=gen)
+        eval_seconds = time.perf_counter() - eval_started
+        if gen > 0:
+            # Environmental selection may pick one individual twice: give each slot its own copy.
+            population[:] = [toolbox.clone(ind) for ind in toolbox.select(population + candidates, len(population))]
+        if halloffame is not None:
+            halloffame.update(population)
+        record = stats.compile(population) if stats else {}
+        logbook.record(
+            gen=gen,
+            nevals=trained,
+            cache_hits=hits,
+            failed=failed,
+            seconds=round(time.perf_counter() - started, 3),
+            eval_seconds=round(eval_seconds, 3),
+            **record,
+        )
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, population=population, generation=gen, halloffame=halloffame, logbook=logbook)
+        if verbose:
+            print(logbook.stream)
+    return population, logbook
