@@ -62,6 +62,8 @@ def _parse_gene(token: str):
         )
     if match["width"] is not None:
         return SkipGene(int(match["width"]))
+    if match["kind"] not in POOL_KINDS:
+        raise GenomeError(f"cannot parse gene {token!r}: pooling kind {match['kind']!r} is not one of {POOL_KINDS}")
     return PoolGene(match["kind"])
 
 

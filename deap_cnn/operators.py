@@ -87,12 +87,12 @@ def cx_one_point(ind1, ind2, space, rng=random):
     cuts = []
     for i in range(1, len(a) + 1):
         for j in range(1, len(b) + 1):
-            if i == len(a) and j == len(b):
-                continue  # nothing would be exchanged
             s1, q1 = pa[i][0] + sb - pb[j][0], pa[i][1] + qb - pb[j][1]
             s2, q2 = pb[j][0] + sa - pa[i][0], pb[j][1] + qa - pa[i][1]
             if fits(s1, q1) and fits(s2, q2):
-                cuts.append((i, j))
+                c1, c2 = a[:i] + b[j:], b[:j] + a[i:]
+                if (c1, c2) != (a, b) and (c1, c2) != (b, a):  # a real exchange, not the parents again
+                    cuts.append((i, j))
     if cuts:
         i, j = rng.choice(cuts)
         ind1[:], ind2[:] = a[:i] + b[j:], b[:j] + a[i:]
@@ -216,6 +216,8 @@ def sel_environmental(individuals, k, rng=random, fit_attr="fitness"):
     one (elitism). Returns a list of ``k`` references.
     """
     individuals = list(individuals)
+    if not individuals:
+        raise ValueError("environmental selection needs at least one individual, got none")
     chosen = sel_binary_tournament(individuals, k, rng, fit_attr)
     best = max(individuals, key=attrgetter(fit_attr))
     if chosen and not any(ind is best for ind in chosen):

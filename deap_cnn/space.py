@@ -20,9 +20,21 @@ class SearchSpaceError(ValueError):
     """The search space itself is inconsistent; the message names the setting and the value."""
 
 
+def _is_int(value) -> bool:
+    """A true integer: ``bool`` is an ``int`` subclass but never a valid count or size here."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_tuple(value, name):
+    try:
+        return tuple(value)
+    except TypeError:
+        raise SearchSpaceError(f"{name} must be a sequence, got {value!r}") from None
+
+
 def max_pool_units_for(height: int, width: int) -> int:
     """How many 2x2 stride-2 poolings an ``height x width`` map survives (stays >= 1x1)."""
-    return int(math.floor(math.log2(min(height, width)))) if min(height, width) >= 1 else 0
+    return max(min(height, width), 1).bit_length() - 1
 
 
 @dataclass(frozen=True)
@@ -63,21 +75,21 @@ class SearchSpace:
     mutation_probabilities: tuple = (0.7, 0.1, 0.1, 0.1)
 
     def __post_init__(self):
-        shape = tuple(self.input_shape)
-        if len(shape) != 3 or not all(isinstance(v, int) and v >= 1 for v in shape):
+        shape = _as_tuple(self.input_shape, "input_shape")
+        if len(shape) != 3 or not all(_is_int(v) and v >= 1 for v in shape):
             raise SearchSpaceError(
                 f"input_shape must be (channels, height, width) of positive integers, got {self.input_shape!r}"
             )
         object.__setattr__(self, "input_shape", shape)
-        if isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int) or self.n_classes < 2:
+        if not _is_int(self.n_classes) or self.n_classes < 2:
             raise SearchSpaceError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
-        widths = tuple(self.widths)
-        if not widths or not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
+        widths = _as_tuple(self.widths, "widths")
+        if not widths or not all(_is_int(w) and w >= 1 for w in widths):
             raise SearchSpaceError(f"widths must be a non-empty sequence of positive integers, got {self.widths!r}")
         object.__setattr__(self, "widths", tuple(sorted(set(widths))))
-        if not (isinstance(self.min_skip_units, int) and self.min_skip_units >= 1):
+        if not (_is_int(self.min_skip_units) and self.min_skip_units >= 1):
             raise SearchSpaceError(f"min_skip_units must be an integer >= 1, got {self.min_skip_units!r}")
-        if not (isinstance(self.max_skip_units, int) and self.max_skip_units >= self.min_skip_units):
+        if not (_is_int(self.max_skip_units) and self.max_skip_units >= self.min_skip_units):
             raise SearchSpaceError(
                 f"max_skip_units must be an integer >= min_skip_units ({self.min_skip_units}), "
                 f"got {self.max_skip_units!r}"
@@ -86,7 +98,7 @@ class SearchSpace:
         allowed = max_pool_units_for(height, width)
         if self.max_pool_units is None:
             object.__setattr__(self, "max_pool_units", min(PUBLISHED_MAX_POOL_UNITS, allowed))
-        elif not isinstance(self.max_pool_units, int) or self.max_pool_units < 0:
+        elif not _is_int(self.max_pool_units) or self.max_pool_units < 0:
             raise SearchSpaceError(f"max_pool_units must be an integer >= 0, got {self.max_pool_units!r}")
         elif self.max_pool_units > allowed:
             raise SearchSpaceError(
@@ -94,11 +106,16 @@ class SearchSpace:
                 f"{height}x{width} maps survive at most {allowed} 2x2 poolings before falling below 1x1; "
                 f"lower max_pool_units to {allowed} or use larger images"
             )
-        kinds = tuple(self.pool_kinds)
+        kinds = _as_tuple(self.pool_kinds, "pool_kinds")
         if not kinds or any(k not in POOL_KINDS for k in kinds):
             raise SearchSpaceError(f"pool_kinds must be a non-empty subset of {POOL_KINDS}, got {self.pool_kinds!r}")
         object.__setattr__(self, "pool_kinds", kinds)
-        probs = tuple(float(p) for p in self.mutation_probabilities)
+        try:
+            if isinstance(self.mutation_probabilities, (str, bytes)):
+                raise TypeError  # "1234" would otherwise read as four weights
+            probs = tuple(float(p) for p in self.mutation_probabilities)
+        except (TypeError, ValueError):
+            probs = ()  # not a sequence of numbers: reported below
         if len(probs) != len(MUTATIONS) or any(p < 0 or not math.isfinite(p) for p in probs) or sum(probs) <= 0:
             raise SearchSpaceError(
                 f"mutation_probabilities must be {len(MUTATIONS)} non-negative weights for {MUTATIONS} "

@@ -1,0 +1,126 @@
+"""Shared fixtures and hypothesis strategies for the deap_cnn tests.
+
+Strategies
+----------
+``search_spaces()``
+    Valid :class:`deap_cnn.SearchSpace` objects over several input shapes,
+    width subsets, skip-unit bounds, pooling-kind subsets and mutation weights.
+``genomes(space)``
+    Valid genomes for ``space``: some built by ``random_genome`` from a seeded
+    ``random.Random``, others drawn gene by gene so that edge genomes (fewest
+    skip units, most skip units, most pooling units) come up often.
+``space_and_genomes(n)``
+    A space together with ``n`` genomes valid in it.
+
+DEAP creator types ``FitnessMax``, ``FitnessMin``, ``Individual`` (maximising)
+and ``IndividualMin`` are created here once, at import time.
+"""
+
+from __future__ import annotations
+
+import random
+
+from deap import base, creator
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from deap_cnn import Genome, PoolGene, SearchSpace, SkipGene, random_genome
+from deap_cnn.space import max_pool_units_for
+
+# --- hypothesis profile -----------------------------------------------------------
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=100,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("ci")
+
+# --- DEAP types -------------------------------------------------------------------
+if not hasattr(creator, "FitnessMax"):
+    creator.create("FitnessMax", base.Fitness, weights=(1.0,))
+if not hasattr(creator, "FitnessMin"):
+    creator.create("FitnessMin", base.Fitness, weights=(-1.0,))
+if not hasattr(creator, "Individual"):
+    creator.create("Individual", Genome, fitness=creator.FitnessMax)
+if not hasattr(creator, "IndividualMin"):
+    creator.create("IndividualMin", Genome, fitness=creator.FitnessMin)
+
+# --- strategies -------------------------------------------------------------------
+INPUT_SHAPES = [(1, 28, 28), (3, 32, 32), (1, 8, 8), (3, 4, 4), (1, 2, 2), (1, 1, 1), (3, 5, 9)]
+WIDTH_POOL = [4, 8, 16, 64, 128, 256]
+
+
+@st.composite
+def mutation_probabilities(draw):
+    """Four non-negative weights with a positive sum; single-type and zero weights are common."""
+    one_hot = st.sampled_from([(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)])
+    weights = st.lists(
+        st.one_of(st.just(0.0), st.floats(min_value=0.0, max_value=1.0, allow_nan=False)),
+        min_size=4,
+        max_size=4,
+    ).filter(lambda ws: sum(ws) > 0)
+    return tuple(draw(st.one_of(st.just((0.7, 0.1, 0.1, 0.1)), one_hot, weights)))
+
+
+@st.composite
+def search_spaces(draw, input_shapes=INPUT_SHAPES, widths=WIDTH_POOL, max_skip_cap=8):
+    shape = draw(st.sampled_from(input_shapes))
+    chosen_widths = draw(st.lists(st.sampled_from(widths), min_size=1, max_size=len(widths), unique=True))
+    min_skip = draw(st.integers(1, 4))
+    max_skip = draw(st.integers(min_skip, max(min_skip, max_skip_cap)))
+    allowed = max_pool_units_for(shape[1], shape[2])
+    max_pool = draw(st.one_of(st.none(), st.integers(0, allowed)))
+    kinds = draw(st.sampled_from([("max",), ("mean",), ("max", "mean"), ("mean", "max")]))
+    return SearchSpace(
+        input_shape=shape,
+        n_classes=draw(st.integers(2, 12)),
+        widths=tuple(chosen_widths),
+        min_skip_units=min_skip,
+        max_skip_units=max_skip,
+        max_pool_units=max_pool,
+        pool_kinds=kinds,
+        mutation_probabilities=draw(mutation_probabilities()),
+    )
+
+
+def seeded_genomes(space):
+    """Genomes from ``random_genome`` with a ``random.Random`` seeded by hypothesis."""
+    return st.integers(0, 2**32 - 1).map(lambda seed: Genome(random_genome(space, random.Random(seed))))
+
+
+@st.composite
+def drawn_genomes(draw, space):
+    """Genomes drawn gene by gene, biased towards the bounds of the space."""
+    n_skip = draw(
+        st.one_of(
+            st.just(space.min_skip_units),
+            st.just(space.max_skip_units),
+            st.integers(space.min_skip_units, space.max_skip_units),
+        )
+    )
+    n_pool = draw(st.one_of(st.just(0), st.just(space.max_pool_units), st.integers(0, space.max_pool_units)))
+    skips = [SkipGene(draw(st.sampled_from(space.widths))) for _ in range(n_skip)]
+    pools = [PoolGene(draw(st.sampled_from(space.pool_kinds))) for _ in range(n_pool)]
+    rest = draw(st.permutations(skips[1:] + pools))
+    return Genome([skips[0], *rest])
+
+
+def genomes(space):
+    return st.one_of(seeded_genomes(space), drawn_genomes(space))
+
+
+@st.composite
+def space_and_genomes(draw, n=1, spaces=None):
+    space = draw(spaces if spaces is not None else search_spaces())
+    return space, [draw(genomes(space)) for _ in range(n)]
+
+
+def as_individual(genome, cls=None, fitness=(1.5,)):
+    """A creator individual holding ``genome``'s genes, with a set fitness."""
+    ind = (cls or creator.Individual)(genome)
+    if fitness is not None:
+        ind.fitness.values = fitness
+    return ind
