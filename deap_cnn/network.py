@@ -16,7 +16,7 @@ from torch import nn
 
 from .genome import PoolGene, SkipGene
 
-__all__ = ["SkipUnit", "build_network", "count_parameters", "count_flops"]
+__all__ = ["SkipUnit", "build_network", "count_parameters", "count_flops", "save_network", "load_network"]
 
 
 class SkipUnit(nn.Module):
@@ -87,3 +87,40 @@ def count_flops(model: nn.Module, input_shape) -> int:
     finally:
         model.train(was_training)
     return int(counter.get_total_flops())
+
+
+def save_network(model: nn.Module, path, genome, input_shape, n_classes: int, **details):
+    """Save ``model``'s ``state_dict`` to ``path`` and its architecture beside it as JSON.
+
+    The JSON file (``path`` with the suffix ``.json``) holds the canonical
+    genome, the input shape, the class count and any ``details`` (such as the
+    test accuracy); :func:`load_network` rebuilds the module from the pair.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    torch.save(model.state_dict(), path)
+    description = {
+        "genome": "-".join(map(str, genome)),
+        "input_shape": list(input_shape),
+        "n_classes": int(n_classes),
+        "weights": path.name,
+        **details,
+    }
+    path.with_suffix(".json").write_text(json.dumps(description, indent=2))
+
+
+def load_network(path, map_location="cpu") -> nn.Module:
+    """Rebuild the module saved by :func:`save_network` (``path`` is the weights file or its JSON)."""
+    import json
+    from pathlib import Path
+
+    from .genome import Genome
+
+    path = Path(path)
+    description = json.loads(path.with_suffix(".json").read_text())
+    model = build_network(Genome.from_string(description["genome"]), description["input_shape"], description["n_classes"])
+    weights = path.with_suffix(".json").with_name(description["weights"])
+    model.load_state_dict(torch.load(weights, map_location=map_location, weights_only=True))
+    return model

@@ -99,12 +99,18 @@ class ResultsStore:
         return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM settings")}
 
     def add(self, record, generation=None, worker=None):
-        """Commit one evaluation; a second row for the same genome is ignored."""
+        """Commit one evaluation.
+
+        A second row for the same genome and fingerprint raises
+        ``sqlite3.IntegrityError``: the cache in front of the store exists so
+        that an architecture is never trained twice, and a repeat is a bug to
+        surface, not to hide.
+        """
         data = record.to_dict() if hasattr(record, "to_dict") else dict(record)
         values = [json.dumps(list(data.get(f) or [])) if f in _JSON_FIELDS else data.get(f) for f in RECORD_FIELDS]
         with self._db:
             self._db.execute(
-                f"INSERT OR IGNORE INTO evaluations (fingerprint, generation, worker, created_at, "
+                f"INSERT INTO evaluations (fingerprint, generation, worker, created_at, "
                 f"{', '.join(RECORD_FIELDS)}) VALUES (?, ?, ?, ?, {', '.join('?' * len(RECORD_FIELDS))})",
                 [self.fingerprint, generation, worker, time.time(), *values],
             )

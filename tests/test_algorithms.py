@@ -110,7 +110,8 @@ def test_store_serves_only_its_own_fingerprint(tmp_path):
     record = {"genome": "S64", "fitness": (0.5,), "status": "ok", "val_accuracy": [0.4, 0.5]}
     with ResultsStore(path, fingerprint="a") as store:
         store.add(record, generation=0, worker="w")
-        store.add(dict(record, fitness=(0.9,)), generation=1, worker="w")  # same genome: ignored
+        with pytest.raises(sqlite3.IntegrityError):
+            store.add(dict(record, fitness=(0.9,)), generation=1, worker="w")  # a repeat is a bug
         assert store.lookup("S64")["fitness"] == (0.5,)
         assert store.lookup("S64")["val_accuracy"] == [0.4, 0.5]
     with ResultsStore(path, fingerprint="b") as other:

@@ -1,0 +1,19 @@
+"""CNN-GA on Fashion-MNIST, from a folder of the four IDX files or torchvision's downloader.
+
+    python -m scoop benchmarks/fashion_mnist.py                # Debian's dataset-fashion-mnist
+    python -m scoop benchmarks/fashion_mnist.py --data-dir data --download
+
+The default folder is where Debian's ``dataset-fashion-mnist`` package puts
+the files. 28x28 inputs allow 3 pooling units; ``--help`` lists every option.
+"""
+
+from deap_cnn.run import main
+
+if __name__ == "__main__":
+    main(
+        data="fashion-mnist",
+        data_dir="/usr/share/datasets/fashion-mnist",
+        out="runs/fashion-mnist",
+        epochs=5,
+        final_epochs=30,
+    )

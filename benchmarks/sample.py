@@ -1,0 +1,25 @@
+"""A small real CNN-GA search on the bundled Fashion-MNIST sample (no download).
+
+    python -m scoop -n 2 benchmarks/sample.py        # what `make run` does
+
+3,000 training and 1,000 test images, narrow skip units and short training so
+that the whole search, the retraining of the best network and its test
+accuracy fit in a few minutes on a 2-core CPU. Each run starts a new folder
+under runs/ unless --out is given; --resume continues one.
+"""
+
+import time
+
+from deap_cnn.run import main
+
+if __name__ == "__main__":
+    main(
+        data="sample",
+        out=time.strftime("runs/sample-%Y%m%d-%H%M%S"),
+        population=6,
+        generations=3,
+        widths=(16, 32, 64),
+        max_skip_units=4,
+        epochs=3,
+        final_epochs=6,
+    )
