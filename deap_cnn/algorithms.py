@@ -6,9 +6,10 @@ environmental selection, e.g. :func:`~deap_cnn.sel_environmental`),
 defaults to :func:`~deap_cnn.sel_binary_tournament`. The same toolbox keeps
 working with DEAP's own loops.
 
-Evaluation sends workers plain :class:`~deap_cnn.Genome` values (not
-individuals: DEAP's creator classes are rebuilt on every unpickling) and gets
-back records. ``evaluate`` may return a fitness tuple or a record with
+Evaluation sends workers one individual per distinct architecture and gets
+back records, never individuals: since DEAP 1.4 a creator class is rebuilt on
+every unpickling, so individuals that travelled back would each belong to a
+class of their own. ``evaluate`` may return a fitness tuple or a record with
 ``fitness`` and ``to_dict()`` (:class:`deap_cnn.evaluate.EvaluationRecord`).
 """
 
@@ -24,7 +25,6 @@ from functools import partial
 from deap import tools
 
 from .checkpoint import save_checkpoint
-from .genome import Genome
 from .operators import sel_binary_tournament
 
 __all__ = ["EvaluationCache", "ea_cnn_ga", "evaluate_population", "vary_cnn_ga"]
@@ -99,7 +99,7 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
     todo = {}
     for key, ind in zip(keys, invalid):
         if key not in todo and cache.get(key) is None:
-            todo[key] = Genome(ind)
+            todo[key] = ind
     failed = 0
     _progress(generation, 0, len(todo))
     results = toolbox.map(partial(_evaluate_one, toolbox.evaluate), list(todo.values()))

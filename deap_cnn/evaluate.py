@@ -32,14 +32,13 @@ import sys
 import tempfile
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 
 import torch
 import torch.nn.functional as F
 
 from .data import DataSource, load_data
-from .genome import Genome
 from .network import build_network, count_flops, count_parameters
 
 __all__ = [
@@ -65,12 +64,15 @@ __all__ = [
     "lr_factor",
     "worst_fitness",
     "SCHEDULES",
+    "OPTIMIZERS",
+    "make_optimizer",
     "FITNESSES",
     "AUGMENTS",
     "WORST_NEG_VAL_LOSS",
 ]
 
 SCHEDULES = ("onecycle", "cosine", "constant")
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 FITNESSES = ("best_val_acc", "last_val_acc", "neg_val_loss")
 AUGMENTS = ("auto", "crop_flip", "flip", "none")
 
@@ -109,7 +111,11 @@ class TrainSettings:
     Parameters
     ----------
     epochs, batch_size, lr, momentum, weight_decay, nesterov:
-        SGD training of each candidate.
+        Training of each candidate (CNN-GA's published code: SGD, momentum
+        0.9, weight decay 5e-4, batch 128).
+    optimizer:
+        ``"sgd"`` (default), ``"adam"``, ``"adamw"`` or ``"rmsprop"``;
+        ``momentum`` and ``nesterov`` apply to SGD (and momentum to RMSprop).
     schedule:
         ``"onecycle"`` (linear warm-up over the first 15% of steps, then
         cosine decay to zero), ``"cosine"`` (cosine decay from ``lr``) or
@@ -154,6 +160,7 @@ class TrainSettings:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     nesterov: bool = True
+    optimizer: str = "sgd"
     schedule: str = "onecycle"
     label_smoothing: float = 0.0
     time_budget: float | None = None
@@ -183,7 +190,9 @@ class TrainSettings:
         for name in ("nesterov", "amp", "channels_last"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.nesterov and self.momentum == 0:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.nesterov and self.momentum == 0 and self.optimizer == "sgd":
             raise ValueError("nesterov=True needs momentum > 0; set nesterov=False or give a momentum")
         for name, choices in (("schedule", SCHEDULES), ("fitness", FITNESSES), ("augment", AUGMENTS)):
             if getattr(self, name) not in choices:
@@ -557,6 +566,22 @@ def lr_factor(step: int, schedule: str, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * (progress - WARMUP_FRACTION) / (1.0 - WARMUP_FRACTION)))
 
 
+def make_optimizer(parameters, settings: TrainSettings) -> torch.optim.Optimizer:
+    """The optimiser ``settings.optimizer`` names, with the settings' rate, momentum and decay."""
+    if settings.optimizer == "sgd":
+        return torch.optim.SGD(
+            parameters,
+            lr=settings.lr,
+            momentum=settings.momentum,
+            weight_decay=settings.weight_decay,
+            nesterov=settings.nesterov,
+        )
+    if settings.optimizer == "rmsprop":
+        return torch.optim.RMSprop(parameters, lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay)
+    optimizer = torch.optim.Adam if settings.optimizer == "adam" else torch.optim.AdamW
+    return optimizer(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+
+
 class Trainer:
     """One candidate's training: model, optimiser, schedule and the batches it draws.
 
@@ -594,13 +619,7 @@ class Trainer:
         if self.is_cuda:
             torch.backends.cudnn.benchmark = True  # fixed batch shapes for many steps: tuning pays for itself
         self.model = model.to(self.device, memory_format=self.memory_format)
-        self.optimizer = torch.optim.SGD(
-            self.model.parameters(),
-            lr=settings.lr,
-            momentum=settings.momentum,
-            weight_decay=settings.weight_decay,
-            nesterov=settings.nesterov,
-        )
+        self.optimizer = make_optimizer(self.model.parameters(), settings)
         factor = partial(lr_factor, schedule=settings.schedule, total_steps=self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.generator = torch.Generator(device=self.device).manual_seed(settings.seed)
@@ -836,11 +855,22 @@ class Evaluator:
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    def genome(self, genome) -> Genome:
-        """``genome`` (a genome, an individual or canonical text) checked against the space."""
-        if isinstance(genome, str):
-            genome = Genome.from_string(genome)
+    def genome(self, genome):
+        """``genome`` (a genome, an individual or canonical text) checked against the space.
+
+        The space parses text and validates (``space.validate``), so genome
+        families other than CNN-GA's plug in with their own space and builder.
+        """
         return self.space.validate(genome)
+
+    def settings_for(self, genome) -> TrainSettings:
+        """The settings ``genome`` trains with: its own hyperparameter genes, if any, override the evaluator's.
+
+        A genome that carries hyperparameters offers them as
+        ``genome.training_overrides() -> dict`` of :class:`TrainSettings` fields.
+        """
+        overrides = getattr(genome, "training_overrides", None)
+        return replace(self.settings, **overrides()) if overrides is not None else self.settings
 
     def record(self, genome) -> EvaluationRecord:
         """Train and score ``genome``; the record says how it went.
@@ -852,10 +882,11 @@ class Evaluator:
         device = select_device(self.device)
         # Again here: a worker unpickles the evaluator without __init__, and may read other files.
         load_data(self.data).check_fits(self.space.input_shape, self.space.n_classes)
-        data = device_data(self.data, self.settings, device)
+        settings = self.settings_for(genome)
+        data = device_data(self.data, settings, device)
         if device.type == "cpu":
             _use_threads(self.threads or default_threads())
-        return evaluate_genome(genome, data, self.space, self.settings, self.builder)
+        return evaluate_genome(genome, data, self.space, settings, self.builder)
 
 
 def cpu_bf16_enabled(choice) -> bool:
@@ -887,7 +918,7 @@ def train_and_test(genome, data, space, settings=TrainSettings(), device=None, b
     ``seconds``, ``device``, ``batch_size`` and the trained ``model``.
     """
     started = time.perf_counter()
-    genome = space.validate(Genome.from_string(genome) if isinstance(genome, str) else genome)
+    genome = space.validate(genome)
     dataset = load_data(data)
     dataset.check_fits(space.input_shape, space.n_classes)
     device = select_device(device)
