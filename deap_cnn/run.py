@@ -124,6 +124,7 @@ def _save_logbook(logbook, path):
 
 def _plot_fitness(logbook, path):
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -132,6 +133,7 @@ def _plot_fitness(logbook, path):
     generations = logbook.select("gen")
     axes.plot(generations, logbook.select("max"), marker="o", label="best")
     axes.plot(generations, logbook.select("mean"), marker=".", label="mean")
+    axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes.set_xlabel("generation")
     axes.set_ylabel("fitness (validation accuracy)")
     axes.grid(alpha=0.3)
