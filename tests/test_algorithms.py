@@ -175,3 +175,17 @@ def test_ea_simple_still_works_with_the_same_toolbox():
     population, logbook = algorithms.eaSimple(population, toolbox, cxpb=0.9, mutpb=0.2, ngen=2, verbose=False)
     assert len(logbook) == 3
     assert all(SPACE.is_valid(ind) for ind in population)
+
+
+def test_spawn_process_pool_map_gives_the_serial_result():
+    import multiprocessing
+
+    serial = run_loop(seed=4, ngen=2)
+    random.seed(4)
+    toolbox = make_toolbox(CountingFitness())
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        toolbox.register("map", pool.map)
+        population = toolbox.population(n=8)
+        population, _ = ea_cnn_ga(population, toolbox, ngen=2, verbose=False)
+    assert [str(ind) for ind in population] == [str(ind) for ind in serial[0]]
+    assert [ind.fitness.values for ind in population] == [ind.fitness.values for ind in serial[0]]
