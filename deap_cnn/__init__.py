@@ -1,8 +1,9 @@
 """deap_cnn: evolve convolutional network architectures with DEAP (after CNN-GA).
 
-The genome, search space and operators import no torch; the network builder,
-data and evaluator do, and load lazily so that ``import deap_cnn`` stays light
-for processes that only vary genomes.
+The genome, search space and operators (imported here) need no torch, so
+``import deap_cnn`` stays light for code that only varies genomes. The torch
+parts live in their own modules: ``deap_cnn.network`` (the builder),
+``deap_cnn.data``, ``deap_cnn.evaluate``; whole runs in ``deap_cnn.run``.
 """
 
 from .genome import POOL_KINDS, Genome, GenomeError, PoolGene, SkipGene
