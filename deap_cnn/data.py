@@ -15,6 +15,11 @@ hours should fail in its first second when the data cannot serve it.
 (``DataSource("cifar10", root="data")``); SCOOP workers receive it instead
 of the tensors and each loads the data once per process (:meth:`DataSource.load`
 caches).
+
+Feature vectors, for fully connected networks, have their own in-memory
+form, :class:`VectorDataset` (float32 ``(N, F)``), with the same interface;
+:func:`from_vectors` builds one from arrays and :func:`load_digits` reads
+scikit-learn's bundled digits (``DataSource("digits")``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import torch
 __all__ = [
     "DataError",
     "ImageDataset",
+    "VectorDataset",
     "DataSource",
     "from_arrays",
     "from_dict",
@@ -42,6 +48,8 @@ __all__ = [
     "load_torchvision",
     "load_image_folder",
     "load_sample",
+    "from_vectors",
+    "load_digits",
     "load_data",
     "clear_cache",
     "FASHION_MNIST_CLASSES",
@@ -823,6 +831,160 @@ def load_sample() -> ImageDataset:
 
 
 # ---------------------------------------------------------------------------
+# Feature vectors
+# ---------------------------------------------------------------------------
+
+#: Name of scikit-learn's bundled digits for :class:`DataSource` and :func:`load_data`.
+DIGITS_NAME = "digits"
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_SPLIT_SEED = 0
+
+
+@dataclass(frozen=True, eq=False)
+class VectorDataset:
+    """A train and a test set of feature vectors, for fully connected networks.
+
+    The vector counterpart of :class:`ImageDataset`, with the same interface
+    (``split``, ``check_fits``, ``input_shape``, ``n_classes``), so the
+    evaluator trains on either.
+
+    Parameters
+    ----------
+    x_train, x_test:
+        float32 tensors of shape ``(N, F)`` and ``(M, F)``, finite. Features
+        are standardised later, on the training device, with the training
+        split's statistics; pass them unscaled.
+    y_train, y_test:
+        int64 tensors of shape ``(N,)`` and ``(M,)``, labels in ``[0, n_classes)``.
+    classes:
+        One name per class, in label order.
+    name:
+        A label for messages and results.
+
+    Build one with :func:`from_vectors`, which converts arrays and dtypes.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: tuple
+    name: str = "vectors"
+
+    def __post_init__(self):
+        for split in ("train", "test"):
+            vectors = _check_tensor(self, f"x_{split}", torch.float32, 2, "(N, F)")
+            labels = _check_tensor(self, f"y_{split}", torch.int64, 1, "(N,)")
+            if vectors.shape[0] != labels.shape[0]:
+                raise DataError(
+                    f"{self.name}: mismatched lengths in the {split} set: {vectors.shape[0]} vectors but "
+                    f"{labels.shape[0]} labels; pass exactly one label per vector"
+                )
+            if vectors.shape[0] == 0 or vectors.shape[1] == 0:
+                raise DataError(
+                    f"{self.name}: x_{split} has shape {tuple(vectors.shape)}; a search needs at least one "
+                    "vector of at least one feature to train on and to test on"
+                )
+            if not torch.isfinite(vectors).all():
+                raise DataError(f"{self.name}: x_{split} holds NaN or infinite values; clean or drop those rows")
+            object.__setattr__(self, f"x_{split}", vectors.contiguous())
+            object.__setattr__(self, f"y_{split}", labels.contiguous())
+        if self.x_train.shape[1] != self.x_test.shape[1]:
+            raise DataError(
+                f"{self.name}: train vectors have {self.x_train.shape[1]} features but test vectors "
+                f"{self.x_test.shape[1]}; both sets need the same features"
+            )
+        object.__setattr__(self, "classes", _check_classes(self.classes, self.name))
+        for split in ("train", "test"):
+            _check_label_range(getattr(self, f"y_{split}"), f"y_{split}", len(self.classes), self.name)
+
+    n_classes = ImageDataset.n_classes
+    split = ImageDataset.split  # stratified by class: nothing in it depends on the inputs' layout
+
+    @property
+    def input_shape(self) -> tuple:
+        """``(F,)``: what the fully connected family's space takes."""
+        return (int(self.x_train.shape[1]),)
+
+    def __repr__(self):
+        return (
+            f"VectorDataset(name={self.name!r}, train={self.x_train.shape[0]}, test={self.x_test.shape[0]}, "
+            f"input_shape={self.input_shape}, n_classes={self.n_classes})"
+        )
+
+    def check_fits(self, input_shape, n_classes: int):
+        """Raise :class:`DataError` unless a network for ``input_shape`` and ``n_classes`` fits this data."""
+        problems = []
+        if tuple(input_shape) != self.input_shape:
+            problems.append(f"its vectors have shape {self.input_shape} but the network expects {tuple(input_shape)}")
+        if n_classes != self.n_classes:
+            problems.append(f"it has {self.n_classes} classes but the network has {n_classes} outputs")
+        if problems:
+            raise DataError(
+                f"dataset {self.name!r} does not fit the search space: " + "; ".join(problems) + ". "
+                "Build the space from the data: input_shape=dataset.input_shape, n_classes=dataset.n_classes"
+            )
+
+
+def from_vectors(x_train, y_train, x_test, y_test, classes=None, name: str = "vectors") -> VectorDataset:
+    """A :class:`VectorDataset` from ``(N, F)`` numeric arrays or tensors (converted to float32).
+
+    Labels as for :func:`from_arrays`; ``classes`` defaults to ``"0"``, ``"1"``, ...
+    """
+    vectors = {
+        "x_train": _vectors_to_float32(x_train, "x_train", name),
+        "x_test": _vectors_to_float32(x_test, "x_test", name),
+    }
+    labels = {
+        "y_train": _labels_to_int64(y_train, "y_train", name),
+        "y_test": _labels_to_int64(y_test, "y_test", name),
+    }
+    if classes is None:
+        classes = _default_classes(labels.values())
+    else:
+        classes = tuple(_class_name(c) for c in classes)
+    tensors = {key: torch.from_numpy(value) for key, value in {**vectors, **labels}.items()}
+    return VectorDataset(classes=classes, name=name, **tensors)
+
+
+def _vectors_to_float32(value, field, name):
+    array = _to_numpy(value, field, name)
+    if array.ndim != 2:
+        raise DataError(
+            f"{name}: wrong ndim for {field}: feature vectors must be 2-d (N, F), got {array.ndim}-d of shape "
+            f"{array.shape}; flatten each sample first (x.reshape(len(x), -1))"
+        )
+    if array.dtype.kind not in "fiub":
+        raise DataError(f"{name}: {field} has dtype {array.dtype}; features must be numbers")
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def load_digits(test_fraction: float = DIGITS_TEST_FRACTION, seed: int = DIGITS_SPLIT_SEED) -> VectorDataset:
+    """scikit-learn's bundled handwritten digits: 1797 vectors of 64 features (8x8 pixels, 0-16), 10 classes.
+
+    Bundled with scikit-learn, so nothing is downloaded (``pip install
+    scikit-learn``). The test set is a seeded split stratified by class:
+    ``test_fraction`` of each class (default 0.2: 1438 training and 359 test vectors).
+    """
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ImportError as exc:
+        raise DataError(
+            "the digits data set comes with scikit-learn, which is not installed; `pip install scikit-learn`"
+        ) from exc
+    fraction = _check_fraction(test_fraction, DIGITS_NAME)
+    bunch = sklearn_digits()
+    x, y = bunch.data, bunch.target.astype(np.int64)
+    generator = np.random.default_rng(seed)
+    test = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        members = generator.permutation(np.flatnonzero(y == label))
+        test[members[: _validation_count(len(members), fraction)]] = True
+    classes = tuple(str(c) for c in bunch.target_names)
+    return from_vectors(x[~test], y[~test], x[test], y[test], classes=classes, name=DIGITS_NAME)
+
+
+# ---------------------------------------------------------------------------
 # Describing a source, loading once per process
 # ---------------------------------------------------------------------------
 
@@ -839,7 +1001,8 @@ class DataSource:
     Parameters
     ----------
     name:
-        ``"sample"`` (the bundled Fashion-MNIST sample); one of
+        ``"sample"`` (the bundled Fashion-MNIST sample); ``"digits"``
+        (scikit-learn's bundled digits, as feature vectors); one of
         ``"cifar10"``, ``"cifar100"``, ``"mnist"``, ``"fashion-mnist"``
         (torchvision's datasets, read from ``root``); or a path: a ``.npz``
         file, a folder of IDX files, or a folder with ``train/`` and
@@ -858,17 +1021,19 @@ class DataSource:
         if not isinstance(self.name, (str, os.PathLike)) or not str(self.name).strip():
             raise DataError(f"DataSource name must be a non-empty string, got {self.name!r}; {_ACCEPTED}")
 
-    def load(self) -> ImageDataset:
+    def load(self) -> ImageDataset | VectorDataset:
         """The dataset, read on the first call in this process and cached after."""
         if self not in _CACHE:
             _CACHE[self] = self._read()
         return _CACHE[self]
 
-    def _read(self) -> ImageDataset:
+    def _read(self) -> ImageDataset | VectorDataset:
         name = str(self.name)
         key = _torchvision_key(name)
         if key == "sample":
             return load_sample()
+        if key == DIGITS_NAME:
+            return load_digits()
         if key in _TORCHVISION:
             return load_torchvision(key, self.root or "data", self.download)
         path = Path(name).expanduser()
@@ -886,25 +1051,26 @@ class DataSource:
 
 
 _ACCEPTED = (
-    "accepted: 'sample', " + ", ".join(repr(n) for n in TORCHVISION_NAMES) + ", a .npz file, a folder of "
+    "accepted: 'sample', 'digits', " + ", ".join(repr(n) for n in TORCHVISION_NAMES) + ", a .npz file, a folder of "
     "IDX files (train-images-idx3-ubyte ...) or a folder with train/<class>/ and test/<class>/ images"
 )
 
 
-def load_data(source) -> ImageDataset:
+def load_data(source) -> ImageDataset | VectorDataset:
     """Whatever describes a dataset, as a dataset.
 
-    ``source`` is an :class:`ImageDataset` (returned as is), a
-    :class:`DataSource`, or a string or path (read as ``DataSource(name=source)``).
+    ``source`` is an :class:`ImageDataset` or :class:`VectorDataset` (returned
+    as is), a :class:`DataSource`, or a string or path (read as
+    ``DataSource(name=source)``).
     """
-    if isinstance(source, ImageDataset):
+    if isinstance(source, (ImageDataset, VectorDataset)):
         return source
     if isinstance(source, DataSource):
         return source.load()
     if isinstance(source, (str, os.PathLike)):
         return DataSource(name=str(source)).load()
     raise DataError(
-        f"cannot load data from a {type(source).__name__} ({source!r}); pass an ImageDataset, "
+        f"cannot load data from a {type(source).__name__} ({source!r}); pass an ImageDataset, a VectorDataset, "
         f"a DataSource or a name or path; {_ACCEPTED}"
     )
 

@@ -8,6 +8,10 @@ normalised there in a few whole-batch tensor operations, with no
 are channels-last (faster convolutions with cuDNN and with oneDNN on CPU);
 on CUDA they run under bf16 autocast.
 
+Feature vectors (a :class:`~deap_cnn.data.VectorDataset`, float32 ``(N, F)``)
+take the same path for fully connected networks: each batch is standardised
+per feature on the device, with no augmentation and no channels-last layout.
+
 Fitness comes from a validation split carved out of the training set; the
 test set is touched only by :func:`train_and_test`, which a search calls
 once, for its final report.
@@ -23,8 +27,10 @@ training is recorded in the :class:`EvaluationRecord` with the worst fitness.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -49,6 +55,9 @@ __all__ = [
     "DeviceData",
     "NonFiniteLossError",
     "train_and_test",
+    "settings_for",
+    "resolve_builder",
+    "builder_fingerprint",
     "build_model",
     "select_device",
     "worker_index",
@@ -57,6 +66,7 @@ __all__ = [
     "clear_device_cache",
     "evaluate_genome",
     "channel_stats",
+    "feature_stats",
     "random_crop",
     "random_flip",
     "resolve_augment",
@@ -137,8 +147,8 @@ class TrainSettings:
     val_fraction, split_seed:
         The validation split (``ImageDataset.split``).
     seed:
-        Seeds weight initialisation, batch order and augmentation, so an
-        evaluation on CPU is reproducible.
+        Seeds weight initialisation, batch order, augmentation and random
+        layers such as dropout, so an evaluation on CPU is reproducible.
     amp:
         bf16 autocast on CUDA (ignored on CPU, see ``cpu_amp``).
     cpu_amp:
@@ -152,6 +162,11 @@ class TrainSettings:
         either device.
     max_batches_per_epoch:
         Cap on steps per epoch (quick tests and benchmarks), or ``None``.
+    record_batches:
+        Keep every training batch's loss and duration, and each epoch's
+        duration, in the :class:`EvaluationRecord` (learning curves). Off by
+        default: on CUDA each recorded batch waits for the GPU. It changes no
+        fitness, so it is left out of :meth:`fingerprint`.
     """
 
     epochs: int = 10
@@ -173,6 +188,7 @@ class TrainSettings:
     cpu_amp: bool | str = False
     channels_last: bool = True
     max_batches_per_epoch: int | None = None
+    record_batches: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -187,7 +203,7 @@ class TrainSettings:
             raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if self.cpu_amp not in (True, False, "auto"):
             raise ValueError(f"cpu_amp must be True, False or 'auto', got {self.cpu_amp!r}")
-        for name in ("nesterov", "amp", "channels_last"):
+        for name in ("nesterov", "amp", "channels_last", "record_batches"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.optimizer not in OPTIMIZERS:
@@ -211,8 +227,10 @@ class TrainSettings:
             raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
 
     def fingerprint(self) -> str:
-        """A short hash of every setting: the results store keys cached fitness on it."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        """A short hash of every setting that decides a fitness: the results store keys cached fitness on it."""
+        settings = asdict(self)
+        del settings["record_batches"]  # what is kept, not what is scored
+        text = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -229,6 +247,12 @@ class EvaluationRecord:
     named in ``error``), ``"nan"`` (the loss stopped being finite) or
     ``"oom"`` (out of memory even at half the batch size). All but ``"ok"``
     carry the worst fitness.
+
+    ``train_loss`` holds each epoch's mean training loss. With
+    ``TrainSettings.record_batches`` the growth records are kept too:
+    ``epoch_seconds`` (training plus validation, per epoch), and per epoch a
+    list of every batch's training loss (``batch_loss``) and duration
+    (``batch_seconds``). The results store keeps none of these four.
     """
 
     genome: str
@@ -243,6 +267,10 @@ class EvaluationRecord:
     status: str = "ok"
     error: str | None = None
     batch_size: int = 0
+    train_loss: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
+    batch_loss: list = field(default_factory=list)
+    batch_seconds: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -415,6 +443,10 @@ class DeviceData:
     ``mean`` and ``std`` are per channel on the ``[0, 1]`` scale (what
     ``torchvision.transforms.Normalize`` takes); ``scale`` and ``shift``
     apply them to raw uint8 values in one multiply-subtract.
+
+    Feature vectors (float32 ``(N, F)``) are kept as they are, with ``mean``
+    and ``std`` per feature (:func:`feature_stats`); ``scale`` and ``shift``
+    then standardise each feature.
     """
 
     x_train: torch.Tensor
@@ -425,6 +457,10 @@ class DeviceData:
     std: torch.Tensor
 
     def __post_init__(self):
+        if self.x_train.ndim == 2:  # feature vectors
+            self.scale = (1.0 / self.std).view(1, -1)
+            self.shift = (self.mean / self.std).view(1, -1)
+            return
         self.scale = (1.0 / (255.0 * self.std)).view(1, -1, 1, 1)
         self.shift = (self.mean / self.std).view(1, -1, 1, 1)
 
@@ -438,9 +474,10 @@ class DeviceData:
 
     @classmethod
     def from_tensors(cls, x_train, y_train, x_val, y_val, device) -> DeviceData:
-        """Copy the four tensors to ``device`` and measure the training images' statistics there."""
+        """Copy the four tensors to ``device`` and measure the training images' (or vectors') statistics there."""
         tensors = [t.to(device, non_blocking=True) for t in (x_train, y_train, x_val, y_val)]
-        mean, std = channel_stats(tensors[0])
+        stats = feature_stats if tensors[0].ndim == 2 else channel_stats
+        mean, std = stats(tensors[0])
         return cls(*tensors, mean, std)
 
 
@@ -459,6 +496,19 @@ def channel_stats(images: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor
     count = images.shape[0] * images.shape[2] * images.shape[3]
     mean = total / count
     std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)  # a constant channel stays finite
+    return mean.float(), std.float()
+
+
+def feature_stats(vectors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and standard deviation of float ``(N, F)`` vectors.
+
+    A feature that is (nearly) constant in training gets a standard deviation
+    of 1, so it is centred but not blown up where it varies in held-out data.
+    """
+    values = vectors.to(torch.float64)
+    mean = values.mean(dim=0)
+    std = values.std(dim=0, unbiased=False)
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
     return mean.float(), std.float()
 
 
@@ -503,9 +553,16 @@ def clear_device_cache():
 
 
 def resolve_augment(mode: str, input_shape) -> str:
-    """``mode`` with ``"auto"`` decided for ``input_shape``: crop_flip for CIFAR-like colour images, else none."""
+    """``mode`` with ``"auto"`` decided for ``input_shape``: crop_flip for CIFAR-like colour images, else none.
+
+    Inputs that are not ``(C, H, W)`` images (feature vectors) are never augmented.
+    """
     if mode not in AUGMENTS:
         raise ValueError(f"augment must be one of {AUGMENTS}, got {mode!r}")
+    if len(input_shape) != 3:
+        if mode in ("auto", "none"):
+            return "none"
+        raise ValueError(f"augment {mode!r} applies to (C, H, W) images, not to inputs of shape {tuple(input_shape)}")
     if mode != "auto":
         return mode
     channels, height, width = input_shape
@@ -606,7 +663,11 @@ class Trainer:
         self.device = data.device
         self.batch_size = batch_size or settings.batch_size
         self.is_cuda = self.device.type == "cuda"
-        self.memory_format = torch.channels_last if settings.channels_last else torch.contiguous_format
+        self.vectors = data.x_train.ndim == 2
+        channels_last = settings.channels_last and not self.vectors  # a 4-d layout: images only
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if self.vectors:
+            self._prepare = self._standardise  # chosen once here, not tested per batch
         self.autocast = settings.amp if self.is_cuda else cpu_bf16_enabled(settings.cpu_amp)
         self.augment = resolve_augment(settings.augment, data.input_shape)
         n_train = data.x_train.shape[0]
@@ -627,6 +688,8 @@ class Trainer:
         self.steps_done = 0
         self._order = None  # this epoch's permutation of the training indices
         self._position = 0
+        # With settings.record_batches: one list per train_steps call (an epoch), of losses and seconds.
+        self.batch_loss, self.batch_seconds = [], []
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
@@ -635,6 +698,10 @@ class Trainer:
         """uint8 images to normalised float32 in the model's memory format."""
         images = images.to(torch.float32).mul_(self.data.scale).sub_(self.data.shift)
         return images.contiguous(memory_format=self.memory_format)
+
+    def _standardise(self, vectors: torch.Tensor) -> torch.Tensor:
+        """float32 feature vectors standardised per feature; the stored data is left alone (no in-place first step)."""
+        return vectors.mul(self.data.scale).sub_(self.data.shift)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The next augmented, normalised training batch; a fresh permutation each epoch."""
@@ -654,9 +721,17 @@ class Trainer:
         Raises :class:`NonFiniteLossError` as soon as a check sees a NaN or
         infinite loss. The loss is summed on the device and read back every
         ``check_every`` steps, so a GPU is not stalled on every step.
+        With ``settings.record_batches`` each step's loss and duration are
+        appended to new lists in :attr:`batch_loss` and :attr:`batch_seconds`
+        (each step then waits for its loss).
         """
         self.model.train()
         total = torch.zeros((), device=self.device)
+        recording = self.settings.record_batches
+        if recording:
+            self.batch_loss.append([])
+            self.batch_seconds.append([])
+            step_started = time.perf_counter()
         for step in range(1, steps + 1):
             images, labels = self.next_batch()
             with self._autocast():
@@ -667,6 +742,11 @@ class Trainer:
             self.scheduler.step()
             self.steps_done += 1
             total += loss.detach().float()
+            if recording:
+                self.batch_loss[-1].append(float(loss.detach()))
+                now = time.perf_counter()
+                self.batch_seconds[-1].append(now - step_started)
+                step_started = now
             if step % self.check_every == 0 or step == steps:
                 if not torch.isfinite(total).item():
                     raise NonFiniteLossError(f"training loss is not finite at step {self.steps_done}")
@@ -717,19 +797,41 @@ def _fitness(record: EvaluationRecord, kind: str) -> tuple:
     return (-min(record.val_loss),)
 
 
+@contextlib.contextmanager
+def _seeded_global_rng(device: torch.device, seed: int):
+    """Seed torch's global generators (dropout draws from them) for one candidate; restore them after."""
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+        yield
+
+
 def _train_candidate(genome, data, space, settings, batch_size, builder, record):
     """Build, train and validate one candidate, filling ``record`` as it goes."""
     model = build_model(genome, space.input_shape, space.n_classes, settings.seed, builder)
     record.parameters = count_parameters(model)
     record.flops = count_flops(model, space.input_shape)
+    with _seeded_global_rng(data.device, settings.seed):
+        _train_epochs(model, data, settings, batch_size, record)
+
+
+def _train_epochs(model, data, settings, batch_size, record):
+    """Train ``model`` epoch by epoch, validating after each, until the epochs or the time budget run out."""
     trainer = Trainer(model, data, settings, batch_size=batch_size)
+    if settings.record_batches:
+        record.batch_loss, record.batch_seconds = trainer.batch_loss, trainer.batch_seconds
     started = time.perf_counter()
     for epoch in range(1, settings.epochs + 1):
-        trainer.train_epoch()
+        epoch_started = time.perf_counter()
+        record.train_loss.append(trainer.train_epoch())
         accuracy, loss = trainer.evaluate()
         record.val_accuracy.append(accuracy)
         record.val_loss.append(loss)
         record.epochs = epoch
+        if settings.record_batches:
+            record.epoch_seconds.append(time.perf_counter() - epoch_started)
         if not math.isfinite(loss):
             raise NonFiniteLossError(f"validation loss is not finite after epoch {epoch}")
         if settings.time_budget is not None and time.perf_counter() - started >= settings.time_budget:
@@ -758,6 +860,7 @@ def evaluate_genome(genome, data: DeviceData, space, settings: TrainSettings, bu
     for attempt in (1, 2):
         record.batch_size = batch_size
         record.val_accuracy, record.val_loss, record.epochs = [], [], 0
+        record.train_loss, record.epoch_seconds, record.batch_loss, record.batch_seconds = [], [], [], []
         retry = failed = False
         try:
             _train_candidate(genome, data, space, settings, batch_size, builder, record)
@@ -789,6 +892,46 @@ def evaluate_genome(genome, data: DeviceData, space, settings: TrainSettings, bu
 # ---------------------------------------------------------------------------
 
 
+def settings_for(genome, settings: TrainSettings) -> TrainSettings:
+    """``settings`` with ``genome``'s own hyperparameter genes applied, if it has any.
+
+    A genome that carries hyperparameters offers them as
+    ``genome.training_overrides() -> dict`` of :class:`TrainSettings` fields.
+    """
+    overrides = getattr(genome, "training_overrides", None)
+    return replace(settings, **overrides()) if overrides is not None else settings
+
+
+def resolve_builder(space, builder=None):
+    """The network builder for ``space``'s genomes: ``builder`` when given, else the one the space names.
+
+    A genome family's space names its default builder as a
+    ``"module:function"`` string (``network_builder``), so the space itself
+    stays free of torch. Spaces whose networks need settings of their own
+    (a transfer-learning backbone) name none, and a builder must be passed.
+    """
+    if builder is None:
+        name = getattr(space, "network_builder", None)
+        if not name:
+            raise TypeError(
+                f"{type(space).__name__} names no default network builder: "
+                "pass builder=... (e.g. a TransferBuilder) to the Evaluator"
+            )
+        module, _, attribute = name.partition(":")
+        builder = getattr(importlib.import_module(module), attribute)
+    if not callable(builder):
+        raise TypeError(f"builder must be callable as builder(genome, input_shape, n_classes), got {builder!r}")
+    return builder
+
+
+def builder_fingerprint(builder) -> str:
+    """What identifies a builder in a cache key: its own ``fingerprint()``, else its qualified name."""
+    own = getattr(builder, "fingerprint", None)
+    if callable(own):
+        return str(own())
+    return f"{getattr(builder, '__module__', '')}.{getattr(builder, '__qualname__', repr(builder))}"
+
+
 class Evaluator:
     """Fitness of genomes, for ``toolbox.register("evaluate", evaluator)``.
 
@@ -812,25 +955,24 @@ class Evaluator:
         Torch threads on CPU (default :func:`default_threads`).
     builder:
         ``builder(genome, input_shape, n_classes) -> nn.Module``; a picklable
-        callable (tests pass failing ones).
+        callable (tests pass failing ones). ``None``: the builder the space
+        names (:func:`resolve_builder`).
 
     Only these arguments make up its state, so it pickles small; data and
     device live in a per-process cache.
     """
 
-    def __init__(self, data, space, settings=TrainSettings(), device=None, threads=None, builder=build_network):
+    def __init__(self, data, space, settings=TrainSettings(), device=None, threads=None, builder=None):
         if not isinstance(settings, TrainSettings):
             raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
         if threads is not None and (not _is_int(threads) or threads < 1):
             raise ValueError(f"threads must be None or an integer >= 1, got {threads!r}")
-        if not callable(builder):
-            raise TypeError(f"builder must be callable as builder(genome, input_shape, n_classes), got {builder!r}")
         self.data = data
         self.space = space
         self.settings = settings
         self.device = device
         self.threads = threads
-        self.builder = builder
+        self.builder = resolve_builder(space, builder)
         load_data(data).check_fits(space.input_shape, space.n_classes)
 
     def __repr__(self):
@@ -851,7 +993,13 @@ class Evaluator:
         data = load_data(self.data)
         source = self.data if isinstance(self.data, DataSource) else (data.name, len(data.x_train))
         text = json.dumps(
-            [self.settings.fingerprint(), repr(source), list(self.space.input_shape), self.space.n_classes]
+            [
+                self.settings.fingerprint(),
+                repr(source),
+                list(self.space.input_shape),
+                self.space.n_classes,
+                builder_fingerprint(self.builder),
+            ]
         )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -866,11 +1014,9 @@ class Evaluator:
     def settings_for(self, genome) -> TrainSettings:
         """The settings ``genome`` trains with: its own hyperparameter genes, if any, override the evaluator's.
 
-        A genome that carries hyperparameters offers them as
-        ``genome.training_overrides() -> dict`` of :class:`TrainSettings` fields.
+        See :func:`settings_for`.
         """
-        overrides = getattr(genome, "training_overrides", None)
-        return replace(self.settings, **overrides()) if overrides is not None else self.settings
+        return settings_for(genome, self.settings)
 
     def record(self, genome) -> EvaluationRecord:
         """Train and score ``genome``; the record says how it went.
@@ -883,6 +1029,8 @@ class Evaluator:
         # Again here: a worker unpickles the evaluator without __init__, and may read other files.
         load_data(self.data).check_fits(self.space.input_shape, self.space.n_classes)
         settings = self.settings_for(genome)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # keep this worker's context and cuDNN handles on its own GPU
         data = device_data(self.data, settings, device)
         if device.type == "cpu":
             _use_threads(self.threads or default_threads())
@@ -906,7 +1054,7 @@ def _use_threads(threads: int):
 # ---------------------------------------------------------------------------
 
 
-def train_and_test(genome, data, space, settings=TrainSettings(), device=None, builder=build_network) -> dict:
+def train_and_test(genome, data, space, settings=TrainSettings(), device=None, builder=None) -> dict:
     """Retrain ``genome`` on the whole training set and measure it once on the test set.
 
     The search's fitness never sees the test set; this is the number to
@@ -919,6 +1067,8 @@ def train_and_test(genome, data, space, settings=TrainSettings(), device=None, b
     """
     started = time.perf_counter()
     genome = space.validate(genome)
+    settings = settings_for(genome, settings)
+    builder = resolve_builder(space, builder)
     dataset = load_data(data)
     dataset.check_fits(space.input_shape, space.n_classes)
     device = select_device(device)
@@ -930,10 +1080,11 @@ def train_and_test(genome, data, space, settings=TrainSettings(), device=None, b
     trainer = Trainer(model, device_set, settings)
     train_loss = []
     train_started = time.perf_counter()
-    for _ in range(settings.epochs):
-        train_loss.append(trainer.train_epoch())
-        if settings.time_budget is not None and time.perf_counter() - train_started >= settings.time_budget:
-            break
+    with _seeded_global_rng(device_set.device, settings.seed):
+        for _ in range(settings.epochs):
+            train_loss.append(trainer.train_epoch())
+            if settings.time_budget is not None and time.perf_counter() - train_started >= settings.time_budget:
+                break
     accuracy, loss = trainer.evaluate()  # the held-out split here is the test set
     return {
         "genome": str(genome),

@@ -16,38 +16,86 @@ from torch import nn
 
 from .genome import PoolGene, SkipGene
 
-__all__ = ["SkipUnit", "build_network", "count_parameters", "count_flops", "save_network", "load_network"]
+__all__ = [
+    "ACTIVATIONS",
+    "SkipUnit",
+    "build_network",
+    "make_activation",
+    "conv_padding",
+    "count_parameters",
+    "count_flops",
+    "save_network",
+    "load_network",
+]
+
+#: Activation names the builders understand (``build_network(..., activation=...)``).
+ACTIVATIONS = ("relu", "elu", "leaky_relu", "gelu", "silu")
+
+
+def make_activation(name: str = "relu") -> nn.Module:
+    """A fresh activation module for ``name`` (one of :data:`ACTIVATIONS`)."""
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "elu":
+        return nn.ELU(inplace=True)
+    if name == "leaky_relu":
+        return nn.LeakyReLU(0.01, inplace=True)
+    if name == "gelu":
+        return nn.GELU()
+    if name == "silu":
+        return nn.SiLU(inplace=True)
+    raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+def conv_padding(kernel_size: int):
+    """Padding that keeps the map size of a stride-1 convolution: ``k // 2`` for odd ``k``, ``"same"`` for even."""
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
+        raise ValueError(f"kernel_size must be a positive integer, got {kernel_size!r}")
+    return kernel_size // 2 if kernel_size % 2 else "same"
 
 
 class SkipUnit(nn.Module):
-    """3x3 conv-BN-ReLU-3x3 conv-BN, plus a 1x1 conv shortcut to the same width, added, then ReLU."""
+    """3x3 conv-BN-ReLU-3x3 conv-BN, plus a 1x1 conv shortcut to the same width, added, then ReLU.
 
-    def __init__(self, in_channels: int, width: int):
+    ``activation`` and ``kernel_size`` (defaults: CNN-GA's ReLU and 3x3) replace
+    both activations and both body convolutions' size; the shortcut stays 1x1.
+    """
+
+    def __init__(self, in_channels: int, width: int, activation: str = "relu", kernel_size: int = 3):
         super().__init__()
+        padding = conv_padding(kernel_size)
         self.body = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, padding=1, bias=False),
+            nn.Conv2d(in_channels, width, kernel_size, padding=padding, bias=False),
             nn.BatchNorm2d(width),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(width, width, 3, padding=1, bias=False),
+            make_activation(activation),
+            nn.Conv2d(width, width, kernel_size, padding=padding, bias=False),
             nn.BatchNorm2d(width),
         )
         self.shortcut = nn.Conv2d(in_channels, width, 1, bias=False)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = make_activation(activation)  # the name stays from CNN-GA's ReLU-only unit
 
     def forward(self, x):
         return self.relu(self.body(x) + self.shortcut(x))
 
 
-def build_network(genome, input_shape, n_classes: int) -> nn.Sequential:
+def build_network(
+    genome, input_shape, n_classes: int, activation: str = "relu", kernel_size: int = 3, dropout: float = 0.0
+) -> nn.Sequential:
     """The network a genome encodes, for ``input_shape = (C, H, W)`` images and ``n_classes`` outputs.
 
     ``deap_cnn.SearchSpace`` carries both: ``build_network(g, space.input_shape, space.n_classes)``.
+    ``activation``, ``kernel_size`` (of every skip unit) and ``dropout`` (before
+    the linear layer; no dropout module at all when 0) are the architecture-wide
+    hyperparameter genes (:mod:`deap_cnn.hyperparameters`); their defaults give
+    CNN-GA's network exactly.
     """
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
     channels, height, width = input_shape
     layers = []
     for gene in genome:
         if isinstance(gene, SkipGene):
-            layers.append(SkipUnit(channels, gene.width))
+            layers.append(SkipUnit(channels, gene.width, activation, kernel_size))
             channels = gene.width
         elif isinstance(gene, PoolGene):
             if min(height, width) < 2:
@@ -61,7 +109,10 @@ def build_network(genome, input_shape, n_classes: int) -> nn.Sequential:
             raise TypeError(f"unknown gene {gene!r}")
     if not layers or not isinstance(genome[0], SkipGene):
         raise ValueError("a genome must start with a skip unit")
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, n_classes)]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Linear(channels, n_classes))
     return nn.Sequential(*layers)
 
 

@@ -245,7 +245,7 @@ def run_search(config: SearchConfig, resume=False, map_function=None, verbose=Tr
         if verbose:
             print(f"retraining {best} on the whole training set for {config.final_epochs} epochs", flush=True)
         final = train_and_test(
-            Genome(best), source, space, config.train_settings(epochs=config.final_epochs), device=config.device
+            best, source, space, config.train_settings(epochs=config.final_epochs), device=config.device
         )
         summary.update(test_accuracy=final["test_accuracy"], final_epochs=config.final_epochs)
         details = {key: value for key, value in summary.items() if key != "genome"}

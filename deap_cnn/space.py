@@ -65,6 +65,9 @@ class SearchSpace:
     A genome never starts with a pooling unit.
     """
 
+    # The Evaluator's default builder, named rather than imported: this module stays torch-free.
+    network_builder = "deap_cnn.network:build_network"
+
     input_shape: tuple = (3, 32, 32)
     n_classes: int = 10
     widths: tuple = (64, 128, 256)

@@ -360,3 +360,19 @@ def test_fingerprint_is_stable_and_tracks_every_setting():
     int(TrainSettings().fingerprint(), 16)
     assert TrainSettings(epochs=3).fingerprint() != TrainSettings(epochs=4).fingerprint()
     assert TrainSettings(lr=0.1).fingerprint() != TrainSettings().fingerprint()
+
+
+def test_each_space_names_its_builder_and_the_builder_enters_the_fingerprint():
+    from deap_cnn.devol import DevolSpace
+    from deap_cnn.devol_network import build_devol_network
+    from deap_cnn.evaluate import resolve_builder
+    from deap_cnn.transfer import TransferSpace
+
+    assert resolve_builder(SearchSpace(input_shape=(1, 28, 28))) is build_network
+    assert resolve_builder(DevolSpace(input_shape=(1, 28, 28), n_classes=10)) is build_devol_network
+    with pytest.raises(TypeError, match="pass builder="):
+        resolve_builder(TransferSpace(n_layers=8, input_shape=(1, 28, 28), n_classes=10))
+    space = SearchSpace(input_shape=(1, 28, 28), n_classes=10, widths=(8,))
+    plain = Evaluator("sample", space, TrainSettings(epochs=1))
+    other = Evaluator("sample", space, TrainSettings(epochs=1), builder=broken_builder)
+    assert plain.fingerprint() != other.fingerprint()
