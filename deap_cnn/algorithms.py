@@ -148,6 +148,7 @@ def ea_cnn_ga(
     checkpoint=None,
     start_gen=0,
     logbook=None,
+    evaluate_population=evaluate_population,
 ):
     """Run CNN-GA for ``ngen`` generations; return ``(population, logbook)``.
 
@@ -163,6 +164,10 @@ def ea_cnn_ga(
     :func:`deap_cnn.run.resume` does it. The logbook records per generation
     the trainings run (``nevals``), the ``cache_hits``, the ``failed``
     candidates, and the wall and evaluation ``seconds``.
+
+    ``evaluate_population`` may replace :func:`evaluate_population` with a
+    function of the same signature and return value, e.g.
+    :class:`deap_cnn.halving.SuccessiveHalving`.
     """
     cache = EvaluationCache() if cache is None else cache
     if logbook is None:

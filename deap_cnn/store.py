@@ -64,6 +64,20 @@ CREATE TABLE IF NOT EXISTS evaluations (
 """
 
 
+#: Created by :meth:`ResultsStore.save_front` only, so other stores keep the schema above.
+_FRONT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pareto_front (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    fingerprint TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    genome TEXT NOT NULL,
+    fitness TEXT NOT NULL,
+    objectives TEXT NOT NULL,
+    created_at REAL NOT NULL
+)
+"""
+
+
 class ResultsStore:
     """A run's SQLite results store (created if absent).
 
@@ -139,3 +153,46 @@ class ResultsStore:
 
     def __len__(self):
         return self._db.execute("SELECT COUNT(*) FROM evaluations WHERE fingerprint = ?", (self.fingerprint,)).fetchone()[0]
+
+    def save_front(self, front, objectives):
+        """Save a Pareto front under this store's fingerprint, replacing any front saved before.
+
+        ``front`` holds individuals (with ``fitness.values``) or ``(genome, values)``
+        pairs; ``objectives`` names the values in order, e.g. ``("accuracy",
+        "parameters")``. The ``pareto_front`` table is created on first use, so
+        stores that never save a front keep their original schema. Saving again
+        (after a resume, say) overwrites: a store holds one front per fingerprint.
+        """
+        names = [str(name) for name in objectives]
+        rows = []
+        for position, member in enumerate(front):
+            genome, values = (member, member.fitness.values) if hasattr(member, "fitness") else member
+            values = [float(v) for v in values]
+            if len(values) != len(names):
+                raise ValueError(
+                    f"front member {str(genome)!r} has {len(values)} objective values {values}, "
+                    f"but {len(names)} objectives were named: {names}"
+                )
+            rows.append((self.fingerprint, position, str(genome), json.dumps(values), json.dumps(names), time.time()))
+        with self._db:
+            self._db.execute(_FRONT_SCHEMA)
+            self._db.execute("DELETE FROM pareto_front WHERE fingerprint = ?", (self.fingerprint,))
+            self._db.executemany(
+                "INSERT INTO pareto_front (fingerprint, position, genome, fitness, objectives, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def front(self) -> list[dict]:
+        """The saved Pareto front under this store's fingerprint: ``genome``, ``fitness``, ``objectives`` per member."""
+        exists = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'pareto_front'")
+        if exists.fetchone() is None:
+            return []
+        cursor = self._db.execute(
+            "SELECT genome, fitness, objectives FROM pareto_front WHERE fingerprint = ? ORDER BY position",
+            (self.fingerprint,),
+        )
+        return [
+            {"genome": genome, "fitness": tuple(json.loads(fitness)), "objectives": tuple(json.loads(names))}
+            for genome, fitness, names in cursor
+        ]
