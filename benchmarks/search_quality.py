@@ -52,7 +52,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from deap_cnn import Genome, SearchSpace  # noqa: E402
-from deap_cnn.algorithms import EvaluationCache  # noqa: E402
+from deap_cnn.algorithms import EvaluationCache, scoop_map  # noqa: E402
 from deap_cnn.baselines import ga_search, random_search, tpe_search  # noqa: E402
 from deap_cnn.data import DataError, DataSource, load_data  # noqa: E402
 from deap_cnn.evaluate import Evaluator, TrainSettings, available_cpus, train_and_test  # noqa: E402
@@ -113,15 +113,9 @@ def resolve_source(args) -> DataSource:
 
 def make_map(workers: int):
     """``(map function, worker count, pool to close or None)``: SCOOP's map under scoop, else a spawn pool."""
-    try:
-        import scoop
-
-        if getattr(scoop, "IS_RUNNING", False):
-            from scoop import futures
-
-            return futures.map, int(getattr(scoop, "SIZE", 1) or 1), None
-    except ImportError:  # pragma: no cover - scoop is a dependency
-        pass
+    map_function, size = scoop_map()
+    if map_function is not map:
+        return map_function, size, None
     if workers <= 1:
         return map, 1, None
     import multiprocessing

@@ -27,7 +27,7 @@ from deap import tools
 from .checkpoint import save_checkpoint
 from .operators import sel_binary_tournament
 
-__all__ = ["EvaluationCache", "ea_cnn_ga", "evaluate_population", "vary_cnn_ga"]
+__all__ = ["EvaluationCache", "ea_cnn_ga", "evaluate_population", "vary_cnn_ga", "scoop_map"]
 
 
 class EvaluationCache:
@@ -59,6 +59,21 @@ class EvaluationCache:
 
     def __len__(self):
         return len(self.store) if self.store is not None else len(self._memory)
+
+
+def scoop_map():
+    """``(map, workers)``: SCOOP's ``futures.map`` and its worker count under ``python -m scoop``, else ``(map, 1)``.
+
+    Lets one script run both ways: ``python script.py`` evaluates serially,
+    ``python -m scoop -n 4 script.py`` over four workers.
+    """
+    import scoop
+
+    if getattr(scoop, "IS_RUNNING", False):
+        from scoop import futures
+
+        return futures.map, int(getattr(scoop, "SIZE", 1) or 1)
+    return map, 1
 
 
 def _worker_id():

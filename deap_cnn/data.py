@@ -340,16 +340,20 @@ def from_arrays(x_train, y_train, x_test, y_test, classes=None, name: str = "arr
         "x_train": _images_to_nchw(x_train, "x_train", name),
         "x_test": _images_to_nchw(x_test, "x_test", name),
     }
+    labels, classes = _labels_and_classes(y_train, y_test, classes, name)
+    tensors = {key: torch.from_numpy(value) for key, value in {**images, **labels}.items()}
+    return ImageDataset(classes=classes, name=name, **tensors)
+
+
+def _labels_and_classes(y_train, y_test, classes, name):
+    """Both label arrays as int64 and the class names (given, or ``"0"``, ``"1"``, ... up to the largest label)."""
     labels = {
         "y_train": _labels_to_int64(y_train, "y_train", name),
         "y_test": _labels_to_int64(y_test, "y_test", name),
     }
     if classes is None:
-        classes = _default_classes(labels.values())
-    else:
-        classes = tuple(_class_name(c) for c in classes)
-    tensors = {key: torch.from_numpy(value) for key, value in {**images, **labels}.items()}
-    return ImageDataset(classes=classes, name=name, **tensors)
+        return labels, _default_classes(labels.values())
+    return labels, tuple(_class_name(c) for c in classes)
 
 
 def from_dict(data, name: str = "dict") -> ImageDataset:
@@ -935,14 +939,7 @@ def from_vectors(x_train, y_train, x_test, y_test, classes=None, name: str = "ve
         "x_train": _vectors_to_float32(x_train, "x_train", name),
         "x_test": _vectors_to_float32(x_test, "x_test", name),
     }
-    labels = {
-        "y_train": _labels_to_int64(y_train, "y_train", name),
-        "y_test": _labels_to_int64(y_test, "y_test", name),
-    }
-    if classes is None:
-        classes = _default_classes(labels.values())
-    else:
-        classes = tuple(_class_name(c) for c in classes)
+    labels, classes = _labels_and_classes(y_train, y_test, classes, name)
     tensors = {key: torch.from_numpy(value) for key, value in {**vectors, **labels}.items()}
     return VectorDataset(classes=classes, name=name, **tensors)
 

@@ -31,7 +31,7 @@ from operator import attrgetter
 
 from .devol import ACTIVATIONS
 from .genome import GenomeError
-from .space import SearchSpaceError
+from .space import GenomeRules, SearchSpaceError
 
 __all__ = [
     "HiddenLayer",
@@ -147,7 +147,7 @@ def _as_choices(value, name, check, message):
 
 
 @dataclass(frozen=True)
-class DenseSpace:
+class DenseSpace(GenomeRules):
     """Everything a fully connected genome must keep.
 
     Parameters
@@ -251,20 +251,14 @@ class DenseSpace:
                     )
         return problems
 
-    def is_valid(self, genome) -> bool:
-        return not self.violations(genome)
+    genome_label = "dense genome"
+
+    def parse(self, text):
+        return DenseGenome.from_string(text)
 
     def validate(self, genome):
-        """Return ``genome`` if it is valid (a plain sequence comes back as a :class:`DenseGenome`), else raise.
-
-        Accepts a genome or its canonical text (parsed first); raises
-        :class:`~deap_cnn.GenomeError` naming every broken rule.
-        """
-        if isinstance(genome, str):
-            genome = DenseGenome.from_string(genome)
-        problems = self.violations(genome)
-        if problems:
-            raise GenomeError(f"invalid dense genome {'-'.join(map(str, genome))!r}: " + "; ".join(problems))
+        """``genome`` if valid (text is parsed first; a plain sequence comes back as a :class:`DenseGenome`), else raise."""
+        genome = super().validate(genome)
         return genome if isinstance(genome, DenseGenome) else DenseGenome(genome)
 
 

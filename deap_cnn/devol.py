@@ -39,7 +39,7 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 from .genome import GenomeError
-from .space import SearchSpaceError, max_pool_units_for
+from .space import GenomeRules, SearchSpaceError, max_pool_units_for
 
 __all__ = [
     "ACTIVATIONS",
@@ -314,7 +314,7 @@ def _as_choices(value, name, check, message):
 
 
 @dataclass(frozen=True)
-class DevolSpace:
+class DevolSpace(GenomeRules):
     """Everything a DEvol genome must keep, as DEvol's ``GenomeHandler`` sets it.
 
     Parameters
@@ -478,21 +478,14 @@ class DevolSpace:
                 )
         return problems
 
-    def is_valid(self, genome) -> bool:
-        return not self.violations(genome)
+    genome_label = "DEvol genome"
+
+    def parse(self, text):
+        return DevolGenome.from_string(text)
 
     def validate(self, genome):
-        """Return ``genome`` if it is valid (a plain sequence comes back as a :class:`DevolGenome`), else raise.
-
-        Accepts a genome or its canonical text (parsed first); raises
-        :class:`~deap_cnn.GenomeError` naming every broken rule.
-        """
-        if isinstance(genome, str):
-            genome = DevolGenome.from_string(genome)
-        problems = self.violations(genome)
-        if problems:
-            shown = str(genome) if isinstance(genome, DevolGenome) else repr(list(genome))
-            raise GenomeError(f"invalid DEvol genome {shown!r}: " + "; ".join(problems))
+        """``genome`` if valid (text is parsed first; a plain sequence comes back as a :class:`DevolGenome`), else raise."""
+        genome = super().validate(genome)
         return genome if isinstance(genome, DevolGenome) else DevolGenome(genome)
 
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 
 from .genome import Genome, GenomeError
 from .operators import random_genome
-from .space import SearchSpaceError
+from .space import GenomeRules, SearchSpaceError
 
 __all__ = [
     "GENE_NAMES",
@@ -259,7 +259,7 @@ def _choices(value, name, allowed=None, integer=False):
 
 
 @dataclass(frozen=True)
-class HyperSpace:
+class HyperSpace(GenomeRules):
     """Ranges and choices of the hyperparameter genes, and the mutation's step sizes.
 
     Parameters
@@ -345,17 +345,10 @@ class HyperSpace:
                 problems.append(f"rule '{gene} choices': {TEXT_KEYS[gene]}={value} is not one of {self.choices(gene)}")
         return problems
 
-    def is_valid(self, hyper) -> bool:
-        return not self.violations(hyper)
+    genome_label = "hyperparameters"
 
-    def validate(self, hyper):
-        """``hyper`` (a :class:`HyperParams` or its text) if valid, else :class:`GenomeError`."""
-        if isinstance(hyper, str):
-            hyper = HyperParams.from_string(hyper)
-        problems = self.violations(hyper)
-        if problems:
-            raise GenomeError(f"invalid hyperparameters {str(hyper)!r}: " + "; ".join(problems))
-        return hyper
+    def parse(self, text):
+        return HyperParams.from_string(text)
 
 
 # ---------------------------------------------------------------------------
@@ -577,7 +570,7 @@ HyperCnnGenome = hyper_genome_class(Genome, name="HyperCnnGenome")
 
 
 @dataclass(frozen=True)
-class HyperSearchSpace:
+class HyperSearchSpace(GenomeRules):
     """An architecture family's space and a :class:`HyperSpace`, checked together.
 
     Parameters
@@ -653,17 +646,6 @@ class HyperSearchSpace:
             problems += self.hyper.violations(hyper)
         return problems
 
-    def is_valid(self, genome) -> bool:
-        return not self.violations(genome)
-
-    def validate(self, genome):
-        """``genome`` (or the genome its text names) if valid, else :class:`GenomeError` naming the rules."""
-        if isinstance(genome, str):
-            genome = self.parse(genome)
-        problems = self.violations(genome)
-        if problems:
-            raise GenomeError(f"invalid genome {str(genome)!r}: " + "; ".join(problems))
-        return genome
 
 
 def init_arch_hyper(container, space: HyperSearchSpace, arch_init=random_genome, rng=random):

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from deap import base, creator, tools
 
-from .algorithms import EvaluationCache, ea_cnn_ga
+from .algorithms import EvaluationCache, ea_cnn_ga, scoop_map
 from .checkpoint import load_checkpoint, restore_random_state
 from .genome import Genome
 from .operators import cx_one_point, init_genome, mut_cnn_ga, sel_binary_tournament, sel_environmental
@@ -143,19 +143,6 @@ def _plot_fitness(logbook, path):
     plt.close(figure)
 
 
-def _pick_map(workers_hint=None):
-    """SCOOP's map when launched with ``python -m scoop``, else the built-in map."""
-    try:
-        import scoop
-    except ImportError:  # pragma: no cover - scoop is a dependency
-        return map, 1
-    if getattr(scoop, "IS_RUNNING", False):
-        from scoop import futures
-
-        return futures.map, getattr(scoop, "SIZE", 1) or 1
-    return map, 1
-
-
 def run_search(config: SearchConfig, resume=False, map_function=None, verbose=True) -> dict:
     """Run (or resume) a search as ``config`` says; return a summary dict (also saved as ``best.json``)."""
     from .data import DataSource, load_data
@@ -180,7 +167,7 @@ def run_search(config: SearchConfig, resume=False, map_function=None, verbose=Tr
         json.dump(dataclasses.asdict(config), handle, indent=2)
 
     if map_function is None:
-        map_function, workers = _pick_map()
+        map_function, workers = scoop_map()
     else:
         workers = 1
     source = DataSource(config.data, root=config.data_dir, download=config.download)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .genome import POOL_KINDS, Genome, GenomeError, PoolGene, SkipGene
 
-__all__ = ["SearchSpace", "SearchSpaceError", "MUTATIONS", "max_pool_units_for"]
+__all__ = ["SearchSpace", "SearchSpaceError", "GenomeRules", "MUTATIONS", "max_pool_units_for"]
 
 #: Mutation types in the order of :attr:`SearchSpace.mutation_probabilities`.
 MUTATIONS = ("add_skip", "add_pool", "remove", "change")
@@ -32,13 +32,41 @@ def _as_tuple(value, name):
         raise SearchSpaceError(f"{name} must be a sequence, got {value!r}") from None
 
 
+class GenomeRules:
+    """``is_valid`` and ``validate`` for a search space, from the rules it lists.
+
+    A space lists every rule a genome breaks in ``violations(genome)`` and
+    reads canonical text with ``parse(text)``; ``genome_label`` names its
+    genome family in messages. Every genome family's space shares this, so
+    a bad genome gets the same kind of error whatever its family.
+    """
+
+    genome_label = "genome"
+
+    def parse(self, text):
+        raise NotImplementedError(f"{type(self).__name__} must define parse(text)")
+
+    def is_valid(self, genome) -> bool:
+        return not self.violations(genome)
+
+    def validate(self, genome):
+        """``genome`` if it is valid (text is parsed first), else :class:`GenomeError` naming each broken rule."""
+        if isinstance(genome, str):
+            genome = self.parse(genome)
+        problems = self.violations(genome)
+        if problems:
+            shown = "-".join(map(str, genome)) if type(genome) in (list, tuple) else str(genome)
+            raise GenomeError(f"invalid {self.genome_label} {shown!r}: " + "; ".join(problems))
+        return genome
+
+
 def max_pool_units_for(height: int, width: int) -> int:
     """How many 2x2 stride-2 poolings an ``height x width`` map survives (stays >= 1x1)."""
     return max(min(height, width), 1).bit_length() - 1
 
 
 @dataclass(frozen=True)
-class SearchSpace:
+class SearchSpace(GenomeRules):
     """Constraints of the CNN-GA search space.
 
     Parameters
@@ -166,17 +194,5 @@ class SearchSpace:
             )
         return problems
 
-    def is_valid(self, genome) -> bool:
-        return not self.violations(genome)
-
-    def validate(self, genome):
-        """Return ``genome`` unchanged if it is valid, else raise :class:`GenomeError`.
-
-        Accepts a genome or its canonical text (which is parsed first).
-        """
-        if isinstance(genome, str):
-            genome = Genome.from_string(genome)
-        problems = self.violations(genome)
-        if problems:
-            raise GenomeError(f"invalid genome {'-'.join(map(str, genome))!r}: " + "; ".join(problems))
-        return genome
+    def parse(self, text):
+        return Genome.from_string(text)

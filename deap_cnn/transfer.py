@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from .genome import GenomeError
 from .hyperparameters import LINEAR_DECIMALS, LOG_DIGITS, quantize_linear, quantize_log
-from .space import SearchSpaceError
+from .space import GenomeRules, SearchSpaceError
 
 __all__ = [
     "TRANSFER_GENES",
@@ -151,7 +151,7 @@ class TransferGenome(list):
 
 
 @dataclass(frozen=True)
-class TransferSpace:
+class TransferSpace(GenomeRules):
     """The bounds of every transfer gene, for one backbone and one input shape.
 
     Parameters
@@ -245,17 +245,10 @@ class TransferSpace:
             problems.append(f"rule 'dropout range': drop={dropout} is outside [{low}, {high}]")
         return problems
 
-    def is_valid(self, genome) -> bool:
-        return not self.violations(genome)
+    genome_label = "transfer genome"
 
-    def validate(self, genome):
-        """``genome`` (or the genome its text names) if valid, else :class:`GenomeError` naming the rules."""
-        if isinstance(genome, str):
-            genome = TransferGenome.from_string(genome)
-        problems = self.violations(genome)
-        if problems:
-            raise GenomeError(f"invalid transfer genome {str(genome)!r}: " + "; ".join(problems))
-        return genome
+    def parse(self, text):
+        return TransferGenome.from_string(text)
 
 
 # ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from deap import base, creator, tools
 
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga
+from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map
 from deap_cnn.checkpoint import load_checkpoint, restore_random_state
 from deap_cnn.data import DataSource
 from deap_cnn.dense import DenseGenome, DenseSpace, cx_dense, init_dense, mut_dense, sel_best_plus_random
@@ -82,16 +82,6 @@ class GrowthLog(EvaluationCache):
             handle.write(json.dumps(entry) + "\n")
 
 
-def scoop_map():
-    """SCOOP's map under ``python -m scoop``, else the built-in one."""
-    try:
-        import scoop
-        from scoop import futures
-    except ImportError:
-        return map
-    return futures.map if getattr(scoop, "IS_RUNNING", False) else map
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=time.strftime("runs/dense-%Y%m%d-%H%M%S"))
@@ -114,7 +104,7 @@ def main():
     toolbox.register("select_mates", sel_best_plus_random, best_fraction=0.2, random_fraction=0.1)
     toolbox.register("select", tools.selBest)
     toolbox.register("evaluate", evaluator.record)  # records carry the growth curves back
-    toolbox.register("map", scoop_map())
+    toolbox.register("map", scoop_map()[0])
 
     if args.resume:
         state = load_checkpoint(checkpoint)

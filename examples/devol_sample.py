@@ -22,7 +22,7 @@ import time
 from deap import base, creator, tools
 
 from deap_cnn import sel_binary_tournament, sel_environmental
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga
+from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map
 from deap_cnn.checkpoint import load_checkpoint, restore_random_state
 from deap_cnn.data import DataSource
 from deap_cnn.devol import DevolFitness, DevolGenome, DevolSpace, cx_devol, init_devol, mut_devol
@@ -53,16 +53,6 @@ def accuracy_minus_loss(accuracy, loss):
     return accuracy - 0.1 * loss
 
 
-def scoop_map():
-    """SCOOP's map under ``python -m scoop``, else the built-in one."""
-    try:
-        import scoop
-        from scoop import futures
-    except ImportError:
-        return map
-    return futures.map if getattr(scoop, "IS_RUNNING", False) else map
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=time.strftime("runs/devol-%Y%m%d-%H%M%S"))
@@ -86,7 +76,7 @@ def main():
     toolbox.register("select_mates", sel_binary_tournament)
     toolbox.register("select", sel_environmental)
     toolbox.register("evaluate", fitness.record)  # records carry the curves to the store
-    toolbox.register("map", scoop_map())
+    toolbox.register("map", scoop_map()[0])
 
     if args.resume:
         state = load_checkpoint(checkpoint)

@@ -21,7 +21,7 @@ import sys
 from deap import base, creator, tools
 
 from deap_cnn import SearchSpace, cx_one_point, mut_cnn_ga, sel_environmental
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga
+from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map
 from deap_cnn.checkpoint import load_checkpoint, restore_random_state
 from deap_cnn.data import DataSource
 from deap_cnn.evaluate import Evaluator, TrainSettings
@@ -35,19 +35,6 @@ if not hasattr(creator, "HyperFitness"):
     creator.create("HyperFitness", base.Fitness, weights=(1.0,))
 if not hasattr(creator, "HyperIndividual"):
     creator.create("HyperIndividual", HyperCnnGenome, fitness=creator.HyperFitness)
-
-
-def _map():
-    """SCOOP's map under ``python -m scoop``, else the built-in one."""
-    try:
-        import scoop
-    except ImportError:  # pragma: no cover
-        return map
-    if getattr(scoop, "IS_RUNNING", False):
-        from scoop import futures
-
-        return futures.map
-    return map
 
 
 def main(argv=None):
@@ -76,7 +63,7 @@ def main(argv=None):
     toolbox.register("mutate", mut_arch_hyper, space=space, arch_mutate=mut_cnn_ga)
     toolbox.register("select", sel_environmental)
     toolbox.register("evaluate", evaluator.record)
-    toolbox.register("map", _map())
+    toolbox.register("map", scoop_map()[0])
 
     os.makedirs(args.out, exist_ok=True)
     store_path = os.path.join(args.out, "results.sqlite")

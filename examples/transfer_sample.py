@@ -26,7 +26,7 @@ import sys
 
 from deap import base, creator, tools
 
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga
+from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map
 from deap_cnn.data import DataSource
 from deap_cnn.evaluate import Evaluator
 from deap_cnn.operators import sel_environmental
@@ -38,18 +38,6 @@ if not hasattr(creator, "TransferFitness"):
     creator.create("TransferFitness", base.Fitness, weights=(1.0,))
 if not hasattr(creator, "TransferIndividual"):
     creator.create("TransferIndividual", TransferGenome, fitness=creator.TransferFitness)
-
-
-def _map():
-    try:
-        import scoop
-    except ImportError:  # pragma: no cover
-        return map
-    if getattr(scoop, "IS_RUNNING", False):
-        from scoop import futures
-
-        return futures.map
-    return map
 
 
 def main(argv=None):
@@ -92,7 +80,7 @@ def main(argv=None):
     toolbox.register("select_mates", sel_tournament, tournsize=2)
     toolbox.register("select", sel_environmental)  # tournaments of two over parents and children, plus elitism
     toolbox.register("evaluate", evaluator.record)
-    toolbox.register("map", _map())
+    toolbox.register("map", scoop_map()[0])
 
     os.makedirs(args.out, exist_ok=True)
     store_path = os.path.join(args.out, "results.sqlite")

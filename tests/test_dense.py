@@ -27,7 +27,6 @@ from deap_cnn.dense import (
     cx_dense_uniform,
     init_dense,
     mut_dense,
-    random_dense_genome,
     sel_best_plus_random,
 )
 from deap_cnn.dense_network import build_dense_network
