@@ -170,6 +170,9 @@ class DenseSpace(GenomeRules):
     # The Evaluator's default builder, named rather than imported: this module stays torch-free.
     network_builder = "deap_cnn.dense_network:build_dense_network"
 
+    genome_class = DenseGenome
+    genome_label = "dense genome"
+
     input_shape: tuple = (64,)
     n_classes: int = 10
     min_layers: int = 1
@@ -250,16 +253,6 @@ class DenseSpace(GenomeRules):
                         f"rule 'allowed values': layer {position} has {trait} {value!r}, allowed {self.choices(trait)}"
                     )
         return problems
-
-    genome_label = "dense genome"
-
-    def parse(self, text):
-        return DenseGenome.from_string(text)
-
-    def validate(self, genome):
-        """``genome`` if valid (text is parsed first; a plain sequence comes back as a :class:`DenseGenome`), else raise."""
-        genome = super().validate(genome)
-        return genome if isinstance(genome, DenseGenome) else DenseGenome(genome)
 
 
 # ---------------------------------------------------------------------------

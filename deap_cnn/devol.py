@@ -348,6 +348,9 @@ class DevolSpace(GenomeRules):
     # The Evaluator's default builder, named rather than imported: this module stays torch-free.
     network_builder = "deap_cnn.devol_network:build_devol_network"
 
+    genome_class = DevolGenome
+    genome_label = "DEvol genome"
+
     input_shape: tuple = (1, 28, 28)
     n_classes: int = 10
     max_conv_layers: int = 3
@@ -477,16 +480,6 @@ class DevolSpace(GenomeRules):
                     f"keep {self.input_shape[1]}x{self.input_shape[2]} maps at 1x1 or more"
                 )
         return problems
-
-    genome_label = "DEvol genome"
-
-    def parse(self, text):
-        return DevolGenome.from_string(text)
-
-    def validate(self, genome):
-        """``genome`` if valid (text is parsed first; a plain sequence comes back as a :class:`DevolGenome`), else raise."""
-        genome = super().validate(genome)
-        return genome if isinstance(genome, DevolGenome) else DevolGenome(genome)
 
 
 # ---------------------------------------------------------------------------

@@ -278,6 +278,9 @@ class HyperSpace(GenomeRules):
         Standard deviation of the dropout gene's mutation.
     """
 
+    genome_class = HyperParams
+    genome_label = "hyperparameters"
+
     lr_range: tuple = (1e-4, 1e-1)
     weight_decay_range: tuple = (1e-6, 1e-2)
     batch_sizes: tuple = (32, 64, 128, 256)
@@ -344,11 +347,6 @@ class HyperSpace(GenomeRules):
             if value not in self.choices(gene):
                 problems.append(f"rule '{gene} choices': {TEXT_KEYS[gene]}={value} is not one of {self.choices(gene)}")
         return problems
-
-    genome_label = "hyperparameters"
-
-    def parse(self, text):
-        return HyperParams.from_string(text)
 
 
 # ---------------------------------------------------------------------------
@@ -622,10 +620,6 @@ class HyperSearchSpace(GenomeRules):
     def in_channels(self) -> int:
         return self.arch.input_shape[0]
 
-    def parse(self, text: str):
-        """A :attr:`genome_class` genome from its canonical text (not yet validated)."""
-        return self.genome_class.from_string(text)
-
     def _arch_violations(self, genome) -> list[str]:
         violations = getattr(self.arch, "violations", None)
         if violations is not None:
@@ -645,7 +639,6 @@ class HyperSearchSpace(GenomeRules):
         else:
             problems += self.hyper.violations(hyper)
         return problems
-
 
 
 def init_arch_hyper(container, space: HyperSearchSpace, arch_init=random_genome, rng=random):

@@ -35,16 +35,19 @@ def _as_tuple(value, name):
 class GenomeRules:
     """``is_valid`` and ``validate`` for a search space, from the rules it lists.
 
-    A space lists every rule a genome breaks in ``violations(genome)`` and
-    reads canonical text with ``parse(text)``; ``genome_label`` names its
-    genome family in messages. Every genome family's space shares this, so
-    a bad genome gets the same kind of error whatever its family.
+    A space lists every rule a genome breaks in ``violations(genome)``;
+    ``genome_class`` is its family's genome type, which reads canonical text
+    (``parse``) and which a valid plain list or tuple comes back as;
+    ``genome_label`` names the family in messages. Every genome family's
+    space shares this, so a bad genome gets the same kind of error whatever
+    its family.
     """
 
+    genome_class = None
     genome_label = "genome"
 
     def parse(self, text):
-        raise NotImplementedError(f"{type(self).__name__} must define parse(text)")
+        return self.genome_class.from_string(text)
 
     def is_valid(self, genome) -> bool:
         return not self.violations(genome)
@@ -57,6 +60,8 @@ class GenomeRules:
         if problems:
             shown = "-".join(map(str, genome)) if type(genome) in (list, tuple) else str(genome)
             raise GenomeError(f"invalid {self.genome_label} {shown!r}: " + "; ".join(problems))
+        if self.genome_class is not None and type(genome) in (list, tuple):
+            genome = self.genome_class(genome)
         return genome
 
 
@@ -95,6 +100,7 @@ class SearchSpace(GenomeRules):
 
     # The Evaluator's default builder, named rather than imported: this module stays torch-free.
     network_builder = "deap_cnn.network:build_network"
+    genome_class = Genome
 
     input_shape: tuple = (3, 32, 32)
     n_classes: int = 10
@@ -193,6 +199,3 @@ class SearchSpace(GenomeRules):
                 f"for input {self.input_shape}"
             )
         return problems
-
-    def parse(self, text):
-        return Genome.from_string(text)

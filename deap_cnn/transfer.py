@@ -175,6 +175,9 @@ class TransferSpace(GenomeRules):
         Standard deviation of the dropout's mutation.
     """
 
+    genome_class = TransferGenome
+    genome_label = "transfer genome"
+
     n_layers: int
     input_shape: tuple = (3, 224, 224)
     n_classes: int = 10
@@ -244,11 +247,6 @@ class TransferSpace(GenomeRules):
         if not isinstance(dropout, (int, float)) or not low <= dropout <= high:
             problems.append(f"rule 'dropout range': drop={dropout} is outside [{low}, {high}]")
         return problems
-
-    genome_label = "transfer genome"
-
-    def parse(self, text):
-        return TransferGenome.from_string(text)
 
 
 # ---------------------------------------------------------------------------
