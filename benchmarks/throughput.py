@@ -17,7 +17,7 @@ best round counts (the least disturbed by other load on the machine).
 Also prints the evaluator's fixed cost per candidate.
 
     python benchmarks/throughput.py [--genome S64-Pmax-S128-Pmax-S128] [--steps 30]
-        [--data sample] [--augment auto] [--device auto] [--cpu-amp]
+        [--data sample] [--augment auto] [--device auto] [--cpu-amp auto|on|off]
 """
 
 from __future__ import annotations
@@ -65,7 +65,10 @@ def parse_args(argv=None):
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers of the baseline")
     parser.add_argument("--threads", type=int, default=None, help="torch threads on CPU (default: all cores)")
     parser.add_argument(
-        "--cpu-amp", action="store_true", help="evaluator path in bf16 on CPU too (TrainSettings.cpu_amp)"
+        "--cpu-amp",
+        default="auto",
+        choices=["on", "off", "auto"],
+        help="evaluator path in bf16 on CPU: on, off, or auto (TrainSettings' default: on with native bf16)",
     )
     return parser.parse_args(argv)
 
@@ -193,7 +196,7 @@ def main(argv=None):
         epochs=1000,  # the schedule only sets the learning rate; keep it away from zero over the timed steps
         batch_size=args.batch_size,
         augment=args.augment,
-        cpu_amp=args.cpu_amp,
+        cpu_amp={"on": True, "off": False, "auto": "auto"}[args.cpu_amp],
     )
     augment = resolve_augment(settings.augment, dataset.input_shape)
 

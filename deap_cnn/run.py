@@ -89,7 +89,7 @@ class SearchConfig:
     seed: int = 0
     out: str = "runs/cnn-ga"
     device: str | None = None
-    cpu_amp: bool | str = False
+    cpu_amp: bool | str = "auto"
 
     def train_settings(self, epochs=None):
         from .evaluate import TrainSettings
