@@ -24,10 +24,10 @@ from functools import partial
 
 from deap import tools
 
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, restore_random_state, save_checkpoint
 from .operators import sel_binary_tournament
 
-__all__ = ["EvaluationCache", "ea_cnn_ga", "evaluate_population", "vary_cnn_ga", "scoop_map"]
+__all__ = ["EvaluationCache", "ea_cnn_ga", "evaluate_population", "vary_cnn_ga", "scoop_map", "start_or_resume"]
 
 
 class EvaluationCache:
@@ -222,3 +222,22 @@ def ea_cnn_ga(
         if verbose:
             print(logbook.stream)
     return population, logbook
+
+
+def start_or_resume(toolbox, n, checkpoint, resume=False, seed=None, halloffame_size=5):
+    """What :func:`ea_cnn_ga` starts from: ``(population, halloffame, logbook, start_gen)``.
+
+    With ``resume`` and a checkpoint at ``checkpoint``, the checkpoint's
+    state, its random states restored, so the run goes on as if never
+    stopped. Otherwise a new population of ``n`` from ``toolbox.population``,
+    drawn after seeding :mod:`random` with ``seed`` (a run killed before its
+    first checkpoint thus starts again the same way, and its stored
+    evaluations are cache hits).
+    """
+    if resume and os.path.exists(checkpoint):
+        state = load_checkpoint(checkpoint)
+        restore_random_state(state["random_state"])
+        return state["population"], state["halloffame"], state["logbook"], state["generation"] + 1
+    if seed is not None:
+        random.seed(seed)
+    return toolbox.population(n=n), tools.HallOfFame(halloffame_size), None, 0

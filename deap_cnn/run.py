@@ -23,15 +23,13 @@ import csv
 import dataclasses
 import json
 import os
-import random
 import sys
 import time
 from dataclasses import dataclass
 
 from deap import base, creator, tools
 
-from .algorithms import EvaluationCache, ea_cnn_ga, scoop_map
-from .checkpoint import load_checkpoint, restore_random_state
+from .algorithms import EvaluationCache, ea_cnn_ga, scoop_map, start_or_resume
 from .genome import Genome
 from .operators import cx_one_point, init_genome, mut_cnn_ga, sel_binary_tournament, sel_environmental
 from .space import SearchSpace
@@ -190,15 +188,9 @@ def run_search(config: SearchConfig, resume=False, map_function=None, verbose=Tr
             flush=True,
         )
 
-    if resume and os.path.exists(paths["checkpoint.pkl"]):
-        state = load_checkpoint(paths["checkpoint.pkl"])
-        restore_random_state(state["random_state"])
-        population, halloffame, logbook = state["population"], state["halloffame"], state["logbook"]
-        start_gen = state["generation"] + 1
-    else:
-        random.seed(config.seed)
-        population = toolbox.population(n=config.population)
-        halloffame, logbook, start_gen = tools.HallOfFame(5), None, 0
+    population, halloffame, logbook, start_gen = start_or_resume(
+        toolbox, config.population, paths["checkpoint.pkl"], resume, seed=config.seed
+    )
 
     started = time.perf_counter()
     population, logbook = ea_cnn_ga(

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import time
 
 from deap import base, creator, tools
 
 from deap_cnn import sel_binary_tournament, sel_environmental
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map
-from deap_cnn.checkpoint import load_checkpoint, restore_random_state
+from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map, start_or_resume
 from deap_cnn.data import DataSource
 from deap_cnn.devol import DevolFitness, DevolGenome, DevolSpace, cx_devol, init_devol, mut_devol
 from deap_cnn.devol_network import build_devol_network
@@ -78,14 +76,9 @@ def main():
     toolbox.register("evaluate", fitness.record)  # records carry the curves to the store
     toolbox.register("map", scoop_map()[0])
 
-    if args.resume:
-        state = load_checkpoint(checkpoint)
-        restore_random_state(state["random_state"])
-        population, halloffame, logbook = state["population"], state["halloffame"], state["logbook"]
-        start_gen = state["generation"] + 1
-    else:
-        random.seed(args.seed)
-        population, halloffame, logbook, start_gen = toolbox.population(n=args.population), tools.HallOfFame(3), None, 0
+    population, halloffame, logbook, start_gen = start_or_resume(
+        toolbox, args.population, checkpoint, args.resume, seed=args.seed, halloffame_size=3
+    )
     stats = tools.Statistics(lambda ind: ind.fitness.values[0])
     stats.register("max", max)
     stats.register("mean", lambda values: round(sum(values) / len(values), 4))

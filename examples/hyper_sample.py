@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import sys
 
 from deap import base, creator, tools
 
 from deap_cnn import SearchSpace, cx_one_point, mut_cnn_ga, sel_environmental
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map
-from deap_cnn.checkpoint import load_checkpoint, restore_random_state
+from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map, start_or_resume
 from deap_cnn.data import DataSource
 from deap_cnn.evaluate import Evaluator, TrainSettings
 from deap_cnn.hyper_network import build_hyper_network
@@ -71,16 +69,11 @@ def main(argv=None):
     if args.resume:
         if not os.path.exists(checkpoint):
             sys.exit(f"error: nothing to resume in {args.out}; drop --resume to start a run")
-        state = load_checkpoint(checkpoint)
-        restore_random_state(state["random_state"])
-        population, halloffame, logbook = state["population"], state["halloffame"], state["logbook"]
-        start_gen = state["generation"] + 1
-    else:
-        if os.path.exists(store_path):
-            sys.exit(f"error: {args.out} already holds a run; pass --resume or choose another --out")
-        random.seed(args.seed)
-        population = toolbox.population(n=args.population)
-        halloffame, logbook, start_gen = tools.HallOfFame(3), None, 0
+    elif os.path.exists(store_path):
+        sys.exit(f"error: {args.out} already holds a run; pass --resume or choose another --out")
+    population, halloffame, logbook, start_gen = start_or_resume(
+        toolbox, args.population, checkpoint, args.resume, seed=args.seed, halloffame_size=3
+    )
 
     stats = tools.Statistics(lambda ind: ind.fitness.values[0])
     stats.register("max", max)
