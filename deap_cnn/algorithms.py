@@ -106,7 +106,10 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
 
     Architectures found in ``cache`` are not trained again; distinct new ones
     are mapped with ``toolbox.map`` and each record is put in the cache (and
-    its store) as soon as it arrives. Returns ``(trained, cache_hits, failed)``.
+    its store) as soon as it arrives. When the toolbox has a ``cost``
+    function (an estimate of a genome's training cost, such as
+    :meth:`deap_cnn.SearchSpace.cost`), the most expensive are sent first.
+    Returns ``(trained, cache_hits, failed)``.
     """
     cache = EvaluationCache() if cache is None else cache
     invalid = [ind for ind in individuals if not ind.fitness.valid]
@@ -115,6 +118,11 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
     for key, ind in zip(keys, invalid):
         if key not in todo and cache.get(key) is None:
             todo[key] = ind
+    cost = getattr(toolbox, "cost", None)
+    if cost is not None:
+        # Longest first: the workers then finish a generation nearly together
+        # instead of one training the last large candidate while others wait.
+        todo = dict(sorted(todo.items(), key=lambda item: -cost(item[1])))
     failed = 0
     _progress(generation, 0, len(todo))
     results = toolbox.map(partial(_evaluate_one, toolbox.evaluate), list(todo.values()))

@@ -61,6 +61,7 @@ def make_toolbox(space, evaluate, map_function=map, individual=None) -> base.Too
     toolbox.register("select", sel_environmental)
     toolbox.register("evaluate", evaluate)
     toolbox.register("map", map_function)
+    toolbox.register("cost", space.cost)
     return toolbox
 
 

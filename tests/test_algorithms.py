@@ -189,3 +189,20 @@ def test_spawn_process_pool_map_gives_the_serial_result():
         population, _ = ea_cnn_ga(population, toolbox, ngen=2, verbose=False)
     assert [str(ind) for ind in population] == [str(ind) for ind in serial[0]]
     assert [ind.fitness.values for ind in population] == [ind.fitness.values for ind in serial[0]]
+
+
+def test_most_expensive_candidates_are_sent_first():
+    toolbox = make_toolbox(CountingFitness())
+    toolbox.register("cost", SPACE.cost)
+    sent = []
+
+    def recording_map(function, items):
+        sent.extend(str(item) for item in items)
+        return map(function, items)
+
+    toolbox.register("map", recording_map)
+    texts = ["S64", "S256-S256", "S64-Pmax-S128", "S128-S256-Pmax-S64"]
+    evaluate_population([creator.LoopIndividual(deap_cnn.Genome.from_string(t)) for t in texts], toolbox)
+    costs = [SPACE.cost(deap_cnn.Genome.from_string(t)) for t in sent]
+    assert sorted(sent) == sorted(texts) and costs == sorted(costs, reverse=True)
+    assert SPACE.cost(deap_cnn.Genome.from_string("S64-S64")) > SPACE.cost(deap_cnn.Genome.from_string("S64-Pmax-S64"))
