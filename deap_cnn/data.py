@@ -130,6 +130,8 @@ class ImageDataset:
     rarely what a caller means, and identity makes the object hashable.
     """
 
+    items = "images"  # what one input is called in messages
+
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
@@ -163,9 +165,7 @@ class ImageDataset:
                 f"{self.name}: train images have shape {tuple(self.x_train.shape[1:])} but test images "
                 f"{tuple(self.x_test.shape[1:])}; resize one set so both share one (C, H, W)"
             )
-        object.__setattr__(self, "classes", _check_classes(self.classes, self.name))
-        for split in ("train", "test"):
-            _check_label_range(getattr(self, f"y_{split}"), f"y_{split}", len(self.classes), self.name)
+        _check_classes_and_labels(self)
 
     @property
     def n_classes(self) -> int:
@@ -232,15 +232,22 @@ class ImageDataset:
         problems = []
         expected = tuple(input_shape)
         if expected != self.input_shape:
-            problems.append(f"its images have shape {self.input_shape} but the network expects {expected}")
+            problems.append(f"its {self.items} have shape {self.input_shape} but the network expects {expected}")
         if n_classes != self.n_classes:
             problems.append(f"it has {self.n_classes} classes but the network has {n_classes} outputs")
         if problems:
             raise DataError(
                 f"dataset {self.name!r} does not fit the search space: " + "; ".join(problems) + ". "
-                "Build the search space from the data: SearchSpace(input_shape=dataset.input_shape, "
-                "n_classes=dataset.n_classes)"
+                "Build the search space from the data: input_shape=dataset.input_shape, "
+                "n_classes=dataset.n_classes"
             )
+
+
+def _check_classes_and_labels(dataset):
+    """Normalise ``dataset.classes`` and check every label lies in ``[0, n_classes)``."""
+    object.__setattr__(dataset, "classes", _check_classes(dataset.classes, dataset.name))
+    for split in ("train", "test"):
+        _check_label_range(getattr(dataset, f"y_{split}"), f"y_{split}", len(dataset.classes), dataset.name)
 
 
 def _check_tensor(dataset, field, dtype, ndim, layout):
@@ -898,12 +905,13 @@ class VectorDataset:
                 f"{self.name}: train vectors have {self.x_train.shape[1]} features but test vectors "
                 f"{self.x_test.shape[1]}; both sets need the same features"
             )
-        object.__setattr__(self, "classes", _check_classes(self.classes, self.name))
-        for split in ("train", "test"):
-            _check_label_range(getattr(self, f"y_{split}"), f"y_{split}", len(self.classes), self.name)
+        _check_classes_and_labels(self)
 
+    items = "vectors"
     n_classes = ImageDataset.n_classes
-    split = ImageDataset.split  # stratified by class: nothing in it depends on the inputs' layout
+    # Neither depends on the inputs' layout: a stratified split by class, a shape and class-count check.
+    split = ImageDataset.split
+    check_fits = ImageDataset.check_fits
 
     @property
     def input_shape(self) -> tuple:
@@ -916,18 +924,7 @@ class VectorDataset:
             f"input_shape={self.input_shape}, n_classes={self.n_classes})"
         )
 
-    def check_fits(self, input_shape, n_classes: int):
-        """Raise :class:`DataError` unless a network for ``input_shape`` and ``n_classes`` fits this data."""
-        problems = []
-        if tuple(input_shape) != self.input_shape:
-            problems.append(f"its vectors have shape {self.input_shape} but the network expects {tuple(input_shape)}")
-        if n_classes != self.n_classes:
-            problems.append(f"it has {self.n_classes} classes but the network has {n_classes} outputs")
-        if problems:
-            raise DataError(
-                f"dataset {self.name!r} does not fit the search space: " + "; ".join(problems) + ". "
-                "Build the space from the data: input_shape=dataset.input_shape, n_classes=dataset.n_classes"
-            )
+
 
 
 def from_vectors(x_train, y_train, x_test, y_test, classes=None, name: str = "vectors") -> VectorDataset:
