@@ -162,9 +162,19 @@ def _evaluate_new(genomes, individual, toolbox, cache, evaluate_population, budg
     return {str(ind): tuple(ind.fitness.values) for ind in individuals}
 
 
-def _check_batch(batch_size):
+def _setup(batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function):
+    """What random search and TPE share before their first batch, with the defaults filled in."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    individual = _individual_type(individual)
+    return (
+        _Budget(budget, seconds),
+        individual,
+        _sign(individual),
+        EvaluationCache() if cache is None else cache,
+        evaluate_population or default_evaluate_population,
+        _evaluation_toolbox(evaluate, map_function),
+    )
 
 
 def random_search(
@@ -188,13 +198,9 @@ def random_search(
     new, the space counts as exhausted. ``seed`` seeds a private
     :class:`random.Random`.
     """
-    _check_batch(batch_size)
-    budget = _Budget(budget, seconds)
-    individual = _individual_type(individual)
-    sign = _sign(individual)
-    cache = EvaluationCache() if cache is None else cache
-    evaluate_population = evaluate_population or default_evaluate_population
-    toolbox = _evaluation_toolbox(evaluate, map_function)
+    budget, individual, sign, cache, evaluate_population, toolbox = _setup(
+        batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function
+    )
     rng = random.Random(seed)
     seen, history = {}, []
     stopped, batch_index = None, 0
@@ -329,13 +335,9 @@ def tpe_search(
     """
     import optuna
 
-    _check_batch(batch_size)
-    budget = _Budget(budget, seconds)
-    individual = _individual_type(individual)
-    sign = _sign(individual)
-    cache = EvaluationCache() if cache is None else cache
-    evaluate_population = evaluate_population or default_evaluate_population
-    toolbox = _evaluation_toolbox(evaluate, map_function)
+    budget, individual, sign, cache, evaluate_population, toolbox = _setup(
+        batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function
+    )
     if n_startup_trials is None:
         n_startup_trials = min(10, max(2, budget.trainings // 3))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
