@@ -31,7 +31,7 @@ from operator import attrgetter
 
 from .devol import ACTIVATIONS
 from .genome import GenomeError
-from .space import GenomeRules, SearchSpaceError
+from .space import GenomeRules, SearchSpaceError, _is_int
 
 __all__ = [
     "HiddenLayer",
@@ -52,10 +52,6 @@ DENSE_MUTATIONS = ("units", "activation", "dropout", "add", "remove")
 
 #: The traits of a hidden layer, in text order.
 TRAITS = ("units", "activation", "dropout")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_dropout(value) -> bool:

@@ -39,7 +39,7 @@ from collections import namedtuple
 from dataclasses import dataclass
 
 from .genome import GenomeError
-from .space import GenomeRules, SearchSpaceError, max_pool_units_for
+from .space import GenomeRules, SearchSpaceError, _is_int, max_pool_units_for
 
 __all__ = [
     "ACTIVATIONS",
@@ -95,10 +95,6 @@ _DROPOUT_FIELDS = {"conv_dropout", "dense_dropout"}
 #: A layer's genes by name: what :attr:`DevolGenome.conv_layers` and ``dense_layers`` list.
 ConvLayer = namedtuple("ConvLayer", "active filters activation dropout batchnorm max_pooling")
 DenseLayer = namedtuple("DenseLayer", "active units activation dropout batchnorm")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_size(value) -> bool:

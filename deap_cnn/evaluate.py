@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import DataSource, load_data
+from .space import _is_int, _is_number
 from .network import build_network, count_flops, count_parameters
 
 __all__ = [
@@ -104,14 +105,6 @@ CUDA_CHECK_EVERY = 32  # steps between loss checks on CUDA; each check waits for
 # ---------------------------------------------------------------------------
 # Settings and records
 # ---------------------------------------------------------------------------
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)

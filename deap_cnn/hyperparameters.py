@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 
 from .genome import Genome, GenomeError
 from .operators import random_genome
-from .space import GenomeRules, SearchSpaceError
+from .space import GenomeRules, SearchSpaceError, _is_int, _is_number
 
 __all__ = [
     "GENE_NAMES",
@@ -120,14 +120,6 @@ def _format_log(value: float) -> str:
 
 def _format_linear(value: float) -> str:
     return format(value, "g")  # shortest: the value is already rounded to LINEAR_DECIMALS
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # ---------------------------------------------------------------------------

@@ -25,6 +25,11 @@ def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_number(value) -> bool:
+    """A finite real number, ``bool`` excluded; the other settings modules share these two checks."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _as_tuple(value, name):
     try:
         return tuple(value)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from .genome import GenomeError
 from .hyperparameters import LINEAR_DECIMALS, LOG_DIGITS, quantize_linear, quantize_log
-from .space import GenomeRules, SearchSpaceError
+from .space import GenomeRules, SearchSpaceError, _is_int
 
 __all__ = [
     "TRANSFER_GENES",
@@ -53,10 +53,6 @@ _TEXT_KEYS = ("keep", "freeze", "lr", "drop")
 
 #: Attempts a Gaussian mutation makes to land on a different value before drawing across the range.
 _GAUSS_TRIES = 20
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _normalise(genes):
