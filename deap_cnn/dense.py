@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from operator import attrgetter
 
-from .devol import ACTIVATIONS
+from .devol import ACTIVATIONS, _is_dropout
 from .genome import GenomeError
 from .space import GenomeRules, SearchSpaceError, _is_int
 
@@ -52,10 +52,6 @@ DENSE_MUTATIONS = ("units", "activation", "dropout", "add", "remove")
 
 #: The traits of a hidden layer, in text order.
 TRAITS = ("units", "activation", "dropout")
-
-
-def _is_dropout(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1
 
 
 @dataclass(frozen=True)
