@@ -8,7 +8,13 @@ validation split; the best architecture is retrained on the whole training set
 and its test accuracy reported once. ``--help`` lists every option.
 """
 
-from deap_cnn.run import main
+import sys
+
+from deap_cnn.runs.cli import run_main
+from deap_cnn.runs.config import SearchConfig
+
+#: This script's defaults; every option of ``deap-cnn search`` overrides them (``--help`` lists them).
+PRESET = SearchConfig(data="cifar10", data_dir="data", out="runs/cifar10", epochs=10, final_epochs=100)
 
 if __name__ == "__main__":
-    main(data="cifar10", data_dir="data", out="runs/cifar10", epochs=10, final_epochs=100)
+    run_main(["search", *sys.argv[1:]], PRESET)

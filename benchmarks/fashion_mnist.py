@@ -7,13 +7,19 @@ The default folder is where Debian's ``dataset-fashion-mnist`` package puts
 the files. 28x28 inputs allow 3 pooling units; ``--help`` lists every option.
 """
 
-from deap_cnn.run import main
+import sys
+
+from deap_cnn.runs.cli import run_main
+from deap_cnn.runs.config import SearchConfig
+
+#: This script's defaults; every option of ``deap-cnn search`` overrides them (``--help`` lists them).
+PRESET = SearchConfig(
+    data="fashion-mnist",
+    data_dir="/usr/share/datasets/fashion-mnist",
+    out="runs/fashion-mnist",
+    epochs=5,
+    final_epochs=30,
+)
 
 if __name__ == "__main__":
-    main(
-        data="fashion-mnist",
-        data_dir="/usr/share/datasets/fashion-mnist",
-        out="runs/fashion-mnist",
-        epochs=5,
-        final_epochs=30,
-    )
+    run_main(["search", *sys.argv[1:]], PRESET)

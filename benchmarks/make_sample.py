@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deap_cnn.data import load_idx_folder
+from deap_cnn.training.loaders import load_idx_folder
 
 DEFAULT_SOURCE = "/usr/share/datasets/fashion-mnist"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "deap_cnn" / "sample_data" / "fashion_mnist_sample.npz"

@@ -5,21 +5,27 @@
 3,000 training and 1,000 test images, narrow skip units and short training so
 that the whole search, the retraining of the best network and its test
 accuracy fit in a few minutes on a 2-core CPU. Each run starts a new folder
-under runs/ unless --out is given; --resume continues one.
+under runs/ unless --out is given; `deap-cnn resume RUN` (or --resume
+with the same --out) continues one.
 """
 
+import sys
 import time
 
-from deap_cnn.run import main
+from deap_cnn.runs.cli import run_main
+from deap_cnn.runs.config import SearchConfig
+
+#: This script's defaults; every option of ``deap-cnn search`` overrides them (``--help`` lists them).
+PRESET = SearchConfig(
+    data="sample",
+    out=time.strftime("runs/sample-%Y%m%d-%H%M%S"),
+    population=6,
+    generations=3,
+    widths=(16, 32, 64),
+    max_skip_units=4,
+    epochs=3,
+    final_epochs=6,
+)
 
 if __name__ == "__main__":
-    main(
-        data="sample",
-        out=time.strftime("runs/sample-%Y%m%d-%H%M%S"),
-        population=6,
-        generations=3,
-        widths=(16, 32, 64),
-        max_skip_units=4,
-        epochs=3,
-        final_epochs=6,
-    )
+    run_main(["search", *sys.argv[1:]], PRESET)

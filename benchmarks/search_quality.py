@@ -52,12 +52,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from deap_cnn import Genome, SearchSpace  # noqa: E402
-from deap_cnn.algorithms import EvaluationCache, scoop_map  # noqa: E402
-from deap_cnn.baselines import ga_search, random_search, tpe_search  # noqa: E402
-from deap_cnn.data import DataError, DataSource, load_data  # noqa: E402
-from deap_cnn.evaluate import Evaluator, TrainSettings, available_cpus, train_and_test  # noqa: E402
-from deap_cnn.halving import SuccessiveHalving, halving_rungs  # noqa: E402
-from deap_cnn.store import ResultsStore  # noqa: E402
+from deap_cnn.runs.store import ResultsStore  # noqa: E402
+from deap_cnn.search.baselines import ga_search, random_search, tpe_search  # noqa: E402
+from deap_cnn.search.cache import EvaluationCache  # noqa: E402
+from deap_cnn.search.evaluation import scoop_map  # noqa: E402
+from deap_cnn.search.halving import SuccessiveHalving, halving_rungs  # noqa: E402
+from deap_cnn.training.datasets import DataError  # noqa: E402
+from deap_cnn.training.devices import available_cpus  # noqa: E402
+from deap_cnn.training.evaluator import Evaluator  # noqa: E402
+from deap_cnn.training.final import train_and_test  # noqa: E402
+from deap_cnn.training.settings import TrainSettings  # noqa: E402
+from deap_cnn.training.sources import DataSource, load_data  # noqa: E402
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 METHODS = ("ga", "random", "tpe")
@@ -127,7 +132,8 @@ def make_map(workers: int):
 def warm_worker(task):
     """Load torch and the data in a worker before any clock starts: the first run must not pay for it."""
     source, settings, device = task
-    from deap_cnn.evaluate import device_data, select_device
+    from deap_cnn.training.device_data import device_data
+    from deap_cnn.training.devices import select_device
 
     device_data(source, settings, select_device(device))
     time.sleep(0.5)  # hold this worker so that the next task goes to another one

@@ -2,7 +2,7 @@
 
 Trains one fixed genome for a fixed number of steps, in one process, twice:
 
-1. through :class:`deap_cnn.evaluate.Trainer`, the very code
+1. through :class:`deap_cnn.training.trainer.Trainer`, the very code
    ``Evaluator.record`` trains with (uint8 data on the device, whole-batch
    augmentation and normalisation there, channels-last, bf16 on CUDA);
 2. the way most training scripts are written: a ``Dataset`` that hands out
@@ -34,26 +34,20 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from deap_cnn import Genome
-from deap_cnn.data import load_data
-from deap_cnn.evaluate import (
-    AUGMENTS,
-    DeviceData,
-    Trainer,
-    TrainSettings,
-    build_model,
-    clear_device_cache,
-    default_threads,
-    device_data,
-    resolve_augment,
-    select_device,
-)
-from deap_cnn.network import count_flops, count_parameters
+from deap_cnn.training.augment import resolve_augment
+from deap_cnn.training.device_data import DeviceData, clear_device_cache, device_data
+from deap_cnn.training.devices import default_threads, select_device
+from deap_cnn.training.evaluator import build_model
+from deap_cnn.training.models import count_flops, count_parameters
+from deap_cnn.training.settings import AUGMENTS, TrainSettings
+from deap_cnn.training.sources import load_data
+from deap_cnn.training.trainer import Trainer
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--genome", default="S64-Pmax-S128-Pmax-S128", help="canonical genome to train")
-    parser.add_argument("--data", default="sample", help="anything deap_cnn.data.load_data accepts (default: sample)")
+    parser.add_argument("--data", default="sample", help="anything deap_cnn.training.sources.load_data accepts (default: sample)")
     parser.add_argument(
         "--steps", type=int, default=None, help="timed steps per round (default: 30 on CPU, 200 on CUDA)"
     )

@@ -1,13 +1,24 @@
-"""deap_cnn: evolve convolutional network architectures with DEAP (after CNN-GA).
+"""deap_cnn: evolve neural network architectures with DEAP (CNN-GA and friends).
 
-The genome, search space and operators (imported here) need no torch, so
-``import deap_cnn`` stays light for code that only varies genomes. The torch
-parts live in their own modules: ``deap_cnn.network`` (the builder),
-``deap_cnn.data``, ``deap_cnn.evaluate``; whole runs in ``deap_cnn.run``.
+The package reads as its architecture:
+
+- :mod:`deap_cnn.families`: genome families (CNN-GA, DEvol, fully connected,
+  transfer learning, hyperparameter genes), each a torch-free genome, space
+  and DEAP operators beside its network builder; the :class:`Family` registry;
+- :mod:`deap_cnn.search`: strategies (CNN-GA's loop, NSGA-II, random search,
+  TPE) behind one signature, the evaluation cache, successive halving;
+- :mod:`deap_cnn.training`: data, data on the device and augmentation, the
+  trainer, the evaluator DEAP calls, devices, the final retraining (torch);
+- :mod:`deap_cnn.runs`: the run folder, settings, results store,
+  checkpoints, plots and the ``deap-cnn`` command line.
+
+CNN-GA's genome, space and operators are imported here, and ``import
+deap_cnn`` stays free of torch.
 """
 
-from .genome import POOL_KINDS, Genome, GenomeError, PoolGene, SkipGene
-from .operators import (
+from .families.base import GenomeError, SearchSpaceError
+from .families.cnn_ga.genome import POOL_KINDS, Genome, PoolGene, SkipGene
+from .families.cnn_ga.operators import (
     cx_one_point,
     init_genome,
     mut_add_pool,
@@ -19,11 +30,16 @@ from .operators import (
     sel_binary_tournament,
     sel_environmental,
 )
-from .space import MUTATIONS, SearchSpace, SearchSpaceError
+from .families.cnn_ga.space import MUTATIONS, SearchSpace
+from .families.registry import Family, family_names, get_family, register_family
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Family",
+    "family_names",
+    "get_family",
+    "register_family",
     "Genome",
     "GenomeError",
     "MUTATIONS",

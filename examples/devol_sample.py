@@ -21,12 +21,19 @@ import time
 from deap import base, creator, tools
 
 from deap_cnn import sel_binary_tournament, sel_environmental
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, scoop_map, start_or_resume
-from deap_cnn.data import DataSource
-from deap_cnn.devol import DevolFitness, DevolGenome, DevolSpace, cx_devol, init_devol, mut_devol
-from deap_cnn.devol_network import build_devol_network
-from deap_cnn.evaluate import Evaluator, TrainSettings
-from deap_cnn.store import ResultsStore
+from deap_cnn.families.devol.fitness import DevolFitness
+from deap_cnn.families.devol.genome import DevolGenome
+from deap_cnn.families.devol.network import build_devol_network
+from deap_cnn.families.devol.operators import cx_devol, init_devol, mut_devol
+from deap_cnn.families.devol.space import DevolSpace
+from deap_cnn.runs.checkpoint import start_or_resume
+from deap_cnn.runs.store import ResultsStore
+from deap_cnn.search.cache import EvaluationCache
+from deap_cnn.search.evaluation import scoop_map
+from deap_cnn.search.ga import ea_cnn_ga
+from deap_cnn.training.evaluator import Evaluator
+from deap_cnn.training.settings import TrainSettings
+from deap_cnn.training.sources import DataSource
 
 # At module level, so that SCOOP workers can unpickle individuals.
 if not hasattr(creator, "DevolExampleFitness"):

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from deap_cnn import Genome, PoolGene, SearchSpace, SkipGene, random_genome
-from deap_cnn.space import max_pool_units_for
+from deap_cnn.families.base import max_pool_units_for
 
 # --- hypothesis profile -----------------------------------------------------------
 settings.register_profile(

@@ -9,9 +9,16 @@ import pytest
 from deap import algorithms, base, creator, tools
 
 import deap_cnn
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga, evaluate_population
-from deap_cnn.checkpoint import CheckpointError, load_checkpoint, restore_random_state, save_checkpoint
-from deap_cnn.store import ResultsStore
+from deap_cnn.runs.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    restore_random_state,
+    save_checkpoint,
+)
+from deap_cnn.runs.store import ResultsStore
+from deap_cnn.search.cache import EvaluationCache
+from deap_cnn.search.evaluation import evaluate_population
+from deap_cnn.search.ga import ea_cnn_ga
 
 if not hasattr(creator, "LoopFitness"):
     creator.create("LoopFitness", base.Fitness, weights=(1.0,))
@@ -161,7 +168,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("deap_cnn.checkpoint.os.replace", fail)
+    monkeypatch.setattr("deap_cnn.runs.checkpoint.os.replace", fail)
     with pytest.raises(OSError):
         save_checkpoint(path, generation=2)
     assert load_checkpoint(path)["generation"] == 1

@@ -5,16 +5,18 @@ import time
 import zlib
 
 import pytest
+from conftest import genomes, search_spaces
 from hypothesis import given
 
 import deap_cnn
-from conftest import genomes, search_spaces
-from deap_cnn.algorithms import EvaluationCache
-from deap_cnn.baselines import decode_params, encode_genome, ga_search, random_search, tpe_search
-from deap_cnn.data import DataSource
-from deap_cnn.evaluate import EvaluationRecord, Evaluator, TrainSettings
-from deap_cnn.halving import SuccessiveHalving
-from deap_cnn.store import ResultsStore
+from deap_cnn.families.cnn_ga.suggest import decode_params, encode_genome
+from deap_cnn.runs.store import ResultsStore
+from deap_cnn.search.baselines import ga_search, random_search, tpe_search
+from deap_cnn.search.cache import EvaluationCache
+from deap_cnn.search.halving import SuccessiveHalving
+from deap_cnn.training.evaluator import Evaluator
+from deap_cnn.training.settings import EvaluationRecord, TrainSettings
+from deap_cnn.training.sources import DataSource
 
 SPACE = deap_cnn.SearchSpace(input_shape=(1, 28, 28), n_classes=10, widths=(4, 8), max_skip_units=3)
 ONE_GENOME = deap_cnn.SearchSpace(

@@ -11,21 +11,22 @@ import numpy as np
 import pytest
 import torch
 
-from deap_cnn import data
-from deap_cnn.data import (
+from deap_cnn.training import sources as data
+from deap_cnn.training.datasets import (
     FASHION_MNIST_CLASSES,
     DataError,
-    DataSource,
     ImageDataset,
     from_arrays,
     from_dict,
-    load_data,
+)
+from deap_cnn.training.loaders import (
     load_idx_folder,
     load_image_folder,
     load_npz,
     load_sample,
     load_torchvision,
 )
+from deap_cnn.training.sources import DataSource, load_data
 
 REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 

@@ -15,24 +15,29 @@ from hypothesis import strategies as st
 from torch import nn
 
 from deap_cnn import GenomeError, SearchSpaceError
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga
-from deap_cnn.checkpoint import load_checkpoint
-from deap_cnn.data import DataError, DataSource, VectorDataset, from_vectors, load_data, load_digits
-from deap_cnn.dense import (
-    DENSE_MUTATIONS,
-    DenseGenome,
-    DenseSpace,
-    HiddenLayer,
+from deap_cnn.families.dense.genome import DenseGenome, HiddenLayer
+from deap_cnn.families.dense.network import build_dense_network
+from deap_cnn.families.dense.operators import (
     cx_dense,
     cx_dense_uniform,
     init_dense,
     mut_dense,
     sel_best_plus_random,
 )
-from deap_cnn.dense_network import build_dense_network
-from deap_cnn.devol import ACTIVATIONS
-from deap_cnn.evaluate import DeviceData, Evaluator, Trainer, TrainSettings, resolve_augment
-from deap_cnn.store import ResultsStore
+from deap_cnn.families.dense.space import DENSE_MUTATIONS, DenseSpace
+from deap_cnn.families.devol.genome import ACTIVATIONS
+from deap_cnn.runs.checkpoint import load_checkpoint
+from deap_cnn.runs.store import ResultsStore
+from deap_cnn.search.cache import EvaluationCache
+from deap_cnn.search.ga import ea_cnn_ga
+from deap_cnn.training.augment import resolve_augment
+from deap_cnn.training.datasets import DataError, VectorDataset, from_vectors
+from deap_cnn.training.device_data import DeviceData
+from deap_cnn.training.evaluator import Evaluator
+from deap_cnn.training.loaders import load_digits
+from deap_cnn.training.settings import TrainSettings
+from deap_cnn.training.sources import DataSource, load_data
+from deap_cnn.training.trainer import Trainer
 
 if not hasattr(creator, "DenseIndividual"):
     creator.create("DenseFitnessMax", base.Fitness, weights=(1.0,))

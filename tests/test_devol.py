@@ -15,30 +15,37 @@ from hypothesis import strategies as st
 from torch import nn
 
 from deap_cnn import GenomeError, SearchSpaceError, sel_environmental
-from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga
-from deap_cnn.checkpoint import load_checkpoint, restore_random_state
-from deap_cnn.data import from_arrays, load_sample
-from deap_cnn.devol import (
+from deap_cnn.families.base import max_pool_units_for
+from deap_cnn.families.devol.fitness import (
+    FAILED_LOSS,
+    DevolFitness,
+    fitness_accuracy,
+    fitness_neg_loss,
+)
+from deap_cnn.families.devol.genome import (
     ACTIVATIONS,
     CONV_FIELDS,
     DENSE_FIELDS,
-    FAILED_LOSS,
     OPTIMIZER_CHOICES,
-    DevolFitness,
     DevolGene,
     DevolGenome,
-    DevolSpace,
+)
+from deap_cnn.families.devol.network import build_devol_network
+from deap_cnn.families.devol.operators import (
     cx_devol,
-    fitness_accuracy,
-    fitness_neg_loss,
     init_devol,
     mut_devol,
     random_devol_genes,
 )
-from deap_cnn.devol_network import build_devol_network
-from deap_cnn.evaluate import OPTIMIZERS, EvaluationRecord, Evaluator, TrainSettings
-from deap_cnn.space import max_pool_units_for
-from deap_cnn.store import ResultsStore
+from deap_cnn.families.devol.space import DevolSpace
+from deap_cnn.runs.checkpoint import load_checkpoint, restore_random_state
+from deap_cnn.runs.store import ResultsStore
+from deap_cnn.search.cache import EvaluationCache
+from deap_cnn.search.ga import ea_cnn_ga
+from deap_cnn.training.datasets import from_arrays
+from deap_cnn.training.evaluator import Evaluator
+from deap_cnn.training.loaders import load_sample
+from deap_cnn.training.settings import OPTIMIZERS, EvaluationRecord, TrainSettings
 
 if not hasattr(creator, "DevolIndividual"):
     creator.create("DevolFitnessMax", base.Fitness, weights=(1.0,))
@@ -546,12 +553,3 @@ def test_a_short_search_runs_through_the_loop_store_and_resume(tiny_images, tmp_
         assert not set(counting.calls[len(before) :]) & set(before)
         assert len(store) == len(set(counting.calls))
     assert all(space.is_valid(ind) for ind in population)
-
-
-def test_genomes_spaces_and_operators_import_no_torch():
-    import subprocess
-    import sys
-
-    code = "import sys, deap_cnn.devol, deap_cnn.dense; assert 'torch' not in sys.modules, 'torch was imported'"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr

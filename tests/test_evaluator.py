@@ -11,24 +11,17 @@ from conftest import as_individual
 from torch import nn
 
 from deap_cnn import Genome, GenomeError, SearchSpace
-from deap_cnn.data import DataError, ImageDataset, load_sample
-from deap_cnn.evaluate import (
-    WORST_NEG_VAL_LOSS,
-    DeviceData,
-    Evaluator,
-    Trainer,
-    TrainSettings,
-    augment_batch,
-    build_model,
-    default_threads,
-    lr_factor,
-    resolve_augment,
-    select_device,
-    train_and_test,
-    worker_index,
-)
-from deap_cnn.network import build_network
-from deap_cnn.store import RECORD_FIELDS
+from deap_cnn.families.cnn_ga.network import build_network
+from deap_cnn.runs.store import RECORD_FIELDS
+from deap_cnn.training.augment import augment_batch, resolve_augment
+from deap_cnn.training.datasets import DataError, ImageDataset
+from deap_cnn.training.device_data import DeviceData
+from deap_cnn.training.devices import default_threads, select_device, worker_index
+from deap_cnn.training.evaluator import Evaluator, build_model
+from deap_cnn.training.final import train_and_test
+from deap_cnn.training.loaders import load_sample
+from deap_cnn.training.settings import WORST_NEG_VAL_LOSS, TrainSettings
+from deap_cnn.training.trainer import Trainer, lr_factor
 
 SPACE = SearchSpace(input_shape=(1, 28, 28), n_classes=10, widths=(8, 16))
 SMALL = "S8-Pmax-S16"
@@ -363,10 +356,10 @@ def test_fingerprint_is_stable_and_tracks_every_setting():
 
 
 def test_each_space_names_its_builder_and_the_builder_enters_the_fingerprint():
-    from deap_cnn.devol import DevolSpace
-    from deap_cnn.devol_network import build_devol_network
-    from deap_cnn.evaluate import resolve_builder
-    from deap_cnn.transfer import TransferSpace
+    from deap_cnn.families.devol.network import build_devol_network
+    from deap_cnn.families.devol.space import DevolSpace
+    from deap_cnn.families.transfer.space import TransferSpace
+    from deap_cnn.training.evaluator import resolve_builder
 
     assert resolve_builder(SearchSpace(input_shape=(1, 28, 28))) is build_network
     assert resolve_builder(DevolSpace(input_shape=(1, 28, 28), n_classes=10)) is build_devol_network

@@ -13,9 +13,6 @@ EXAMPLES = {
     "devol_sample.py": ["--population", "3", "--generations", "1"],
     "dense_digits.py": ["--population", "3", "--generations", "1"],
     "hyper_sample.py": ["--population", "3", "--generations", "1", "--epochs", "1", "--max-batches", "2"],
-    "transfer_sample.py": [
-        "--allow-random", "--population", "2", "--generations", "1", "--epochs", "1", "--max-batches", "2",
-    ],
 }  # fmt: skip
 
 
@@ -33,17 +30,3 @@ def test_example_runs(name, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "best" in done.stdout.lower(), done.stdout[-2000:]
     assert (tmp_path / "run" / "results.sqlite").stat().st_size > 0
-
-
-def test_transfer_example_refuses_random_weights_unless_allowed(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DEAP_CNN_DEVICE="cpu", TORCH_HOME=str(tmp_path / "hub"))
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "transfer_sample.py"), "--out", str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert done.returncode != 0
-    assert "--allow-random" in done.stderr and "--weights" in done.stderr

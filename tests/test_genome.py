@@ -12,7 +12,15 @@ from deap import base, creator, tools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deap_cnn import Genome, GenomeError, PoolGene, SearchSpace, SearchSpaceError, SkipGene, random_genome
+from deap_cnn import (
+    Genome,
+    GenomeError,
+    PoolGene,
+    SearchSpace,
+    SearchSpaceError,
+    SkipGene,
+    random_genome,
+)
 
 # --- canonical text ---------------------------------------------------------------
 

@@ -8,10 +8,11 @@ import pytest
 from deap import base, creator, tools
 
 import deap_cnn
-from deap_cnn.algorithms import ea_cnn_ga
-from deap_cnn.data import DataSource
-from deap_cnn.evaluate import EvaluationRecord, Evaluator, TrainSettings
-from deap_cnn.halving import SuccessiveHalving, halving_rungs, rung_evaluator
+from deap_cnn.search.ga import ea_cnn_ga
+from deap_cnn.search.halving import SuccessiveHalving, halving_rungs, rung_evaluator
+from deap_cnn.training.evaluator import Evaluator
+from deap_cnn.training.settings import EvaluationRecord, TrainSettings
+from deap_cnn.training.sources import DataSource
 
 if not hasattr(creator, "HalvingFitness"):
     creator.create("HalvingFitness", base.Fitness, weights=(1.0,))

@@ -18,33 +18,48 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from deap_cnn import Genome, GenomeError, SearchSpace, SearchSpaceError, cx_one_point, mut_cnn_ga
-from deap_cnn.hyperparameters import (
+from deap_cnn import (
+    Genome,
+    GenomeError,
+    SearchSpace,
+    SearchSpaceError,
+    cx_one_point,
+    mut_cnn_ga,
+)
+from deap_cnn.families.hyper.genes import (
     ACTIVATION_NAMES,
     CHOICE_GENES,
     GENE_NAMES,
     OPTIMIZER_NAMES,
-    HyperCnnGenome,
     HyperParams,
-    HyperSearchSpace,
     HyperSpace,
     crossover_hyper,
+    mutable_genes,
+    mutate_hyper,
+    random_hyper,
+)
+from deap_cnn.families.hyper.genome import (
+    HyperCnnGenome,
+    HyperSearchSpace,
     cx_arch_hyper,
     cx_hyper,
     hyper_genome_class,
     init_arch_hyper,
     mut_arch_hyper,
     mut_hyper,
-    mutable_genes,
-    mutate_hyper,
-    random_hyper,
 )
 
 if not hasattr(creator, "HyperIndividual"):
     creator.create("HyperIndividual", HyperCnnGenome, fitness=creator.FitnessMax)
 
 try:  # the DEvol family, when present: the same attachment, another architecture
-    from deap_cnn.devol import DevolGenome, DevolSpace, cx_devol, mut_devol, random_devol_genes
+    from deap_cnn.families.devol.genome import DevolGenome
+    from deap_cnn.families.devol.operators import (
+        cx_devol,
+        mut_devol,
+        random_devol_genes,
+    )
+    from deap_cnn.families.devol.space import DevolSpace
 except ImportError:  # pragma: no cover
     DevolGenome = None
 else:
@@ -168,8 +183,8 @@ def test_bad_hyper_spaces_are_refused(options, fragment):
 
 
 def test_the_name_lists_agree_with_the_torch_side():
-    from deap_cnn.evaluate import OPTIMIZERS
-    from deap_cnn.network import ACTIVATIONS
+    from deap_cnn.families.layers import ACTIVATIONS
+    from deap_cnn.training.settings import OPTIMIZERS
 
     assert OPTIMIZER_NAMES == OPTIMIZERS
     assert ACTIVATION_NAMES == ACTIVATIONS
@@ -423,9 +438,9 @@ def test_devol_genomes_take_hyper_genes_too(case, seed):
 
 @needs_devol
 def test_devol_with_hyper_genes_trains_with_them_and_builds_its_own_network():
-    from deap_cnn.devol_network import build_devol_network
-    from deap_cnn.evaluate import Evaluator
-    from deap_cnn.hyper_network import HyperBuilder
+    from deap_cnn.families.devol.network import build_devol_network
+    from deap_cnn.families.hyper.network import HyperBuilder
+    from deap_cnn.training.evaluator import Evaluator
 
     space = HyperSearchSpace(DevolSpace(input_shape=(1, 28, 28)), DEVOL_HYPER, HyperDevolGenome)
     text = "C+8,relu,0.0,bn,mp|C-16,sigmoid,0.0,-,-|C+16,relu,0.1,-,mp|D+32,relu,0.0,-|D-16,relu,0.0,-|sgd|lr=0.003,wd=1e-05,bs=16,opt=adam,drop=0,act=relu,k=3"
@@ -451,8 +466,8 @@ def _modules(model, kind):
 
 
 def test_default_genes_build_exactly_cnn_ga_s_network():
-    from deap_cnn.hyper_network import build_hyper_network
-    from deap_cnn.network import build_network
+    from deap_cnn.families.cnn_ga.network import build_network
+    from deap_cnn.families.hyper.network import build_hyper_network
 
     genome = HyperCnnGenome(Genome.from_string("S8-Pmax-S16"), HyperParams())
     torch.manual_seed(0)
@@ -468,7 +483,7 @@ def test_default_genes_build_exactly_cnn_ga_s_network():
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 @pytest.mark.parametrize("activation, kind", [("elu", nn.ELU), ("leaky_relu", nn.LeakyReLU), ("gelu", nn.GELU), ("silu", nn.SiLU)])
 def test_network_genes_reach_the_layers(shape, activation, kind):
-    from deap_cnn.hyper_network import HyperBuilder, build_hyper_network
+    from deap_cnn.families.hyper.network import HyperBuilder, build_hyper_network
 
     hyper = HyperParams(activation=activation, kernel_size=5, dropout=0.3)
     genome = HyperCnnGenome(Genome.from_string("S8-Pmax-S16-Pmean"), hyper)
@@ -485,7 +500,7 @@ def test_network_genes_reach_the_layers(shape, activation, kind):
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("kernel_size", [1, 2, 4])
 def test_any_kernel_size_keeps_the_map_size(kernel_size):
-    from deap_cnn.network import SkipUnit
+    from deap_cnn.families.cnn_ga.network import SkipUnit
 
     unit = SkipUnit(3, 4, kernel_size=kernel_size)
     assert unit(torch.randn(2, 3, 9, 9)).shape == (2, 4, 9, 9)
@@ -499,14 +514,14 @@ TINY = HyperSearchSpace(TINY_ARCH, TINY_HYPER)
 
 
 def _tiny_settings():
-    from deap_cnn.evaluate import TrainSettings
+    from deap_cnn.training.settings import TrainSettings
 
     return TrainSettings(epochs=1, batch_size=64, max_batches_per_epoch=2, seed=1)
 
 
 def test_training_genes_reach_the_evaluator():
-    from deap_cnn.evaluate import Evaluator
-    from deap_cnn.hyper_network import build_hyper_network
+    from deap_cnn.families.hyper.network import build_hyper_network
+    from deap_cnn.training.evaluator import Evaluator
 
     evaluator = Evaluator("sample", TINY, _tiny_settings(), device="cpu", threads=1, builder=build_hyper_network)
     text = "S4-Pmax-S8|lr=0.002,wd=1e-05,bs=16,opt=adamw,drop=0.1,act=elu,k=3"
@@ -521,13 +536,14 @@ def test_training_genes_reach_the_evaluator():
 
 
 def test_a_short_run_through_the_loop_store_checkpoint_and_importance(tmp_path):
-    from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga
-    from deap_cnn.checkpoint import load_checkpoint
-    from deap_cnn.evaluate import Evaluator
-    from deap_cnn.hyper_network import build_hyper_network
-    from deap_cnn.importance import report
-    from deap_cnn.operators import sel_environmental
-    from deap_cnn.store import ResultsStore
+    from deap_cnn.families.cnn_ga.operators import sel_environmental
+    from deap_cnn.families.hyper.network import build_hyper_network
+    from deap_cnn.runs.checkpoint import load_checkpoint
+    from deap_cnn.runs.importance import report
+    from deap_cnn.runs.store import ResultsStore
+    from deap_cnn.search.cache import EvaluationCache
+    from deap_cnn.search.ga import ea_cnn_ga
+    from deap_cnn.training.evaluator import Evaluator
 
     evaluator = Evaluator("sample", TINY, _tiny_settings(), device="cpu", threads=1, builder=build_hyper_network)
     toolbox = base.Toolbox()
@@ -580,7 +596,7 @@ def test_a_short_run_through_the_loop_store_checkpoint_and_importance(tmp_path):
 
 
 def test_rank_statistics():
-    from deap_cnn.importance import correlation_ratio, rank, spearman
+    from deap_cnn.runs.importance import correlation_ratio, rank, spearman
 
     assert list(rank([10, 20, 20, 30])) == [1.0, 2.5, 2.5, 4.0]
     assert spearman([1, 2, 3, 4], [1, 4, 9, 16]) == pytest.approx(1.0)
@@ -592,8 +608,8 @@ def test_rank_statistics():
 
 
 def test_importance_reads_only_successful_hyper_rows_and_finds_the_gene_that_matters(tmp_path, capsys):
-    from deap_cnn.importance import main
-    from deap_cnn.store import ResultsStore
+    from deap_cnn.runs.importance import main
+    from deap_cnn.runs.store import ResultsStore
 
     path = tmp_path / "results.sqlite"
     rng = random.Random(0)

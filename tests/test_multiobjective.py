@@ -9,21 +9,17 @@ import pytest
 from deap import tools
 
 import deap_cnn
-from deap_cnn.algorithms import EvaluationCache
-from deap_cnn.data import DataSource
-from deap_cnn.evaluate import EvaluationRecord, TrainSettings
-from deap_cnn.multiobjective import (
-    WORST_SIZE,
-    MultiObjective,
-    check_objectives,
+from deap_cnn.runs.plots import plot_front
+from deap_cnn.runs.store import RECORD_FIELDS, ResultsStore
+from deap_cnn.search.cache import EvaluationCache
+from deap_cnn.search.nsga2 import (
     individual_type,
     make_nsga2_toolbox,
     nsga2,
-    plot_front,
-    run_nsga2,
     sel_dominance_tournament,
 )
-from deap_cnn.store import RECORD_FIELDS, ResultsStore
+from deap_cnn.search.objectives import WORST_SIZE, MultiObjective, check_objectives
+from deap_cnn.training.settings import EvaluationRecord, TrainSettings
 
 SPACE = deap_cnn.SearchSpace(input_shape=(1, 28, 28), n_classes=10, widths=(4, 8), max_skip_units=3)
 Individual = individual_type(("accuracy", "parameters"))
@@ -174,12 +170,16 @@ def test_store_saves_and_replaces_the_front(tmp_path):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_run_nsga2_saves_front_and_plot(tmp_path):
-    settings = TrainSettings(epochs=1, max_batches_per_epoch=2, batch_size=32)
+def test_nsga2_run_saves_front_and_plot(tmp_path):
+    from deap_cnn.runs.config import SearchConfig
+    from deap_cnn.runs.runner import run_search
+
     out = tmp_path / "run"
-    summary = run_nsga2(
-        DataSource("sample"), SPACE, settings, population=4, generations=1, seed=1, out=str(out), verbose=False
+    config = SearchConfig(
+        strategy="nsga2", objectives=("accuracy", "parameters"), population=4, generations=1, epochs=1,
+        max_batches=2, batch_size=32, widths=(4, 8), max_skip_units=3, seed=1, final_epochs=0, out=str(out),
     )
+    summary = run_search(config, map_function=map, verbose=False)
     assert (out / "front.png").read_bytes()[:4] == b"\x89PNG"
     with sqlite3.connect(out / "results.sqlite") as db:
         rows = db.execute("SELECT genome, fitness FROM pareto_front ORDER BY position").fetchall()

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from deap_cnn import Genome, PoolGene, SearchSpace, SkipGene
-from deap_cnn.network import SkipUnit, build_network, count_flops, count_parameters
+from deap_cnn.families.cnn_ga.network import SkipUnit, build_network
+from deap_cnn.training.models import count_flops, count_parameters
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -31,7 +31,7 @@ from deap_cnn import (
     sel_binary_tournament,
     sel_environmental,
 )
-from deap_cnn.space import MUTATIONS
+from deap_cnn.families.cnn_ga.space import MUTATIONS
 
 seeds = st.integers(0, 2**32 - 1)
 FITNESS = (0.75,)

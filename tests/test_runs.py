@@ -14,8 +14,11 @@ import pytest
 import torch
 
 from deap_cnn import Genome
-from deap_cnn.network import build_network, load_network, save_network
-from deap_cnn.run import RunFolderError, SearchConfig, run_search
+from deap_cnn.families.cnn_ga.network import build_network
+from deap_cnn.runs.config import SearchConfig
+from deap_cnn.runs.folder import RunFolderError
+from deap_cnn.runs.runner import run_search
+from deap_cnn.training.models import load_network, save_network
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -65,7 +68,7 @@ def test_run_search_writes_every_artifact(tmp_path):
         final_epochs=1,
         device="cpu",
     )
-    summary = run_search(config, verbose=False)
+    summary = run_search(config, map_function=map, verbose=False)
     folder = tmp_path / "run"
     for name in ("config.json", "results.sqlite", "checkpoint.pkl", "logbook.csv", "fitness.png", "best.json", "best.pt"):
         assert (folder / name).stat().st_size > 0, name
@@ -76,7 +79,7 @@ def test_run_search_writes_every_artifact(tmp_path):
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert (folder / "logbook.csv").read_text().splitlines()[0].startswith("gen,nevals,cache_hits")
     with pytest.raises(RunFolderError, match="already holds a run"):
-        run_search(config, verbose=False)
+        run_search(config, map_function=map, verbose=False)
 
 
 def test_resume_needs_a_run_folder(tmp_path):

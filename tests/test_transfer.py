@@ -17,10 +17,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 from deap_cnn import GenomeError, SearchSpaceError
-from deap_cnn.transfer import (
-    TRANSFER_GENES,
-    TransferGenome,
-    TransferSpace,
+from deap_cnn.families.transfer.genome import TRANSFER_GENES, TransferGenome
+from deap_cnn.families.transfer.operators import (
     changeable_genes,
     cx_two_point,
     init_transfer_genome,
@@ -28,6 +26,7 @@ from deap_cnn.transfer import (
     random_transfer_genome,
     sel_tournament,
 )
+from deap_cnn.families.transfer.space import TransferSpace
 
 if not hasattr(creator, "TransferIndividual"):
     creator.create("TransferIndividual", TransferGenome, fitness=creator.FitnessMax)
@@ -469,7 +468,7 @@ def test_no_weights_and_no_permission_is_a_clear_error(fresh):
 
 
 def test_the_genes_reach_training_and_fitness_is_the_negated_validation_loss():
-    from deap_cnn.evaluate import Evaluator
+    from deap_cnn.training.evaluator import Evaluator
 
     builder = _random_builder("densenet121")
     space = builder.space((1, 28, 28), 10)
@@ -488,10 +487,11 @@ def test_the_genes_reach_training_and_fitness_is_the_negated_validation_loss():
 def test_a_short_run_through_the_loop_and_store(tmp_path):
     import torchvision
 
-    from deap_cnn.algorithms import EvaluationCache, ea_cnn_ga
-    from deap_cnn.evaluate import Evaluator
-    from deap_cnn.operators import sel_environmental
-    from deap_cnn.store import ResultsStore
+    from deap_cnn.families.cnn_ga.operators import sel_environmental
+    from deap_cnn.runs.store import ResultsStore
+    from deap_cnn.search.cache import EvaluationCache
+    from deap_cnn.search.ga import ea_cnn_ga
+    from deap_cnn.training.evaluator import Evaluator
 
     torch.manual_seed(0)
     path = tmp_path / "resnet18.pt"

@@ -1,0 +1,70 @@
+"""What every genome family shares: the errors, the rule-checking mixin of search spaces, small checks."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["GenomeError", "SearchSpaceError", "GenomeRules", "max_pool_units_for"]
+
+
+class GenomeError(ValueError):
+    """A genome (or its text) breaks a rule; the message names the rule and the value."""
+
+
+class SearchSpaceError(ValueError):
+    """The search space itself is inconsistent; the message names the setting and the value."""
+
+
+def _is_int(value) -> bool:
+    """A true integer: ``bool`` is an ``int`` subclass but never a valid count or size here."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A finite real number, ``bool`` excluded; the other settings modules share these two checks."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _as_tuple(value, name):
+    try:
+        return tuple(value)
+    except TypeError:
+        raise SearchSpaceError(f"{name} must be a sequence, got {value!r}") from None
+
+
+class GenomeRules:
+    """``is_valid`` and ``validate`` for a search space, from the rules it lists.
+
+    A space lists every rule a genome breaks in ``violations(genome)``;
+    ``genome_class`` is its family's genome type, which reads canonical text
+    (``parse``) and which a valid plain list or tuple comes back as;
+    ``genome_label`` names the family in messages. Every genome family's
+    space shares this, so a bad genome gets the same kind of error whatever
+    its family.
+    """
+
+    genome_class = None
+    genome_label = "genome"
+
+    def parse(self, text):
+        return self.genome_class.from_string(text)
+
+    def is_valid(self, genome) -> bool:
+        return not self.violations(genome)
+
+    def validate(self, genome):
+        """``genome`` if it is valid (text is parsed first), else :class:`GenomeError` naming each broken rule."""
+        if isinstance(genome, str):
+            genome = self.parse(genome)
+        problems = self.violations(genome)
+        if problems:
+            shown = "-".join(map(str, genome)) if type(genome) in (list, tuple) else str(genome)
+            raise GenomeError(f"invalid {self.genome_label} {shown!r}: " + "; ".join(problems))
+        if self.genome_class is not None and type(genome) in (list, tuple):
+            genome = self.genome_class(genome)
+        return genome
+
+
+def max_pool_units_for(height: int, width: int) -> int:
+    """How many 2x2 stride-2 poolings an ``height x width`` map survives (stays >= 1x1)."""
+    return max(min(height, width), 1).bit_length() - 1

@@ -1,0 +1,1 @@
+"""Runs: the run folder, its settings, results store, checkpoints, plots, report and the command line."""

@@ -1,0 +1,169 @@
+"""``deap-cnn``: one command line for every family and strategy.
+
+    deap-cnn search --family devol --strategy nsga2 --objectives accuracy parameters --data sample --out runs/x
+    deap-cnn resume runs/x [--generations 30]
+    deap-cnn best runs/x [--export winner.pt]
+    deap-cnn importance runs/x          # hyperparameter genes against fitness (--hyper runs)
+    deap-cnn families | strategies
+
+Also ``python -m deap_cnn ...``. Exit status: 0 done, 2 a usage error (a
+setting out of range, an unknown family), 1 any other failure, 130 when
+interrupted; every error is one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+from .config import ConfigError, SearchConfig, add_arguments, config_from_args
+
+__all__ = ["main", "build_parser", "run_main"]
+
+USAGE_ERROR = 2
+FAILURE = 1
+INTERRUPTED = 130
+
+
+def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deap-cnn", description="Evolve neural network architectures with DEAP (CNN-GA and friends)."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    search = commands.add_parser("search", help="run a search in a new run folder")
+    add_arguments(search, defaults)
+    search.add_argument("--resume", action="store_true", help="continue the run in --out instead (as deap-cnn resume)")
+    resume = commands.add_parser("resume", help="continue the run in RUN (same settings; --generations may grow)")
+    resume.add_argument("run", help="the run folder")
+    resume.add_argument("--generations", type=int, default=None, help="run to this many generations instead")
+    resume.add_argument("--engine", default=None, help="engine for the rest of the run (auto, serial, scoop, dask)")
+    best = commands.add_parser("best", help="print the best architecture of RUN and export its network")
+    best.add_argument("run", help="the run folder")
+    best.add_argument("--export", default=None, help="copy the retrained weights and their JSON to this .pt path")
+    importance = commands.add_parser("importance", help="plot each hyperparameter gene of RUN against fitness")
+    importance.add_argument("run", help="the run folder of a --hyper run")
+    importance.add_argument("--out", default=None, help="folder for the PNGs (default RUN/genes)")
+    commands.add_parser("families", help="list the genome families")
+    commands.add_parser("strategies", help="list the search strategies")
+    return parser
+
+
+def _search(args):
+    from .runner import run_search
+
+    return run_search(config_from_args(args), resume=args.resume)
+
+
+def _resume(args):
+    from .folder import RunFolder
+    from .runner import run_search
+
+    config = SearchConfig.from_dict(RunFolder(args.run).claim({}, resume=True))
+    config.out = args.run
+    if args.generations is not None:
+        config.generations = args.generations
+    if args.engine is not None:
+        config.engine = args.engine
+    return run_search(config.check(), resume=True)
+
+
+def _best(args):
+    from .folder import RunFolder
+
+    folder = RunFolder(args.run)
+    best = folder.read_json("best.json")
+    print(f"family:     {best.get('family', 'cnn-ga')}")
+    print(f"genome:     {best['genome']}")
+    print(f"fitness:    {best.get('fitness', [best.get('validation_fitness')])} ({', '.join(best.get('objectives', ['accuracy']))})")
+    if "test_accuracy" in best:
+        print(f"test accuracy: {best['test_accuracy']:.4f} after {best.get('final_epochs')} epochs on all training data")
+    weights = folder.file("best.pt")
+    if args.export:
+        if not weights.exists():
+            raise SystemExit(
+                f"error: {args.run} has no retrained weights (best.pt): the run used --final-epochs 0; "
+                f"retrain with a new run, or load the genome text above"
+            )
+        target = os.path.abspath(args.export)
+        shutil.copyfile(weights, target)
+        description = folder.read_json("best.json")
+        description["weights"] = os.path.basename(target)
+        folder_json = os.path.splitext(target)[0] + ".json"
+        import json
+
+        with open(folder_json, "w") as handle:
+            json.dump(description, handle, indent=2)
+        print(f"exported: {target} and {folder_json} (deap_cnn.training.models.load_network reads them)")
+    elif weights.exists():
+        print(f"weights:    {weights} (load with deap_cnn.training.models.load_network)")
+    return best
+
+
+def _importance(args):
+    from .importance import report
+
+    out = args.out or os.path.join(args.run, "genes")
+    return report(os.path.join(args.run, "results.sqlite"), out)
+
+
+def _families(args):
+    from ..families import family_names, get_family
+
+    for name in family_names():
+        family = get_family(name)
+        print(f"{name:14s} {family.data:8s} {family.description}")
+
+
+def _strategies(args):
+    from ..search.strategies import get_strategy, strategy_names
+
+    for name in strategy_names():
+        print(f"{name:8s} {get_strategy(name).description}")
+
+
+COMMANDS = {
+    "search": _search,
+    "resume": _resume,
+    "best": _best,
+    "importance": _importance,
+    "families": _families,
+    "strategies": _strategies,
+}
+
+
+def _usage_errors():
+    from ..families import FamilyError, GenomeError, SearchSpaceError
+    from ..search.strategies import StrategyError
+
+    return (ConfigError, FamilyError, StrategyError, SearchSpaceError, GenomeError)
+
+
+def _failures():
+    from ..families.transfer.network import WeightsUnavailableError
+    from ..runs.checkpoint import CheckpointError
+    from ..training.datasets import DataError
+    from .folder import RunFolderError
+
+    return (DataError, RunFolderError, CheckpointError, WeightsUnavailableError)
+
+
+def main(argv=None, defaults: SearchConfig | None = None) -> int:
+    """Run the command line; return the exit status (see the module docstring)."""
+    parser = build_parser(defaults)
+    args = parser.parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except _usage_errors() as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except _failures() as error:
+        print(f"error: {error}", file=sys.stderr)
+        return FAILURE
+    return 0
+
+
+def run_main(argv=None, defaults: SearchConfig | None = None):
+    """Exit with :func:`main`'s status (the console script and ``python -m deap_cnn``)."""
+    sys.exit(main(argv, defaults))

@@ -1,0 +1,217 @@
+"""A run's settings: one dataclass, checked in full before anything is written, and its command-line form.
+
+Every field of :class:`SearchConfig` carries its command-line flag, help
+and accepted range in its metadata; :func:`add_arguments` builds the
+``argparse`` options from them and :meth:`SearchConfig.check` checks every
+value, so the command line, the benchmark scripts and the config file a
+resume reads back share one definition.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["SearchConfig", "ConfigError", "add_arguments", "config_from_args", "ENGINES"]
+
+#: How evaluations are spread: ``auto`` is SCOOP under ``python -m scoop``, else serial.
+ENGINES = ("auto", "serial", "scoop", "dask")
+OBJECTIVE_NAMES = ("accuracy", "parameters", "flops")
+AUGMENT_NAMES = ("auto", "crop_flip", "flip", "none")
+CPU_AMP = {"on": True, "off": False, "auto": "auto"}
+
+
+class ConfigError(ValueError):
+    """A setting is out of range; the message names the option, the value and what is accepted."""
+
+
+def _opt(flag=None, help="", **checks):
+    """Metadata of a field: its flag (``None``: not on the command line), help text and checks."""
+    return {"flag": flag, "help": help, **checks}
+
+
+def setting(default, flag=None, help="", **checks):
+    return field(default=default, metadata=_opt(flag, help, **checks))
+
+
+@dataclass
+class SearchConfig:
+    """Settings of a search run; ``None`` means the family's (or the training's) default."""
+
+    family: str = setting("cnn-ga", "--family", "genome family: cnn-ga, devol, dense, transfer (deap-cnn families)")
+    hyper: bool = setting(False, "--hyper", "add hyperparameter genes to the family (cnn-ga, devol)")
+    strategy: str = setting("ga", "--strategy", "search strategy: ga, nsga2, random, tpe (deap-cnn strategies)")
+    objectives: tuple = setting(
+        ("accuracy",), "--objectives", "accuracy, then parameters and/or flops for nsga2", nargs="+",
+        choices=OBJECTIVE_NAMES,
+    )
+    halving: bool = setting(False, "--halving", "successive halving: train candidates short first, the best longer")
+    halving_eta: float = setting(1 / 3, "--halving-eta", "fraction promoted to the next rung", low=0, high=1, open=True)
+    data: str = setting("sample", "--data", "sample, digits, cifar10, cifar100, mnist, fashion-mnist, a .npz or a folder")
+    data_dir: str | None = setting(None, "--data-dir", "folder that holds (or receives) torchvision's data sets")
+    download: bool = setting(False, "--download", "download missing data (and backbone weights); needs internet")
+    population: int = setting(20, "--population", "individuals per generation (batch size of random/tpe)", low=1)
+    generations: int = setting(20, "--generations", "generations after the initial population", low=0)
+    trainings: int | None = setting(None, "--trainings", "random/tpe budget (default population x (generations+1))", low=1)
+    seconds: float | None = setting(None, "--seconds", "random/tpe budget in seconds of search", low=0, open=True)
+    cxpb: float = setting(0.9, "--cxpb", "crossover probability", low=0, high=1)
+    mutpb: float = setting(0.2, "--mutpb", "mutation probability", low=0, high=1)
+    widths: tuple | None = setting(None, "--widths", "cnn-ga skip unit widths / devol feature maps", nargs="+", low=1)
+    max_skip_units: int | None = setting(None, "--max-skip-units", "cnn-ga: most skip units in a genome", low=1)
+    max_layers: int | None = setting(None, "--max-layers", "devol: conv layers; dense: hidden layers", low=1)
+    units: tuple | None = setting(None, "--units", "devol/dense: units of a dense layer to choose from", nargs="+", low=1)
+    backbone: str | None = setting(None, "--backbone", "transfer: torchvision backbone (densenet121, resnet18, ...)")
+    weights: str | None = setting(None, "--weights", "transfer: a local state_dict file of the backbone")
+    allow_random: bool = setting(False, "--allow-random", "transfer: start from random backbone weights if none load")
+    epochs: int = setting(10, "--epochs", "training epochs per candidate", low=1)
+    batch_size: int | None = setting(None, "--batch-size", "training batch size (default 128)", low=1)
+    lr: float | None = setting(None, "--lr", "learning rate (default 0.05 for SGD)", low=0, finite=True)
+    time_budget: float | None = setting(None, "--time-budget", "seconds of training per candidate", low=0, open=True)
+    max_batches: int | None = setting(None, "--max-batches", "cap on batches per epoch (quick runs)", low=1)
+    augment: str | None = setting(None, "--augment", "auto, crop_flip, flip or none", choices=AUGMENT_NAMES)
+    cpu_amp: str = setting("auto", "--cpu-amp", "bf16 on CPU: on, off or auto", choices=tuple(CPU_AMP))
+    final_epochs: int = setting(30, "--final-epochs", "epochs to retrain the best on all training data (0: skip)", low=0)
+    seed: int = setting(0, "--seed", "seed of the search and of every training")
+    out: str = setting("runs/search", "--out", "run folder")
+    device: str | None = setting(None, "--device", "cpu, cuda or cuda:N (default: CUDA when available)")
+    engine: str = setting("auto", "--engine", "auto (SCOOP under python -m scoop, else serial), serial, scoop, dask",
+                          choices=ENGINES)
+    scheduler: str | None = setting(None, "--scheduler", "dask: address of a running scheduler (tcp://host:8786)")
+    workers: int | None = setting(None, "--workers", "dask: local worker processes (default: GPUs, else cores)", low=1)
+
+    @property
+    def family_name(self) -> str:
+        return f"{self.family}+hyper" if self.hyper else self.family
+
+    def family_options(self) -> dict:
+        """What the family's space and builder read (``widths``, ``max_layers``, ``backbone``, ...)."""
+        names = ("widths", "max_skip_units", "max_layers", "units", "backbone", "weights", "allow_random", "download")
+        return {name: getattr(self, name) for name in names}
+
+    def train_settings(self, family=None, epochs=None):
+        """The :class:`~deap_cnn.training.settings.TrainSettings` of a candidate: the family's defaults, then ours."""
+        from ..training.settings import TrainSettings
+
+        given = {
+            "epochs": self.epochs if epochs is None else epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "time_budget": self.time_budget,
+            "max_batches_per_epoch": self.max_batches,
+            "augment": self.augment,
+            "seed": self.seed,
+            "cpu_amp": CPU_AMP[self.cpu_amp],
+        }
+        defaults = dict(family.train_defaults) if family is not None else {}
+        settings = {**defaults, **{k: v for k, v in given.items() if v is not None}}
+        if epochs is not None:
+            settings["max_batches_per_epoch"] = None  # the final training uses every batch
+            settings["time_budget"] = None
+        return TrainSettings(**settings)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> SearchConfig:
+        """A config from ``values`` (a saved ``config.json``); unknown keys are an error, tuples come back as tuples."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ConfigError(f"unknown settings {unknown}; known ones are {sorted(names)}")
+        config = cls(**values)
+        for f in dataclasses.fields(cls):
+            value = getattr(config, f.name)
+            if f.metadata.get("nargs") and isinstance(value, list):
+                setattr(config, f.name, tuple(value))
+        return config
+
+    def check(self) -> SearchConfig:
+        """Check every setting; raise :class:`ConfigError` naming the first bad option. Returns ``self``."""
+        for f in dataclasses.fields(self):
+            _check_field(f, getattr(self, f.name))
+        if self.objectives[0] != "accuracy" or len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(
+                f"--objectives {' '.join(self.objectives)}: accuracy comes first, then distinct sizes "
+                "(parameters, flops), e.g. --objectives accuracy parameters"
+            )
+        return self
+
+
+def _flag(f) -> str:
+    return f.metadata.get("flag") or f.name
+
+
+def _check_field(f, value):
+    meta = f.metadata
+    flag = _flag(f)
+    if value is None:
+        return
+    values = value if meta.get("nargs") else (value,)
+    if meta.get("nargs") and (not isinstance(value, (tuple, list)) or not value):
+        raise ConfigError(f"{flag} takes one or more values, got {value!r}")
+    for item in values:
+        if f.type in ("bool",) and not isinstance(item, bool):
+            raise ConfigError(f"{flag} must be true or false, got {item!r}")
+        if "choices" in meta and item not in meta["choices"]:
+            raise ConfigError(f"{flag} {item}: not one of {', '.join(map(str, meta['choices']))}")
+        if "low" in meta or "high" in meta or meta.get("finite"):
+            if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+                raise ConfigError(f"{flag} {item}: must be a finite number{_range_text(meta)}")
+            low, high, open_ = meta.get("low"), meta.get("high"), meta.get("open", False)
+            if low is not None and (item < low or (open_ and item == low)):
+                raise ConfigError(f"{flag} {item}: out of range, {_range_text(meta).strip(' ,')}")
+            if high is not None and (item > high or (open_ and item == high)):
+                raise ConfigError(f"{flag} {item}: out of range, {_range_text(meta).strip(' ,')}")
+
+
+def _range_text(meta) -> str:
+    low, high, open_ = meta.get("low"), meta.get("high"), meta.get("open", False)
+    if low is not None and high is not None:
+        return f", accepted: {'(' if open_ else '['}{low}, {high}{')' if open_ else ']'}"
+    if low is not None:
+        return f", accepted: {'>' if open_ else '>='} {low}"
+    return ""
+
+
+def _parse_number(kind):
+    def parse(text):
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser, defaults: SearchConfig | None = None, skip=()):
+    """Add one option per :class:`SearchConfig` field that has a flag; ``defaults`` overrides the defaults."""
+    defaults = defaults or SearchConfig()
+    for f in dataclasses.fields(SearchConfig):
+        flag = f.metadata.get("flag")
+        if flag is None or f.name in skip:
+            continue
+        default = getattr(defaults, f.name)
+        kwargs = {"dest": f.name, "default": default, "help": f.metadata.get("help", "")}
+        if f.type == "bool":
+            kwargs["action"] = "store_true"
+        else:
+            number = {"int": int, "int | None": int, "float": float, "float | None": float}.get(f.type)
+            if f.name in ("widths", "units"):
+                number = int
+            if number is not None:
+                kwargs["type"] = _parse_number(number)
+            if f.metadata.get("nargs"):
+                kwargs["nargs"] = f.metadata["nargs"]
+        parser.add_argument(flag, **kwargs)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    """The :class:`SearchConfig` of parsed arguments (lists become tuples), checked."""
+    names = {f.name for f in dataclasses.fields(SearchConfig)}
+    values = {key: value for key, value in vars(args).items() if key in names}
+    return SearchConfig.from_dict(values).check()

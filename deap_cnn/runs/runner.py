@@ -1,0 +1,227 @@
+"""A whole search in a run folder: compose family, data, evaluator and strategy; run; retrain the best.
+
+:func:`run_search` is what ``deap-cnn search``, ``deap-cnn resume`` and the
+benchmark scripts run. Composition happens in :func:`compose`, which user
+code can call too (it returns the pieces a strategy needs).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..families import get_family
+from ..search.strategies import Budget, get_strategy
+from .config import SearchConfig
+from .folder import RunFolder, RunFolderError
+from .store import ResultsStore
+
+__all__ = ["Composition", "compose", "run_search", "default_map"]
+
+
+@dataclass
+class Composition:
+    """The pieces of one search: what :func:`compose` builds from a :class:`SearchConfig`."""
+
+    family: object
+    strategy: object
+    source: object
+    dataset: object
+    space: object
+    evaluator: object
+    evaluate: object
+    weights: tuple
+    fingerprint: str
+
+
+def _check_data_kind(family, dataset, config):
+    vectors = getattr(dataset, "x_train", None) is not None and dataset.x_train.ndim == 2
+    if family.data == "vectors" and not vectors:
+        raise RunFolderError(
+            f"family {family.name!r} trains on feature vectors, but --data {config.data} holds images; "
+            "use --data digits (or another vector data set), or an image family such as cnn-ga"
+        )
+    if family.data == "images" and vectors:
+        raise RunFolderError(
+            f"family {family.name!r} trains on images, but --data {config.data} holds feature vectors; "
+            "use --family dense, or image data such as --data sample"
+        )
+
+
+def compose(config: SearchConfig) -> Composition:
+    """Family, strategy, data, space and evaluator for ``config``; checks that they fit before any training."""
+    from ..search.objectives import MultiObjective, objective_weights
+    from ..training.evaluator import Evaluator
+    from ..training.sources import DataSource, load_data
+
+    family = get_family(config.family_name)
+    strategy = get_strategy(config.strategy)
+    strategy.check(family, len(config.objectives), config.halving)
+    source = DataSource(config.data, root=config.data_dir, download=config.download)
+    dataset = load_data(source)
+    _check_data_kind(family, dataset, config)
+    options = config.family_options()
+    space = family.space(dataset.input_shape, dataset.n_classes, options)
+    builder = family.network_builder(space, options)
+    evaluator = Evaluator(source, space, config.train_settings(family), device=config.device, builder=builder)
+    if len(config.objectives) > 1:
+        scorer = MultiObjective(evaluator, config.objectives)
+        weights, evaluate, fingerprint = objective_weights(config.objectives), scorer.record, scorer.fingerprint()
+    else:
+        weights, evaluate, fingerprint = (1.0,), evaluator.record, evaluator.fingerprint()
+    return Composition(family, strategy, source, dataset, space, evaluator, evaluate, weights, fingerprint)
+
+
+#: Settings a resume takes from the command, not from the folder: they change how, not what, is searched.
+RUNTIME_SETTINGS = ("out", "engine", "scheduler", "workers", "device")
+
+
+def _report_differences(saved, given, verbose):
+    """Say which given settings differ from the saved run's, and that the saved ones are kept."""
+    kept = [
+        f"{name}={getattr(given, name)!r} (saved {getattr(saved, name)!r})"
+        for name in saved.to_dict()
+        if name not in RUNTIME_SETTINGS + ("generations",) and getattr(saved, name) != getattr(given, name)
+    ]
+    if kept and verbose:
+        print(f"note: resuming with the run's saved settings; ignored: {', '.join(kept)}", flush=True)
+    if given.generations > saved.generations and verbose:
+        print(f"note: the run grows from {saved.generations} to {given.generations} generations", flush=True)
+
+
+def default_map():
+    """``(map, workers)`` for the ``auto`` engine: SCOOP under ``python -m scoop``, else serial."""
+    from ..search.evaluation import scoop_map
+
+    return scoop_map()
+
+
+def run_search(config: SearchConfig, resume: bool = False, map_function=None, verbose: bool = True) -> dict:
+    """Run (or resume) the search ``config`` describes in its run folder; return the summary (``best.json``)."""
+    config.check()
+    folder = RunFolder(config.out)
+    if resume:
+        saved = SearchConfig.from_dict(folder.claim(config.to_dict(), resume=True))
+        _report_differences(saved, config, verbose)
+        for name in RUNTIME_SETTINGS:  # how to run the rest, not what is searched
+            setattr(saved, name, getattr(config, name))
+        saved.generations = max(saved.generations, config.generations)
+        config = saved.check()
+    parts = compose(config)  # data, family and options are checked before the folder is claimed
+    if not resume:
+        folder.claim(config.to_dict())
+    else:
+        folder.write_config(config.to_dict())
+    workers = 1
+    if map_function is None:
+        map_function, workers = default_map()
+    folder.set_status("running", family=parts.family.name, strategy=config.strategy, objectives=list(config.objectives))
+    if verbose:
+        print(
+            f"{parts.family.name} / {config.strategy} on {parts.dataset.name}: {len(parts.dataset.x_train)} training "
+            f"examples {parts.dataset.input_shape}, {parts.dataset.n_classes} classes; population {config.population}, "
+            f"{config.generations} generations, {config.epochs} epochs per candidate, {workers} worker(s); "
+            f"run folder {config.out}",
+            flush=True,
+        )
+    store = ResultsStore(folder.store_file, fingerprint=parts.fingerprint)
+    store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint})
+    halving = None
+    if config.halving:
+        from ..search.halving import SuccessiveHalving
+
+        halving = SuccessiveHalving(parts.evaluator, eta=config.halving_eta, store=folder.store_file)
+    started = time.perf_counter()
+    try:
+        outcome = parts.strategy.run(
+            parts.family,
+            parts.space,
+            parts.evaluate,
+            Budget(config.population, config.generations, config.trainings, config.seconds),
+            store=store,
+            checkpoint=str(folder.checkpoint_file),
+            map_function=map_function,
+            weights=parts.weights,
+            evaluate_population=halving,
+            seed=config.seed,
+            verbose=verbose,
+            cxpb=config.cxpb,
+            mutpb=config.mutpb,
+        )
+    finally:
+        if halving is not None:
+            halving.close()
+    search_seconds = time.perf_counter() - started
+    summary = _write_outputs(folder, config, parts, outcome, store, search_seconds)
+    store.close()
+    if not _final_training(folder, config, parts, outcome.best[0], summary, verbose):
+        folder.write_json("best.json", summary)
+    folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy)
+    if verbose:
+        line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
+        if "test_accuracy" in summary:
+            line += f", test accuracy {summary['test_accuracy']:.4f} after {config.final_epochs} epochs"
+        print(line + f"); results in {config.out}", flush=True)
+    return summary
+
+
+def _write_outputs(folder, config, parts, outcome, store, search_seconds) -> dict:
+    from .plots import plot_fitness, plot_front
+
+    folder.write_logbook(outcome.logbook)
+    if len(outcome.logbook):
+        plot_fitness(outcome.logbook, folder.file("fitness.png"))
+    if len(config.objectives) > 1:
+        store.save_front(outcome.best, config.objectives)
+        plot_front(outcome.best, config.objectives, folder.file("front.png"), evaluated=store.records())
+    best = outcome.best[0]
+    summary = {
+        "family": parts.family.name,
+        "strategy": config.strategy,
+        "genome": str(best),
+        "validation_fitness": best.fitness.values[0],
+        "fitness": list(best.fitness.values),
+        "objectives": list(config.objectives),
+        "evaluations": len(store),
+        "trainings": outcome.trainings,
+        "stopped": outcome.stopped,
+        "search_seconds": round(search_seconds, 1),
+        "classes": list(parts.dataset.classes),
+        "input_shape": list(parts.space.input_shape),
+        "n_classes": parts.space.n_classes,
+        "family_options": config.family_options(),
+    }
+    if len(config.objectives) > 1:
+        summary["front"] = [
+            {"genome": str(ind), **dict(zip(config.objectives, ind.fitness.values))} for ind in outcome.best
+        ]
+    return summary
+
+
+def _final_training(folder, config, parts, best, summary, verbose) -> bool:
+    """Retrain ``best`` on the whole training set and test it once; save ``best.pt`` and ``best.json``.
+
+    Adds the test accuracy to ``summary``; returns whether it trained.
+    """
+    if config.final_epochs <= 0:
+        return False
+    from ..training.final import train_and_test
+    from ..training.models import save_network
+
+    if verbose:
+        print(f"retraining {best} on the whole training set for {config.final_epochs} epochs", flush=True)
+    final = train_and_test(
+        best,
+        parts.source,
+        parts.space,
+        config.train_settings(parts.family, epochs=config.final_epochs),
+        device=config.device,
+        builder=parts.evaluator.builder,
+    )
+    summary.update(test_accuracy=final["test_accuracy"], final_epochs=config.final_epochs)
+    details = {k: v for k, v in summary.items() if k not in ("family", "genome", "input_shape", "n_classes")}
+    save_network(
+        final["model"], folder.file("best.pt"), best, parts.space.input_shape, parts.space.n_classes,
+        family=parts.family.name, **details,
+    )
+    return True

@@ -1,0 +1,1 @@
+"""Search: strategies behind one signature, the generational loop, the evaluation cache, halving, NSGA-II."""

@@ -1,0 +1,36 @@
+"""The evaluation cache: records of evaluated genomes by canonical text, in memory or in a results store."""
+
+from __future__ import annotations
+
+__all__ = ["EvaluationCache"]
+
+
+class EvaluationCache:
+    """Records of evaluated architectures, keyed by canonical genome.
+
+    One cache serves one set of evaluation settings. With a
+    :class:`~deap_cnn.runs.store.ResultsStore` behind it, the records persist (and
+    are found again after a resume); without, they live in memory.
+    """
+
+    def __init__(self, store=None):
+        self.store = store
+        self._memory = {}
+
+    def get(self, key: str):
+        if key not in self._memory and self.store is not None:
+            found = self.store.lookup(key)
+            if found is not None:
+                self._memory[key] = found
+        return self._memory.get(key)
+
+    def put(self, key: str, record: dict, generation=None, worker=None):
+        self._memory[key] = record
+        if self.store is not None:
+            self.store.add(record, generation=generation, worker=worker)
+
+    def __contains__(self, key):
+        return self.get(key) is not None
+
+    def __len__(self):
+        return len(self.store) if self.store is not None else len(self._memory)

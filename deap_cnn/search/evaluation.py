@@ -1,0 +1,87 @@
+"""Evaluating a population: distinct new genomes to the workers (longest first), records back into the cache."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from functools import partial
+
+from .cache import EvaluationCache
+
+__all__ = ["scoop_map", "evaluate_population"]
+
+
+def scoop_map():
+    """``(map, workers)``: SCOOP's ``futures.map`` and its worker count under ``python -m scoop``, else ``(map, 1)``.
+
+    Lets one script run both ways: ``python script.py`` evaluates serially,
+    ``python -m scoop -n 4 script.py`` over four workers.
+    """
+    import scoop
+
+    if getattr(scoop, "IS_RUNNING", False):
+        from scoop import futures
+
+        return futures.map, int(getattr(scoop, "SIZE", 1) or 1)
+    return map, 1
+
+
+def _worker_id():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _evaluate_one(evaluate, genome):
+    """Run in a worker: evaluate one genome, return ``(record dict, worker id)``."""
+    result = evaluate(genome)
+    if hasattr(result, "to_dict"):
+        record = result.to_dict()
+    else:
+        record = {"genome": str(genome), "fitness": tuple(result), "status": "ok"}
+    record["fitness"] = tuple(record["fitness"])
+    return record, _worker_id()
+
+
+def _progress(generation, done, total):
+    if total and sys.stderr.isatty():
+        width = 30
+        filled = width * done // total
+        sys.stderr.write(f"\rgen {generation:3d} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def evaluate_population(individuals, toolbox, cache=None, generation=None):
+    """Give every individual with an invalid fitness its fitness.
+
+    Architectures found in ``cache`` are not trained again; distinct new ones
+    are mapped with ``toolbox.map`` and each record is put in the cache (and
+    its store) as soon as it arrives. When the toolbox has a ``cost``
+    function (an estimate of a genome's training cost, such as
+    :meth:`deap_cnn.SearchSpace.cost`), the most expensive are sent first.
+    Returns ``(trained, cache_hits, failed)``.
+    """
+    cache = EvaluationCache() if cache is None else cache
+    invalid = [ind for ind in individuals if not ind.fitness.valid]
+    keys = [str(ind) for ind in invalid]
+    todo = {}
+    for key, ind in zip(keys, invalid):
+        if key not in todo and cache.get(key) is None:
+            todo[key] = ind
+    cost = getattr(toolbox, "cost", None)
+    if cost is not None:
+        # Longest first: the workers then finish a generation nearly together
+        # instead of one training the last large candidate while others wait.
+        todo = dict(sorted(todo.items(), key=lambda item: -cost(item[1])))
+    failed = 0
+    _progress(generation, 0, len(todo))
+    results = toolbox.map(partial(_evaluate_one, toolbox.evaluate), list(todo.values()))
+    for done, (key, (record, worker)) in enumerate(zip(todo, results), start=1):
+        record["genome"] = key
+        cache.put(key, record, generation=generation, worker=worker)
+        failed += record.get("status", "ok") != "ok"
+        _progress(generation, done, len(todo))
+    for key, ind in zip(keys, invalid):
+        ind.fitness.values = cache.get(key)["fitness"]
+    return len(todo), len(invalid) - len(todo), failed

@@ -1,0 +1,124 @@
+"""The CNN-GA generational loop, in the style of ``deap.algorithms.eaSimple``.
+
+The loop expects a toolbox with ``mate``, ``mutate``, ``select`` (the
+environmental selection, e.g. :func:`~deap_cnn.sel_environmental`),
+``evaluate``, ``clone`` and ``map``; ``select_mates`` is optional and
+defaults to :func:`~deap_cnn.sel_binary_tournament`. The same toolbox keeps
+working with DEAP's own loops.
+
+Evaluation sends workers one individual per distinct architecture and gets
+back records, never individuals: since DEAP 1.4 a creator class is rebuilt on
+every unpickling, so individuals that travelled back would each belong to a
+class of their own. ``evaluate`` may return a fitness tuple or a record with
+``fitness`` and ``to_dict()`` (:class:`deap_cnn.training.settings.EvaluationRecord`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from deap import tools
+
+from ..families.cnn_ga.operators import sel_binary_tournament
+from ..runs.checkpoint import save_checkpoint
+from .cache import EvaluationCache
+from .evaluation import evaluate_population
+
+__all__ = ["vary_cnn_ga", "ea_cnn_ga"]
+
+
+def vary_cnn_ga(population, toolbox, cxpb, mutpb):
+    """CNN-GA's offspring: parents by ``toolbox.select_mates``, crossover, then mutation.
+
+    Offspring are clones; the fitness of each one that a variation touched is
+    deleted, as ``deap.algorithms.varAnd`` does.
+    """
+    select_mates = getattr(toolbox, "select_mates", sel_binary_tournament)
+    offspring = []
+    while len(offspring) < len(population):
+        first, second = map(toolbox.clone, select_mates(population, 2))
+        if random.random() < cxpb:
+            toolbox.mate(first, second)
+            del first.fitness.values, second.fitness.values
+        offspring += [first, second]
+    offspring = offspring[: len(population)]
+    for child in offspring:
+        if random.random() < mutpb:
+            toolbox.mutate(child)
+            del child.fitness.values
+    return offspring
+
+
+def ea_cnn_ga(
+    population,
+    toolbox,
+    cxpb=0.9,
+    mutpb=0.2,
+    ngen=20,
+    stats=None,
+    halloffame=None,
+    verbose=__debug__,
+    cache=None,
+    checkpoint=None,
+    start_gen=0,
+    logbook=None,
+    evaluate_population=evaluate_population,
+):
+    """Run CNN-GA for ``ngen`` generations; return ``(population, logbook)``.
+
+    Generation 0 evaluates the initial population. Each later generation
+    makes ``len(population)`` offspring (:func:`vary_cnn_ga`), evaluates those
+    whose fitness is invalid (:func:`evaluate_population`, through ``cache``)
+    and keeps ``toolbox.select(population + offspring, len(population))``.
+
+    ``checkpoint``, a path, receives an atomic checkpoint after every
+    generation (population, hall of fame, logbook, generation, random
+    states). To resume, restore the random states and pass the checkpoint's
+    population, ``halloffame``, ``logbook`` and ``start_gen = generation + 1``:
+    :func:`deap_cnn.runs.checkpoint.start_or_resume` does it. The logbook records per generation
+    the trainings run (``nevals``), the ``cache_hits``, the ``failed``
+    candidates, and the wall and evaluation ``seconds``.
+
+    ``evaluate_population`` may replace :func:`evaluate_population` with a
+    function of the same signature and return value, e.g.
+    :class:`deap_cnn.search.halving.SuccessiveHalving`.
+    """
+    cache = EvaluationCache() if cache is None else cache
+    if logbook is None:
+        logbook = tools.Logbook()
+        logbook.header = ["gen", "nevals", "cache_hits", "failed", "seconds", "eval_seconds"] + (
+            stats.fields if stats else []
+        )
+    elif verbose and len(logbook):
+        print(logbook.stream)
+
+    for gen in range(start_gen, ngen + 1):
+        started = time.perf_counter()
+        if gen == 0:
+            candidates = population
+        else:
+            candidates = vary_cnn_ga(population, toolbox, cxpb, mutpb)
+        eval_started = time.perf_counter()
+        trained, hits, failed = evaluate_population(candidates, toolbox, cache, generation=gen)
+        eval_seconds = time.perf_counter() - eval_started
+        if gen > 0:
+            # Environmental selection may pick one individual twice: give each slot its own copy.
+            population[:] = [toolbox.clone(ind) for ind in toolbox.select(population + candidates, len(population))]
+        if halloffame is not None:
+            halloffame.update(population)
+        record = stats.compile(population) if stats else {}
+        logbook.record(
+            gen=gen,
+            nevals=trained,
+            cache_hits=hits,
+            failed=failed,
+            seconds=round(time.perf_counter() - started, 3),
+            eval_seconds=round(eval_seconds, 3),
+            **record,
+        )
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, population=population, generation=gen, halloffame=halloffame, logbook=logbook)
+        if verbose:
+            print(logbook.stream)
+    return population, logbook

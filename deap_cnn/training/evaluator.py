@@ -1,0 +1,297 @@
+"""Score a genome: train its network briefly and measure it on held-out data.
+
+Training candidates is where a search spends nearly all its time, so the
+loop here skips the usual per-sample machinery: the data sits on the
+training device as uint8 tensors, and each batch is gathered, augmented and
+normalised there in a few whole-batch tensor operations, with no
+``DataLoader``, no PIL images and no per-sample Python. Models and batches
+are channels-last (faster convolutions with cuDNN and with oneDNN on CPU);
+on CUDA they run under bf16 autocast.
+
+Feature vectors (a :class:`~deap_cnn.training.datasets.VectorDataset`, float32 ``(N, F)``)
+take the same path for fully connected networks: each batch is standardised
+per feature on the device, with no augmentation and no channels-last layout.
+
+Fitness comes from a validation split carved out of the training set; the
+test set is touched only by :func:`train_and_test`, which a search calls
+once, for its final report.
+
+:class:`Evaluator` is what DEAP calls (``toolbox.register("evaluate",
+evaluator)``). It is picklable and small: SCOOP workers receive the data's
+*description* and each loads the data and moves it to its device once per
+process (a module-level cache holds it). A failing candidate never ends a
+run: out-of-memory, a diverging loss or any error while building or
+training is recorded in the :class:`EvaluationRecord` with the worst fitness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import importlib
+import json
+import math
+import time
+
+import torch
+
+from ..families.base import _is_int
+from ..families.cnn_ga.network import build_network
+from .device_data import DeviceData, device_data
+from .devices import _use_threads, default_threads, select_device
+from .models import count_flops, count_parameters
+from .settings import EvaluationRecord, TrainSettings, settings_for, worst_fitness
+from .sources import DataSource, load_data
+from .trainer import NonFiniteLossError, Trainer
+
+__all__ = ["build_model", "evaluate_genome", "resolve_builder", "builder_fingerprint", "Evaluator"]
+
+
+def build_model(genome, input_shape, n_classes: int, seed: int = 0, builder=build_network):
+    """``builder``'s network for ``genome``, its weights drawn from ``seed``; the global RNG is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return builder(genome, input_shape, n_classes)
+
+
+def _is_oom(error: BaseException) -> bool:
+    oom_type = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+    return isinstance(error, (oom_type, torch.cuda.OutOfMemoryError)) or (
+        isinstance(error, RuntimeError) and "out of memory" in str(error)
+    )
+
+
+def _fitness(record: EvaluationRecord, kind: str) -> tuple:
+    if kind == "best_val_acc":
+        return (max(record.val_accuracy),)
+    if kind == "last_val_acc":
+        return (record.val_accuracy[-1],)
+    return (-min(record.val_loss),)
+
+
+@contextlib.contextmanager
+def _seeded_global_rng(device: torch.device, seed: int):
+    """Seed torch's global generators (dropout draws from them) for one candidate; restore them after."""
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.default_generators[device.index or 0].manual_seed(seed)
+        yield
+
+
+def _train_candidate(genome, data, space, settings, batch_size, builder, record):
+    """Build, train and validate one candidate, filling ``record`` as it goes."""
+    model = build_model(genome, space.input_shape, space.n_classes, settings.seed, builder)
+    record.parameters = count_parameters(model)
+    record.flops = count_flops(model, space.input_shape)
+    with _seeded_global_rng(data.device, settings.seed):
+        _train_epochs(model, data, settings, batch_size, record)
+
+
+def _train_epochs(model, data, settings, batch_size, record):
+    """Train ``model`` epoch by epoch, validating after each, until the epochs or the time budget run out."""
+    trainer = Trainer(model, data, settings, batch_size=batch_size)
+    if settings.record_batches:
+        record.batch_loss, record.batch_seconds = trainer.batch_loss, trainer.batch_seconds
+    started = time.perf_counter()
+    for epoch in range(1, settings.epochs + 1):
+        epoch_started = time.perf_counter()
+        record.train_loss.append(trainer.train_epoch())
+        accuracy, loss = trainer.evaluate()
+        record.val_accuracy.append(accuracy)
+        record.val_loss.append(loss)
+        record.epochs = epoch
+        if settings.record_batches:
+            record.epoch_seconds.append(time.perf_counter() - epoch_started)
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(f"validation loss is not finite after epoch {epoch}")
+        if settings.time_budget is not None and time.perf_counter() - started >= settings.time_budget:
+            break
+    record.fitness = _fitness(record, settings.fitness)
+
+
+def _free(device: torch.device, after_error: bool):
+    # A caught exception's traceback links frames that hold the model: only a collection frees them.
+    if after_error:
+        gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def evaluate_genome(genome, data: DeviceData, space, settings: TrainSettings, builder=build_network):
+    """Train and score ``genome`` on ``data``; never raises for the candidate's own failures.
+
+    Out of memory is retried once at half the batch size. See
+    :class:`EvaluationRecord` for the statuses.
+    """
+    started = time.perf_counter()
+    worst = worst_fitness(settings)
+    record = EvaluationRecord(genome=str(genome), fitness=worst, device=str(data.device))
+    batch_size = settings.batch_size
+    for attempt in (1, 2):
+        record.batch_size = batch_size
+        record.val_accuracy, record.val_loss, record.epochs = [], [], 0
+        record.train_loss, record.epoch_seconds, record.batch_loss, record.batch_seconds = [], [], [], []
+        retry = failed = False
+        try:
+            _train_candidate(genome, data, space, settings, batch_size, builder, record)
+            record.status, record.error = "ok", None
+        except NonFiniteLossError as error:
+            failed = True
+            record.status, record.error = "nan", str(error)
+        except Exception as error:  # a candidate's failure is a result, not the end of the run
+            failed = True
+            message = f"{type(error).__name__}: {error}"
+            if _is_oom(error):
+                retry = attempt == 1 and batch_size > 1
+                suffix = "" if attempt == 1 else f" (already retried at batch size {batch_size})"
+                record.status, record.error = "oom", message + suffix
+            else:
+                record.status, record.error = "failed", message
+        _free(data.device, failed)
+        if not retry:
+            break
+        batch_size //= 2
+    if record.status != "ok":
+        record.fitness = worst
+    record.seconds = time.perf_counter() - started
+    return record
+
+
+def resolve_builder(space, builder=None):
+    """The network builder for ``space``'s genomes: ``builder`` when given, else the one the space names.
+
+    A genome family's space (or its :class:`~deap_cnn.families.Family`)
+    names its builder as a ``"module:function"`` string (``network_builder``),
+    so genomes and spaces stay free of torch; ``builder`` may be such a
+    string too. Spaces whose networks need settings of their own (a
+    transfer-learning backbone) name none, and a builder must be passed.
+    """
+    if builder is None:
+        builder = getattr(space, "network_builder", None)
+        if not builder:
+            raise TypeError(
+                f"{type(space).__name__} names no default network builder: "
+                "pass builder=... (e.g. a TransferBuilder) to the Evaluator"
+            )
+    if isinstance(builder, str):
+        module, _, attribute = builder.partition(":")
+        builder = getattr(importlib.import_module(module), attribute)
+    if not callable(builder):
+        raise TypeError(f"builder must be callable as builder(genome, input_shape, n_classes), got {builder!r}")
+    return builder
+
+
+def builder_fingerprint(builder) -> str:
+    """What identifies a builder in a cache key: its own ``fingerprint()``, else its qualified name."""
+    own = getattr(builder, "fingerprint", None)
+    if callable(own):
+        return str(own())
+    return f"{getattr(builder, '__module__', '')}.{getattr(builder, '__qualname__', repr(builder))}"
+
+
+class Evaluator:
+    """Fitness of genomes, for ``toolbox.register("evaluate", evaluator)``.
+
+    Parameters
+    ----------
+    data:
+        Anything :func:`deap_cnn.training.sources.load_data` accepts. Prefer a
+        :class:`~deap_cnn.training.sources.DataSource` or a name when evaluating on SCOOP
+        workers: the evaluator is pickled to each, and an ``ImageDataset``
+        would travel with it.
+    space:
+        The :class:`~deap_cnn.SearchSpace`; its ``input_shape`` and
+        ``n_classes`` must fit the data (checked here, before any training:
+        a mismatch raises :class:`~deap_cnn.training.datasets.DataError`).
+    settings:
+        The :class:`TrainSettings`.
+    device:
+        Passed to :func:`select_device` in each process that evaluates
+        (``None``: ``DEAP_CNN_DEVICE``, else CUDA when available).
+    threads:
+        Torch threads on CPU (default :func:`default_threads`).
+    builder:
+        ``builder(genome, input_shape, n_classes) -> nn.Module``; a picklable
+        callable (tests pass failing ones). ``None``: the builder the space
+        names (:func:`resolve_builder`).
+
+    Only these arguments make up its state, so it pickles small; data and
+    device live in a per-process cache.
+    """
+
+    def __init__(self, data, space, settings=TrainSettings(), device=None, threads=None, builder=None):
+        if not isinstance(settings, TrainSettings):
+            raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
+        if threads is not None and (not _is_int(threads) or threads < 1):
+            raise ValueError(f"threads must be None or an integer >= 1, got {threads!r}")
+        self.data = data
+        self.space = space
+        self.settings = settings
+        self.device = device
+        self.threads = threads
+        self.builder = resolve_builder(space, builder)
+        load_data(data).check_fits(space.input_shape, space.n_classes)
+
+    def __repr__(self):
+        return (
+            f"Evaluator(data={self.data!r}, space={self.space!r}, settings={self.settings!r}, "
+            f"device={self.device!r}, threads={self.threads!r})"
+        )
+
+    def __call__(self, genome) -> tuple:
+        return self.record(genome).fitness
+
+    def fingerprint(self) -> str:
+        """A short hash of what decides a fitness: settings, data and the space's shapes.
+
+        Two evaluators with the same fingerprint give a genome the same
+        fitness (up to nondeterminism on GPUs), so a cache may share results.
+        """
+        data = load_data(self.data)
+        source = self.data if isinstance(self.data, DataSource) else (data.name, len(data.x_train))
+        text = json.dumps(
+            [
+                self.settings.fingerprint(),
+                repr(source),
+                list(self.space.input_shape),
+                self.space.n_classes,
+                builder_fingerprint(self.builder),
+            ]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def genome(self, genome):
+        """``genome`` (a genome, an individual or canonical text) checked against the space.
+
+        The space parses text and validates (``space.validate``), so genome
+        families other than CNN-GA's plug in with their own space and builder.
+        """
+        return self.space.validate(genome)
+
+    def settings_for(self, genome) -> TrainSettings:
+        """The settings ``genome`` trains with: its own hyperparameter genes, if any, override the evaluator's.
+
+        See :func:`settings_for`.
+        """
+        return settings_for(genome, self.settings)
+
+    def record(self, genome) -> EvaluationRecord:
+        """Train and score ``genome``; the record says how it went.
+
+        Raises only for usage errors (an invalid genome, data that does not
+        fit the space); a candidate's own failures are recorded.
+        """
+        genome = self.genome(genome)
+        device = select_device(self.device)
+        # Again here: a worker unpickles the evaluator without __init__, and may read other files.
+        load_data(self.data).check_fits(self.space.input_shape, self.space.n_classes)
+        settings = self.settings_for(genome)
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # keep this worker's context and cuDNN handles on its own GPU
+        data = device_data(self.data, settings, device)
+        if device.type == "cpu":
+            _use_threads(self.threads or default_threads())
+        return evaluate_genome(genome, data, self.space, settings, self.builder)

@@ -1,0 +1,82 @@
+"""Networks as objects: parameter and FLOP counts, saving and loading a trained network with its genome."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["count_parameters", "count_flops", "save_network", "load_network"]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: nn.Module, input_shape) -> int:
+    """FLOPs of one forward pass on a single ``input_shape`` image (PyTorch's FLOP counter).
+
+    Counts each multiply-add as two FLOPs, convolutions and linear layers
+    only, as ``torch.utils.flop_counter`` does.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def save_network(model: nn.Module, path, genome, input_shape, n_classes: int, family="cnn-ga", **details):
+    """Save ``model``'s ``state_dict`` to ``path`` and its architecture beside it as JSON.
+
+    The JSON file (``path`` with the suffix ``.json``) holds the family, the
+    canonical genome, the input shape, the class count and any ``details``
+    (the test accuracy, ``family_options`` such as a backbone);
+    :func:`load_network` rebuilds the module from the pair.
+    """
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    torch.save(model.state_dict(), path)
+    description = {
+        "family": family,
+        "genome": str(genome),
+        "input_shape": list(input_shape),
+        "n_classes": int(n_classes),
+        "weights": path.name,
+        **details,
+    }
+    path.with_suffix(".json").write_text(json.dumps(description, indent=2))
+
+
+def load_network(path, map_location="cpu") -> nn.Module:
+    """Rebuild the module saved by :func:`save_network` (``path`` is the weights file or its JSON).
+
+    The family rebuilds the space and the network from the saved genome;
+    the saved weights then replace every parameter (so a transfer family's
+    backbone needs no pretrained file here).
+    """
+    import json
+    from pathlib import Path
+
+    from ..families import get_family
+    from .evaluator import resolve_builder
+
+    path = Path(path)
+    description = json.loads(path.with_suffix(".json").read_text())
+    family = get_family(description.get("family", "cnn-ga"))
+    options = {**description.get("family_options", {}), "allow_random": True, "download": False}
+    input_shape, n_classes = tuple(description["input_shape"]), description["n_classes"]
+    space = family.space(input_shape, n_classes, options)
+    builder = resolve_builder(space, family.network_builder(space, options))
+    model = builder(space.parse(description["genome"]), input_shape, n_classes)
+    weights = path.with_suffix(".json").with_name(description["weights"])
+    model.load_state_dict(torch.load(weights, map_location=map_location, weights_only=True))
+    return model

@@ -1,0 +1,214 @@
+"""How candidates are trained and what an evaluation records (torch-free: the command line reads these)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+from ..families.base import _is_int, _is_number
+
+__all__ = [
+    "SCHEDULES",
+    "OPTIMIZERS",
+    "FITNESSES",
+    "AUGMENTS",
+    "WORST_NEG_VAL_LOSS",
+    "TrainSettings",
+    "worst_fitness",
+    "EvaluationRecord",
+    "settings_for",
+]
+
+SCHEDULES = ("onecycle", "cosine", "constant")
+
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+
+FITNESSES = ("best_val_acc", "last_val_acc", "neg_val_loss")
+
+
+AUGMENTS = ("auto", "crop_flip", "flip", "none")
+
+
+#: Fitness of a failed candidate under ``fitness="neg_val_loss"``: finite, so
+#: DEAP's statistics and sorting keep working, and far below any real loss.
+WORST_NEG_VAL_LOSS = -1e9
+
+
+WARMUP_FRACTION = 0.15  # share of the steps the onecycle schedule spends warming up
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How each candidate is trained and scored.
+
+    Parameters
+    ----------
+    epochs, batch_size, lr, momentum, weight_decay, nesterov:
+        Training of each candidate (CNN-GA's published code: SGD, momentum
+        0.9, weight decay 5e-4, batch 128).
+    optimizer:
+        ``"sgd"`` (default), ``"adam"``, ``"adamw"`` or ``"rmsprop"``;
+        ``momentum`` and ``nesterov`` apply to SGD (and momentum to RMSprop).
+    schedule:
+        ``"onecycle"`` (linear warm-up over the first 15% of steps, then
+        cosine decay to zero), ``"cosine"`` (cosine decay from ``lr``) or
+        ``"constant"``.
+    label_smoothing:
+        Of the training loss; the validation loss is plain cross-entropy.
+    time_budget:
+        Seconds of training per candidate, or ``None``: training stops after
+        the epoch that crosses it (the schedule still assumes all ``epochs``).
+    fitness:
+        ``"best_val_acc"`` (highest validation accuracy over the epochs),
+        ``"last_val_acc"`` (after the last epoch) or ``"neg_val_loss"`` (the
+        negated lowest validation loss). A one-element tuple, maximised.
+    augment:
+        ``"crop_flip"`` (zero-pad 4 px, random crop back, random horizontal
+        flip), ``"flip"``, ``"none"``, or ``"auto"``: crop_flip for 3-channel
+        images of at least 32x32 (CIFAR-like), none otherwise (Fashion-MNIST
+        and other small grayscale sets are left alone).
+    val_fraction, split_seed:
+        The validation split (``ImageDataset.split``).
+    seed:
+        Seeds weight initialisation, batch order, augmentation and random
+        layers such as dropout, so an evaluation on CPU is reproducible.
+    amp:
+        bf16 autocast on CUDA (ignored on CPU, see ``cpu_amp``).
+    cpu_amp:
+        bf16 autocast on CPU: ``True``, ``False`` or ``"auto"`` (the default:
+        on where the processor has native bf16, AVX512-BF16 or AMX, where it
+        trains these networks about 2-2.5x faster; elsewhere bf16 is slower,
+        and off). Like ``amp`` on CUDA it changes the numerics slightly (on
+        the bundled sample, 0.797 against 0.800 accuracy after 4 epochs), so
+        fitness can differ between processors; ``False`` keeps fp32 everywhere.
+    channels_last:
+        Channels-last layout for the model and batches. Measured faster for
+        these networks with both cuDNN and oneDNN (CPU), so it applies on
+        either device.
+    max_batches_per_epoch:
+        Cap on steps per epoch (quick tests and benchmarks), or ``None``.
+    record_batches:
+        Keep every training batch's loss and duration, and each epoch's
+        duration, in the :class:`EvaluationRecord` (learning curves). Off by
+        default: on CUDA each recorded batch waits for the GPU. It changes no
+        fitness, so it is left out of :meth:`fingerprint`.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    optimizer: str = "sgd"
+    schedule: str = "onecycle"
+    label_smoothing: float = 0.0
+    time_budget: float | None = None
+    fitness: str = "best_val_acc"
+    augment: str = "auto"
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    seed: int = 0
+    amp: bool = True
+    cpu_amp: bool | str = "auto"
+    channels_last: bool = True
+    max_batches_per_epoch: int | None = None
+    record_batches: bool = False
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if not _is_number(self.lr) or self.lr < 0:
+            raise ValueError(f"lr must be a finite number >= 0, got {self.lr!r}")
+        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
+        if self.cpu_amp not in (True, False, "auto"):
+            raise ValueError(f"cpu_amp must be True, False or 'auto', got {self.cpu_amp!r}")
+        for name in ("nesterov", "amp", "channels_last", "record_batches"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.nesterov and self.momentum == 0 and self.optimizer == "sgd":
+            raise ValueError("nesterov=True needs momentum > 0; set nesterov=False or give a momentum")
+        for name, choices in (("schedule", SCHEDULES), ("fitness", FITNESSES), ("augment", AUGMENTS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if not _is_number(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}")
+        if self.time_budget is not None and (not _is_number(self.time_budget) or self.time_budget <= 0):
+            raise ValueError(f"time_budget must be None or a positive number of seconds, got {self.time_budget!r}")
+        if not _is_number(self.val_fraction) or not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {self.val_fraction!r}")
+        for name in ("split_seed", "seed"):
+            if not _is_int(getattr(self, name)):
+                raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
+        cap = self.max_batches_per_epoch
+        if cap is not None and (not _is_int(cap) or cap < 1):
+            raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
+
+    def fingerprint(self) -> str:
+        """A short hash of every setting that decides a fitness: the results store keys cached fitness on it."""
+        settings = asdict(self)
+        del settings["record_batches"]  # what is kept, not what is scored
+        text = json.dumps(settings, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def worst_fitness(settings: TrainSettings) -> tuple:
+    """The fitness a failed candidate gets: no real candidate scores lower."""
+    return (WORST_NEG_VAL_LOSS,) if settings.fitness == "neg_val_loss" else (0.0,)
+
+
+@dataclass
+class EvaluationRecord:
+    """Everything one evaluation produced; ``fitness`` is what DEAP sees.
+
+    ``status`` is ``"ok"``, ``"failed"`` (an error while building or training,
+    named in ``error``), ``"nan"`` (the loss stopped being finite) or
+    ``"oom"`` (out of memory even at half the batch size). All but ``"ok"``
+    carry the worst fitness.
+
+    ``train_loss`` holds each epoch's mean training loss. With
+    ``TrainSettings.record_batches`` the growth records are kept too:
+    ``epoch_seconds`` (training plus validation, per epoch), and per epoch a
+    list of every batch's training loss (``batch_loss``) and duration
+    (``batch_seconds``). The results store keeps none of these four.
+    """
+
+    genome: str
+    fitness: tuple
+    val_accuracy: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    parameters: int = 0
+    flops: int = 0
+    seconds: float = 0.0
+    epochs: int = 0
+    device: str = "cpu"
+    status: str = "ok"
+    error: str | None = None
+    batch_size: int = 0
+    train_loss: list = field(default_factory=list)
+    epoch_seconds: list = field(default_factory=list)
+    batch_loss: list = field(default_factory=list)
+    batch_seconds: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def settings_for(genome, settings: TrainSettings) -> TrainSettings:
+    """``settings`` with ``genome``'s own hyperparameter genes applied, if it has any.
+
+    A genome that carries hyperparameters offers them as
+    ``genome.training_overrides() -> dict`` of :class:`TrainSettings` fields.
+    """
+    overrides = getattr(genome, "training_overrides", None)
+    return replace(settings, **overrides()) if overrides is not None else settings

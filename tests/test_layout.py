@@ -1,0 +1,60 @@
+"""The package layout keeps its layering: genomes and operators free of torch, builders free of DEAP."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "deap_cnn"
+
+#: Modules that must import without torch: genomes, spaces, operators, strategies, run bookkeeping.
+TORCH_FREE = [
+    "deap_cnn",
+    "deap_cnn.families",
+    "deap_cnn.families.cnn_ga.suggest",
+    "deap_cnn.search.strategies",
+    "deap_cnn.search.nsga2",
+    "deap_cnn.search.halving",
+    "deap_cnn.runs.config",
+    "deap_cnn.runs.folder",
+    "deap_cnn.runs.cli",
+    "deap_cnn.runs.importance",
+    "deap_cnn.training.settings",
+]
+
+
+def test_genomes_operators_strategies_and_run_bookkeeping_import_without_torch():
+    code = f"import sys, importlib; [importlib.import_module(m) for m in {TORCH_FREE!r}]; " + (
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def imported_modules(path: Path) -> set:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(("." * node.level) + node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("families/*/network.py")), ids=lambda p: p.parent.name)
+def test_network_builders_know_nothing_of_deap(path):
+    assert not any(name == "deap" or name.startswith("deap.") for name in imported_modules(path))
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("training/*.py")), ids=lambda p: p.name)
+def test_training_knows_nothing_of_selection_or_strategies(path):
+    names = imported_modules(path)
+    assert not any("search" in name or name.startswith("deap") for name in names), names
+
+
+def test_every_module_is_in_a_subpackage_by_concept():
+    flat = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert flat == ["__init__.py", "__main__.py"], flat
