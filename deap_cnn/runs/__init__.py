@@ -1,0 +1,1 @@
+"""Run folders: reading, reporting and serving what a search wrote."""
