@@ -250,10 +250,15 @@ def _first(values):
     return values[0] if values and math.isfinite(values[0]) else None
 
 
-def best_evaluation(evaluations) -> dict | None:
-    """The ``ok`` evaluation with the highest first fitness value (fitness is maximised)."""
+def best_evaluation(evaluations, preferred=None) -> dict | None:
+    """The ``ok`` evaluation with the highest first fitness value (fitness is maximised).
+
+    Among ties the one whose genome is ``preferred`` (the run's own pick, from ``best.json``) wins,
+    then the earliest.
+    """
     scored = [row for row in evaluations if row["status"] == "ok" and _first(row["fitness_values"]) is not None]
-    return max(scored, key=lambda row: _first(row["fitness_values"]), default=None)
+    return max(scored, key=lambda row: (_first(row["fitness_values"]), row["genome"] == preferred),
+               default=None)
 
 
 def generation_series(run: RunData) -> tuple[str, list, dict]:
@@ -481,15 +486,21 @@ def _fmt(value: float) -> str:
 
 
 class Scale:
-    """Maps data values in ``[low, high]`` to pixels in ``[start, end]`` (log10 if ``log``)."""
+    """Maps data values in ``[low, high]`` to pixels in ``[start, end]`` (log10 if ``log``).
 
-    def __init__(self, low, high, start, end, log=False):
+    ``snap`` widens a linear range to whole tick steps, so no point lies beyond the outer ticks.
+    """
+
+    def __init__(self, low, high, start, end, log=False, snap=False):
         self.log = log and low > 0
         if self.log:
             low, high = math.log10(low), math.log10(high)
         if high - low < 1e-12:
             pad = abs(low) * 0.05 or 0.5
             low, high = low - pad, high + pad
+        if snap and not self.log:
+            step = _nice_step((high - low) / 4)
+            low, high = math.floor(low / step + 1e-9) * step, math.ceil(high / step - 1e-9) * step
         self.low, self.high, self.start, self.end = low, high, start, end
 
     def __call__(self, value) -> float:
@@ -513,11 +524,11 @@ def _nice_step(raw: float) -> float:
 class Frame:
     """A chart's size and margins; ``x``/``y`` are the plot area's pixel ranges."""
 
-    width: int = 640
-    height: int = 300
+    width: int = 720
+    height: int = 310
     left: int = 60
     right: int = 16
-    top: int = 14
+    top: int = 30
     bottom: int = 42
 
     @property
@@ -579,19 +590,24 @@ def line_chart(xs, series: dict, x_label: str, y_label: str, colours=(BLUE, ORAN
     """Lines with markers, one per series (values may hold ``None`` gaps), and a legend."""
     frame = Frame()
     x_scale = Scale(*_span(xs, 0), *frame.x)
-    y_scale = Scale(*_span([v for values in series.values() for v in values]), *frame.y)
+    y_scale = Scale(*_span([v for values in series.values() for v in values], 0.02), *frame.y, snap=True)
     parts = _axes(frame, x_scale, y_scale, x_label, y_label, _integer_ticks(xs))
     for n, (name, values) in enumerate(series.items()):
         colour = colours[n % len(colours)]
         points = [(x_scale(x), y_scale(v)) for x, v in zip(xs, values) if x is not None and v is not None]
         parts.append(_polyline(points, colour, title=name))
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
-        legend_x = frame.left + 10 + 150 * n
-        parts.append(
-            f'<rect x="{legend_x}" y="{frame.top}" width="12" height="4" fill="{colour}"/>'
-            f'<text x="{legend_x + 17}" y="{frame.top + 6}">{_e(name)}</text>'
-        )
+        parts.append(_legend(frame, n, name, colour))
     return _svg(frame, parts, f"{y_label} per {x_label}")
+
+
+def _legend(frame: Frame, n: int, name: str, colour: str) -> str:
+    """Legend entry ``n``, in a row above the plot area."""
+    x, y = frame.left + 170 * n, frame.top - 16
+    return (
+        f'<rect x="{x}" y="{y - 4}" width="14" height="4" fill="{colour}"/>'
+        f'<text x="{x + 19}" y="{y + 1}">{_e(name)}</text>'
+    )
 
 
 def _integer_ticks(xs):
@@ -625,21 +641,22 @@ def curves_chart(evaluations, best) -> str:
     curves = [(row, curve) for row, curve in curves if curve]
     frame = Frame()
     longest = max(len(curve) for _, curve in curves)
-    x_scale = Scale(1, max(longest, 2), *frame.x)
-    y_scale = Scale(*_span([v for _, curve in curves for v in curve]), *frame.y)
+    x_scale = Scale(0.8, longest + 0.2, *frame.x)  # a margin, so one-epoch curves stand clear of the axis
+    y_scale = Scale(*_span([v for _, curve in curves for v in curve], 0.02), *frame.y, snap=True)
     parts = _axes(frame, x_scale, y_scale, "epoch", "validation accuracy", _integer_ticks(range(1, longest + 1)))
     ordered = sorted(curves, key=lambda item: item[0] is best)  # the best last, so it is drawn on top
     for row, curve in ordered:
         points = [(x_scale(n + 1), y_scale(v)) for n, v in enumerate(curve)]
-        if row is best:
-            parts.append(_polyline(points, RED, 3, title=f"best: {row['genome']}"))
-        else:
-            parts.append(_polyline(points, GREY, 1.2, 0.55, title=row["genome"]))
-    if best is not None and best["curve"]:
+        colour, width, opacity = (RED, 3, 1.0) if row is best else (GREY, 1.2, 0.55)
+        title = f"best: {row['genome']}" if row is best else row["genome"]
+        parts.append(_polyline(points, colour, width, opacity, title))
+        end_x, end_y = points[-1]  # a mark at the end, so one-epoch curves show too
         parts.append(
-            f'<rect x="{frame.left + 10}" y="{frame.top}" width="12" height="4" fill="{RED}"/>'
-            f'<text x="{frame.left + 27}" y="{frame.top + 6}">best candidate</text>'
+            f'<circle cx="{end_x:.1f}" cy="{end_y:.1f}" r="{width + 1}" fill="{colour}" fill-opacity="{opacity}">'
+            f"<title>{_e(title)}</title></circle>"
         )
+    if best is not None and best["curve"]:
+        parts.append(_legend(frame, 0, "best candidate", RED))
     return _svg(frame, parts, "validation accuracy per epoch of every candidate")
 
 
@@ -648,7 +665,7 @@ def scatter_chart(points, x_label, y_label, highlight=(), log_x=False, categorie
 
     ``categories`` lists the labels of a categorical x axis (x values are then their indices).
     """
-    frame = Frame(width=640, height=320) if not categories else Frame(width=300, height=210, left=52, bottom=40)
+    frame = Frame(height=330) if not categories else Frame(width=300, height=210, left=52, top=14, bottom=40)
     all_points = list(points) + list(highlight)
     xs = [p[0] for p in all_points]
     log_x = log_x and xs and min(xs) > 0 and max(xs) / min(xs) > 100
@@ -657,7 +674,7 @@ def scatter_chart(points, x_label, y_label, highlight=(), log_x=False, categorie
     else:
         low, high = _span(xs, 0.0 if log_x else 0.05)
         x_scale, x_ticks = Scale(low, high, *frame.x, log=log_x), None
-    y_scale = Scale(*_span([p[1] for p in all_points]), *frame.y)
+    y_scale = Scale(*_span([p[1] for p in all_points], 0.02), *frame.y, snap=True)
     parts = _axes(frame, x_scale, y_scale, x_label, y_label, x_ticks)
     for x, y, tip in points:
         parts.append(
@@ -665,14 +682,22 @@ def scatter_chart(points, x_label, y_label, highlight=(), log_x=False, categorie
             f"<title>{_e(tip)}</title></circle>"
         )
     if staircase and len(highlight) > 1:
-        ordered = sorted(highlight, key=lambda p: p[0])
-        parts.append(_polyline([(x_scale(x), y_scale(y)) for x, y, _ in ordered], RED, 1.5, 0.6))
+        parts.append(_polyline(_steps([(x_scale(x), y_scale(y)) for x, y, _ in highlight]), RED, 1.5, 0.6))
     for x, y, tip in highlight:
         parts.append(
             f'<circle cx="{x_scale(x):.1f}" cy="{y_scale(y):.1f}" r="5.5" fill="{RED}" stroke="white">'
             f"<title>{_e(tip)}</title></circle>"
         )
     return _svg(frame, parts, f"{y_label} against {x_label}", "chart small" if categories else "chart")
+
+
+def _steps(points) -> list:
+    """A front's boundary: from each point across to the next one's x, then up or down to it."""
+    ordered = sorted(points)
+    corners = [ordered[0]]
+    for (_, y), (next_x, next_y) in zip(ordered, ordered[1:]):
+        corners += [(next_x, y), (next_x, next_y)]
+    return corners
 
 
 def genome_diagram(text: str) -> str:
@@ -720,7 +745,7 @@ def _clip(text: str, size: int) -> str:
 def render_html(run_dir, live=False) -> str:
     """The report page of a run folder as a string; ``live`` adds the self-refresh of :func:`serve`."""
     run = read_run(run_dir)
-    best = best_evaluation(run.evaluations)
+    best = best_evaluation(run.evaluations, run.best.get("genome"))
     sections = [
         ("Status", _status_section),
         ("Settings", _settings_section),
@@ -959,7 +984,14 @@ def _fitness_text(row) -> str:
     values = row["fitness_values"]
     if values is None:
         return str(row.get("fitness") or "")
-    return ", ".join(f"{v:.4f}" if abs(v) < 1e4 else _fmt(v) for v in values)
+    return ", ".join(_fitness_value(v) for v in values)
+
+
+def _fitness_value(value: float) -> str:
+    """Accuracies with four decimals, counts (parameters, FLOPs) as whole numbers."""
+    if math.isfinite(value) and value == int(value) and abs(value) >= 10:
+        return f"{value:.0f}" if abs(value) < 1e6 else _fmt(value)
+    return f"{value:.4f}"
 
 
 def _number_cell(value, pattern=None):
