@@ -166,6 +166,9 @@ def test_multi_objective_front_from_table_or_rows(tmp_path):
 def test_non_dominated_respects_directions():
     points = [("a", [0.9, 10.0]), ("b", [0.8, 5.0]), ("c", [0.7, 20.0])]
     assert [g for g, _ in non_dominated(points, ["accuracy", "parameters"])] == ["a", "b"]
+    assert [g for g, _ in non_dominated(points, [])] == ["a", "b"]  # unnamed: first maximised, rest minimised
+    swapped = [(g, values[::-1]) for g, values in points]  # names, not positions, say which way is better
+    assert [g for g, _ in non_dominated(swapped, ["parameters", "accuracy"])] == ["a", "b"]
 
 
 def test_hyperparameter_genes_get_one_plot_each(tmp_path):

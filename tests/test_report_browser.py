@@ -16,7 +16,7 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser test: no playwright: pip install playwright (not `playwright install`)"
 )
 
-from deap_cnn.runs.report import write_report  # noqa: E402
+from deap_cnn.runs.report import write_report
 
 CHROMIUM_ARGS = [
     "--headless",

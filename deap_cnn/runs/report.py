@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import csv
 import html
+import itertools
 import json
 import math
 import os
@@ -55,8 +56,9 @@ REPORT_NAME = "report.html"
 
 #: Logbook columns that count or time things; the chart plots the others.
 _BOOKKEEPING_COLUMNS = {"gen", "generation", "nevals", "cache_hits", "failed", "seconds", "eval_seconds"}
-#: Objectives that are minimised; any other objective is maximised.
+#: Objectives known to be minimised or maximised; others follow the package's order (first maximised, rest minimised).
 _MINIMISED = {"parameters", "flops", "loss", "val_loss", "seconds", "latency"}
+_MAXIMISED = {"accuracy", "val_accuracy", "fitness"}
 #: A size at or beyond this marks a failed candidate in multi-objective runs (``multiobjective.WORST_SIZE``).
 _FAILED_SIZE = 1e17
 #: Seconds between refreshes of a served page while its run is running.
@@ -100,8 +102,11 @@ class RunData:
     @property
     def objectives(self) -> list:
         """Objective names, from the status, the saved front or the settings, in that order."""
-        for names in (self.status.get("objectives"), self.front[0]["objectives"] if self.front else None,
-                      self.config.get("objectives")):
+        for names in (
+            self.status.get("objectives"),
+            self.front[0]["objectives"] if self.front else None,
+            self.config.get("objectives"),
+        ):
             if isinstance(names, list) and names:
                 return [str(name) for name in names]
         return []
@@ -257,8 +262,7 @@ def best_evaluation(evaluations, preferred=None) -> dict | None:
     then the earliest.
     """
     scored = [row for row in evaluations if row["status"] == "ok" and _first(row["fitness_values"]) is not None]
-    return max(scored, key=lambda row: (_first(row["fitness_values"]), row["genome"] == preferred),
-               default=None)
+    return max(scored, key=lambda row: (_first(row["fitness_values"]), row["genome"] == preferred), default=None)
 
 
 def generation_series(run: RunData) -> tuple[str, list, dict]:
@@ -309,9 +313,11 @@ def _as_float(text):
     return value if math.isfinite(value) else None
 
 
-def minimised(name: str, index: int, names: list) -> bool:
-    """Whether objective ``name`` (at ``index``) is minimised; unnamed ones follow the package (first maximised)."""
-    return name.lower() in _MINIMISED if names else index > 0
+def minimised(name: str, index: int) -> bool:
+    """Whether objective ``name`` (at ``index``) is minimised; unknown names go by position, as the package orders them."""
+    if name.lower() in _MINIMISED or name.lower() in _MAXIMISED:
+        return name.lower() in _MINIMISED
+    return index > 0
 
 
 def pareto_points(run: RunData) -> tuple[list, list, list]:
@@ -339,10 +345,10 @@ def _plottable(values) -> bool:
 
 def non_dominated(points, names) -> list:
     """The points no other point dominates (at least as good everywhere, better somewhere)."""
-    signs = [-1.0 if minimised(name, n, names) else 1.0 for n, name in enumerate(names)] if names else None
 
     def oriented(values):
-        return [v * (signs[n] if signs and n < len(signs) else (1.0 if n == 0 else -1.0)) for n, v in enumerate(values)]
+        """The values with every objective turned into one to maximise."""
+        return [-v if minimised(names[n] if n < len(names) else "", n) else v for n, v in enumerate(values)]
 
     scored = [(genome, values, oriented(values)) for genome, values in points]
     return [
@@ -630,8 +636,10 @@ def sparkline(values, width=110, height=26) -> str:
     y_scale = Scale(min(values), max(values), *frame.y)
     points = [(x_scale(n), y_scale(v)) for n, v in enumerate(values)]
     title = "validation accuracy per epoch: " + ", ".join(_fmt(v) for v in values)
-    parts = [_polyline(points, BLUE, 1.5, title=title), f'<circle cx="{points[-1][0]:.1f}" cy="{points[-1][1]:.1f}" '
-             f'r="2" fill="{BLUE}"/>']
+    parts = [
+        _polyline(points, BLUE, 1.5, title=title),
+        f'<circle cx="{points[-1][0]:.1f}" cy="{points[-1][1]:.1f}" r="2" fill="{BLUE}"/>',
+    ]
     return _svg(frame, parts, title, "spark")
 
 
@@ -695,7 +703,7 @@ def _steps(points) -> list:
     """A front's boundary: from each point across to the next one's x, then up or down to it."""
     ordered = sorted(points)
     corners = [ordered[0]]
-    for (_, y), (next_x, next_y) in zip(ordered, ordered[1:]):
+    for (_, y), (next_x, next_y) in itertools.pairwise(ordered):
         corners += [(next_x, y), (next_x, next_y)]
     return corners
 
@@ -715,8 +723,8 @@ def genome_diagram(text: str) -> str:
         fill_opacity = 0.06 if unit.off else 0.14
         group = '<g class="off">' if unit.off else "<g>"
         parts.append(
-            f'{group}<title>{_e(unit.title)} {_e(unit.detail)}'
-            f'{" (off)" if unit.off else ""}</title>'
+            f"{group}<title>{_e(unit.title)} {_e(unit.detail)}"
+            f"{' (off)' if unit.off else ''}</title>"
             f'<rect x="{x}" y="{y}" width="{box_w}" height="{box_h}" rx="6" fill="{unit.colour}" '
             f'fill-opacity="{fill_opacity}" stroke="{unit.colour}" stroke-width="1.5"{dash}/>'
             f'<text x="{x + box_w / 2}" y="{y + 22}" text-anchor="middle" class="unit-title">{_e(_clip(unit.title, 18))}'
@@ -726,9 +734,7 @@ def genome_diagram(text: str) -> str:
         )
         if col < per_row - 1 and n < len(units) - 1:
             ax = x + box_w + 3
-            parts.append(
-                f'<path d="M{ax} {y + box_h / 2} h{gap - 8} m-5 -4 l5 4 l-5 4" fill="none" stroke="{MUTED}"/>'
-            )
+            parts.append(f'<path d="M{ax} {y + box_h / 2} h{gap - 8} m-5 -4 l5 4 l-5 4" fill="none" stroke="{MUTED}"/>')
     frame = Frame(width=width, height=height)
     return _svg(frame, parts, f"architecture {text}", "diagram")
 
@@ -766,7 +772,7 @@ def render_html(run_dir, live=False) -> str:
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
         f'<body data-state="{_e(run.state)}"{live_flag}>'
-        f"<main><header><h1>{_e(title)}</h1><p class=\"muted\">{_e(run.folder.resolve())} · "
+        f'<main><header><h1>{_e(title)}</h1><p class="muted">{_e(run.folder.resolve())} · '
         f"report made {generated}{' · refreshes while the run is running' if live else ''}</p></header>"
         f"{body}</main><script>{_SCRIPT}</script></body></html>\n"
     )
@@ -808,7 +814,7 @@ def _status_section(run: RunData) -> str:
         emphasis = state in ("interrupted", "failed")
         parts.append(
             f'<div class="resume{" urgent" if emphasis else ""}"><p>'
-            f'{"Continue this run with:" if emphasis else "Resume command:"}</p><pre>{_e(resume)}</pre></div>'
+            f"{'Continue this run with:' if emphasis else 'Resume command:'}</p><pre>{_e(resume)}</pre></div>"
         )
     if not run.status:
         parts.append('<p class="muted">No status.json: whether the run is still going is unknown.</p>')
@@ -874,8 +880,11 @@ def _best_section(run: RunData, best) -> str:
         return '<p class="muted">No architecture has been scored yet.</p>'
     facts = [("genome", genome)]
     if best:
-        facts += [("fitness", _fitness_text(best)), ("parameters", best.get("parameters")),
-                  ("generation", best.get("generation"))]
+        facts += [
+            ("fitness", _fitness_text(best)),
+            ("parameters", best.get("parameters")),
+            ("generation", best.get("generation")),
+        ]
     facts = [(key, value) for key, value in facts if value is not None]
     return genome_diagram(genome) + _key_values(facts)
 
@@ -899,8 +908,7 @@ def _front_section(run: RunData) -> str:
     highlight = [(v[1], v[0], f"{g}: {_values_text(v)}") for g, v in front]
     source = "the store's pareto_front table" if run.front else "the non-dominated evaluations"
     note = f"; showing {y_name} against {x_name}" if len(names) > 2 else ""
-    chart = scatter_chart(others, _direction(x_name, 1, names), _direction(y_name, 0, names), highlight,
-                          log_x=True, staircase=True)
+    chart = scatter_chart(others, _direction(x_name, 1), _direction(y_name, 0), highlight, log_x=True, staircase=True)
     rows = "".join(
         f"<tr><td><code>{_e(g)}</code></td>" + "".join(f"<td>{_e(_fmt(v))}</td>" for v in values) + "</tr>"
         for g, values in front
@@ -913,8 +921,8 @@ def _front_section(run: RunData) -> str:
     )
 
 
-def _direction(name: str, index: int, names: list) -> str:
-    return f"{name} ({'minimised' if minimised(name, index, names) else 'maximised'})"
+def _direction(name: str, index: int) -> str:
+    return f"{name} ({'minimised' if minimised(name, index) else 'maximised'})"
 
 
 def _values_text(values) -> str:
@@ -931,9 +939,11 @@ def _genes_section(run: RunData) -> str:
         return ""
     names = list(dict.fromkeys(name for _, genes, _ in scored for name in genes))
     charts = [_gene_chart(name, scored) for name in names]
-    return '<p class="muted">One point per scored candidate; hover for the genome.</p><div class="grid">' + "".join(
-        charts
-    ) + "</div>"
+    return (
+        '<p class="muted">One point per scored candidate; hover for the genome.</p><div class="grid">'
+        + "".join(charts)
+        + "</div>"
+    )
 
 
 def _gene_chart(name: str, scored) -> str:
@@ -961,8 +971,8 @@ def _failures_section(run: RunData) -> str:
     return "".join(parts)
 
 
-#: The evaluation table's columns: header, cell class, and how to read a row into (sort key, HTML).
 def _evaluation_columns():
+    """The evaluation table's columns: ``(title, row -> (sort key or None, cell HTML))``."""
     return [
         ("#", lambda r: (r.get("id"), _e(r.get("id", "")))),
         ("genome", lambda r: (r["genome"], f"<code>{_e(r['genome'])}</code>")),
@@ -972,8 +982,13 @@ def _evaluation_columns():
         ("FLOPs", lambda r: _number_cell(r.get("flops"))),
         ("seconds", lambda r: _number_cell(r.get("seconds"), "{:.1f}")),
         ("epochs", lambda r: _number_cell(r.get("epochs"), "{:.0f}")),
-        ("status", lambda r: (r["status"], f'<span class="state state-{"ok" if r["status"] == "ok" else "failed"}">'
-                              f'{_e(r["status"])}</span>')),
+        (
+            "status",
+            lambda r: (
+                r["status"],
+                f'<span class="state state-{"ok" if r["status"] == "ok" else "failed"}">{_e(r["status"])}</span>',
+            ),
+        ),
         ("error", lambda r: (r.get("error") or "", _e(_clip(str(r.get("error") or ""), 160)))),
         ("worker", lambda r: (r.get("worker") or "", _e(r.get("worker") or ""))),
         ("generation", lambda r: _number_cell(r.get("generation"), "{:.0f}")),
@@ -1006,8 +1021,9 @@ def _evaluations_section(run: RunData, best) -> str:
         reason = "results.sqlite is missing" if "results.sqlite" in run.missing else "the store holds none yet"
         return f'<p class="muted">No evaluations: {_e(reason)}.</p>'
     columns = _evaluation_columns()
-    head = "".join(f'<th scope="col" data-column="{n}" tabindex="0">{_e(name)}</th>' for n, (name, _) in
-                   enumerate(columns))
+    head = "".join(
+        f'<th scope="col" data-column="{n}" tabindex="0">{_e(name)}</th>' for n, (name, _) in enumerate(columns)
+    )
     rows = []
     for row in run.evaluations:
         cells = []
@@ -1023,7 +1039,7 @@ def _evaluations_section(run: RunData, best) -> str:
         f'<span id="evaluation-count" class="muted">{len(rows)} evaluations</span> '
         '<span class="muted">· click a column title to sort</span></p>'
         f'<div class="table-wrap"><table id="evaluations"><thead><tr>{head}</tr></thead>'
-        f'<tbody>{"".join(rows)}</tbody></table></div>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -1273,9 +1289,15 @@ class ReportServer(ThreadingHTTPServer):
 
 
 class _ReportHandler(BaseHTTPRequestHandler):
-    """``GET /`` (or ``/report.html``): the page; anything else: 404. Nothing from disk is served."""
+    """``GET /`` (or ``/report.html``): the page; ``/favicon.ico``: empty; anything else: 404.
+
+    Nothing from disk is served.
+    """
 
     def do_GET(self):
+        if self.path == "/favicon.ico":  # browsers ask for it; an empty answer keeps their consoles clean
+            self._send(204, "image/x-icon", b"")
+            return
         if self.path.split("?")[0] not in ("/", "/" + REPORT_NAME):
             self._send(404, "text/plain; charset=utf-8", b"not found: this server only serves the report at /\n")
             return
@@ -1294,7 +1316,7 @@ class _ReportHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class names it so
+    def log_message(self, format, *args):
         pass  # quiet: a refreshing page would fill the terminal
 
 
@@ -1347,8 +1369,10 @@ def main(argv=None) -> int:
     except OSError as error:
         where = f"{args.host}:{args.port}" if args.serve else (args.out or Path(args.run) / REPORT_NAME)
         fix = "choose another --port (0: any free one)" if args.serve else "choose a writable --out"
-        print(f"error: cannot {'serve at' if args.serve else 'write'} {where} ({error.strerror or error}): {fix}",
-              file=sys.stderr)
+        print(
+            f"error: cannot {'serve at' if args.serve else 'write'} {where} ({error.strerror or error}): {fix}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
