@@ -517,7 +517,7 @@ class Scale:
         if self.log:
             return [10.0**p for p in range(math.ceil(self.low), math.floor(self.high) + 1)] or [10**self.low]
         step = _nice_step((self.high - self.low) / max(count - 1, 1))
-        first = math.ceil(self.low / step) * step
+        first = math.ceil(self.low / step - 1e-9) * step  # the tolerance keeps a snapped bound's tick
         return [first + n * step for n in range(int((self.high - first) / step + 1e-9) + 1)]
 
 
@@ -668,12 +668,16 @@ def curves_chart(evaluations, best) -> str:
     return _svg(frame, parts, "validation accuracy per epoch of every candidate")
 
 
-def scatter_chart(points, x_label, y_label, highlight=(), log_x=False, categories=None, staircase=False) -> str:
+def scatter_chart(
+    points, x_label, y_label, highlight=(), log_x=False, categories=None, staircase=False, small=False
+) -> str:
     """Points ``(x, y, tooltip)``; ``highlight`` ones drawn red (joined by a step line if ``staircase``).
 
-    ``categories`` lists the labels of a categorical x axis (x values are then their indices).
+    ``categories`` lists the labels of a categorical x axis (x values are then their indices);
+    ``small`` draws a thumbnail, one of a grid.
     """
-    frame = Frame(height=330) if not categories else Frame(width=300, height=210, left=52, top=14, bottom=40)
+    small = small or bool(categories)
+    frame = Frame(width=300, height=210, left=52, top=14, bottom=40) if small else Frame(height=330)
     all_points = list(points) + list(highlight)
     xs = [p[0] for p in all_points]
     log_x = log_x and xs and min(xs) > 0 and max(xs) / min(xs) > 100
@@ -696,7 +700,7 @@ def scatter_chart(points, x_label, y_label, highlight=(), log_x=False, categorie
             f'<circle cx="{x_scale(x):.1f}" cy="{y_scale(y):.1f}" r="5.5" fill="{RED}" stroke="white">'
             f"<title>{_e(tip)}</title></circle>"
         )
-    return _svg(frame, parts, f"{y_label} against {x_label}", "chart small" if categories else "chart")
+    return _svg(frame, parts, f"{y_label} against {x_label}", "chart small" if small else "chart")
 
 
 def _steps(points) -> list:
@@ -951,7 +955,7 @@ def _gene_chart(name: str, scored) -> str:
     if all(isinstance(v, float) for v, _, _ in values):
         points = [(v, fitness, f"{genome}: {fitness:.4g}") for v, fitness, genome in values]
         spread = [v for v, _, _ in values if v > 0]
-        return scatter_chart(points, name, "fitness", log_x=len(spread) == len(values))
+        return scatter_chart(points, name, "fitness", log_x=len(spread) == len(values), small=True)
     categories = sorted({str(v) for v, _, _ in values})
     points = [(categories.index(str(v)), fitness, f"{genome}: {fitness:.4g}") for v, fitness, genome in values]
     return scatter_chart(points, name, "fitness", categories=categories)
