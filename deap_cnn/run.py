@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import json
 import os
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from deap import base, creator, tools
 
 from .algorithms import EvaluationCache, ea_cnn_ga, scoop_map, start_or_resume
+from .engines import LostWorkerError
 from .genome import Genome
 from .operators import cx_one_point, init_genome, mut_cnn_ga, sel_binary_tournament, sel_environmental
 from .space import SearchSpace
@@ -296,3 +298,20 @@ def main(argv=None, **defaults):
         return run_search(SearchConfig(**args), resume=resume)
     except (DataError, RunFolderError) as error:
         sys.exit(f"error: {error}")
+    except LostWorkerError as error:
+        from .engines.scoop_engine import end_scoop_run
+
+        end_scoop_run(f"error: {error}\nresume with: {_resume_command(argv)}")
+
+
+def _resume_command(argv):
+    """The command line that continues this run: the same one with ``--resume``."""
+    from .engines.scoop_engine import scoop_is_running
+
+    args = [arg for arg in (sys.argv[1:] if argv is None else argv) if arg != "--resume"]
+    launcher = ["python"]
+    if scoop_is_running():
+        import scoop
+
+        launcher += ["-m", "scoop", "-n", str(scoop.SIZE)]
+    return shlex.join(launcher + [sys.argv[0], *args, "--resume"])
