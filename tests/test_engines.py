@@ -393,3 +393,15 @@ def _records(folder):
 
     with sqlite3.connect(Path(folder) / "results.sqlite") as db:
         return [{"worker": worker} for (worker,) in db.execute("SELECT worker FROM evaluations")]
+
+
+@pytest.mark.slow
+def test_scoop_hostfile_on_loopback(tmp_path):
+    # SCOOP starts workers for a loopback host directly, without SSH; this
+    # machine runs no sshd, so SSH to a real host name cannot be tested here.
+    (tmp_path / "hosts").write_text("127.0.0.1 2\n")
+    script = tmp_path / "contract.py"
+    script.write_text(textwrap.dedent(SCOOP_CONTRACT))
+    out = subprocess.run([PYTHON, "-m", "scoop", "--hostfile", str(tmp_path / "hosts"), str(script)], cwd=tmp_path,
+                         env=env(), capture_output=True, text=True, timeout=120)
+    assert "CONTRACT OK 0" in out.stdout, out.stdout + out.stderr
