@@ -31,6 +31,28 @@ def env(**extra):
     return {**os.environ, "PYTHONPATH": str(ROOT), "DEAP_CNN_DEVICE": "cpu", "DEAP_CNN_LOCAL_WORKERS": "2", **extra}
 
 
+def run_group(command, timeout, **options):
+    """``subprocess.run`` in a session of its own, whose every process is killed afterwards.
+
+    SCOOP's launcher leaves its workers behind when it is killed on a timeout.
+    """
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, **options)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    finally:
+        kill_group(process)
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
+def kill_group(process):
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    process.wait(timeout=30)
+
+
 def square(x):
     return x * x
 
@@ -183,8 +205,7 @@ SCOOP_CONTRACT = """
 def test_scoop_contract(tmp_path):
     script = tmp_path / "contract.py"
     script.write_text(textwrap.dedent(SCOOP_CONTRACT))
-    out = subprocess.run([PYTHON, "-m", "scoop", "-n", "2", str(script)], cwd=tmp_path, env=env(),
-                         capture_output=True, text=True, timeout=120)
+    out = run_group([PYTHON, "-m", "scoop", "-n", "2", str(script)], 120, cwd=tmp_path, env=env())
     assert "CONTRACT OK 0" in out.stdout, out.stdout + out.stderr
 
 
@@ -240,8 +261,8 @@ def test_same_best_genome_on_serial_scoop_and_dask(tmp_path):
         "scoop": [PYTHON, "-m", "scoop", "-n", "2", str(tmp_path / "run.py")],
     }
     for name, command in commands.items():
-        subprocess.run(command + SEARCH_ARGS + ["--out", str(tmp_path / name)], cwd=tmp_path, env=env(),
-                       capture_output=True, timeout=180, check=True)
+        done = run_group(command + SEARCH_ARGS + ["--out", str(tmp_path / name)], 180, cwd=tmp_path, env=env())
+        assert done.returncode == 0, done.stderr
     stored = {name: sorted(rows(tmp_path / name / "results.sqlite")) for name in commands}
     assert stored["serial"] == stored["dask"] == stored["scoop"]
     assert best_of(tmp_path / "serial") == best_of(tmp_path / "dask") == best_of(tmp_path / "scoop")
@@ -271,7 +292,7 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
             "--max-skip-units", "3", "--final-epochs", "0", "--seed", "5", "--out", str(out)]
     launcher = subprocess.Popen([PYTHON, "-m", "scoop", "-n", "2", str(script), *args], cwd=tmp_path,
                                 env=env(DEAP_CNN_RESULT_TIMEOUT="4"), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # generation 0 stored: kill during generation 1
@@ -284,7 +305,7 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
         killed_at = time.monotonic()
         output, _ = launcher.communicate(timeout=120)
     finally:
-        launcher.kill()
+        kill_group(launcher)
     assert launcher.returncode != 0, output
     assert "a worker was probably lost" in output and "resume with: python -m scoop -n 2" in output, output
     assert time.monotonic() - killed_at < 60
@@ -383,13 +404,11 @@ def test_dask_scheduler_and_worker_started_apart_run_a_search(tmp_path):
         assert workers_used <= {str(w.pid) for w in workers} and len(workers_used) >= 1
     finally:
         for process in [*workers, scheduler]:
-            process.terminate()
-        for process in [*workers, scheduler]:
+            process.kill()
             process.wait(timeout=30)
 
 
 def _records(folder):
-    from deap_cnn.store import ResultsStore
 
     with sqlite3.connect(Path(folder) / "results.sqlite") as db:
         return [{"worker": worker} for (worker,) in db.execute("SELECT worker FROM evaluations")]
@@ -402,6 +421,6 @@ def test_scoop_hostfile_on_loopback(tmp_path):
     (tmp_path / "hosts").write_text("127.0.0.1 2\n")
     script = tmp_path / "contract.py"
     script.write_text(textwrap.dedent(SCOOP_CONTRACT))
-    out = subprocess.run([PYTHON, "-m", "scoop", "--hostfile", str(tmp_path / "hosts"), str(script)], cwd=tmp_path,
-                         env=env(), capture_output=True, text=True, timeout=120)
+    out = run_group([PYTHON, "-m", "scoop", "--hostfile", str(tmp_path / "hosts"), str(script)], 120,
+                    cwd=tmp_path, env=env())
     assert "CONTRACT OK 0" in out.stdout, out.stdout + out.stderr
