@@ -409,7 +409,6 @@ def test_dask_scheduler_and_worker_started_apart_run_a_search(tmp_path):
 
 
 def _records(folder):
-
     with sqlite3.connect(Path(folder) / "results.sqlite") as db:
         return [{"worker": worker} for (worker,) in db.execute("SELECT worker FROM evaluations")]
 
