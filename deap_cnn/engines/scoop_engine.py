@@ -21,9 +21,11 @@ has no timeout for this (``futures.as_completed`` ignores its ``timeout``).
 So the engine never blocks inside SCOOP: it polls with
 ``scoop.futures.wait(..., timeout=0)``, which also sends the submitted futures
 off to the other workers, and keeps the clock itself. After a
-``LostWorkerError`` the process must still end: :func:`end_scoop_run` does so
-with a non-zero status (SCOOP turns a ``SystemExit`` of the script into exit
-status 0 and would wait for the lost worker at shutdown).
+``LostWorkerError`` the run must still end with a non-zero status, which SCOOP
+does not give (an exception or ``SystemExit`` in the script ends the launcher
+with 0; measured, it does not hang): :func:`end_scoop_run` sees to it. The
+dead worker also takes SCOOP's broker thread down ("Host unreachable" when a
+task is routed to it); the origin then trains what is left itself.
 
 Why SCOOP sometimes trains a candidate twice
 --------------------------------------------
