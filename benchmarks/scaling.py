@@ -2,6 +2,7 @@
 
     python benchmarks/scaling.py                  # -n 1 against -n 2, bundled sample
     python benchmarks/scaling.py --workers 1 2 4 --population 8
+    python benchmarks/scaling.py --engines           # serial, SCOOP -n 2, Dask with 2 workers
 
 Runs the same seeded search (``benchmarks/sample.py`` with small settings) once
 per worker count, each in a fresh run folder, and reads each run's logbook:
@@ -29,11 +30,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(workers, folder, args, threads):
+
+def run(workers, folder, args, threads, engine="scoop"):
     env = dict(os.environ, PYTHONPATH=str(ROOT), DEAP_CNN_DEVICE=args.device)
     if threads != "auto":
         env["DEAP_CNN_LOCAL_WORKERS"] = str(threads)
-    command = [sys.executable, "-m", "scoop", "-n", str(workers), str(ROOT / "benchmarks" / "sample.py")]
+    if engine == "scoop":
+        command = [sys.executable, "-m", "scoop", "-n", str(workers), str(ROOT / "benchmarks" / "sample.py")]
+    else:
+        workers_option = ["--workers", str(workers)] if engine == "dask" else []
+        command = [sys.executable, "-m", "deap_cnn", "search", "--engine", engine, *workers_option, "--max-skip-units", "4"]
     command += ["--out", str(folder), "--seed", str(args.seed), "--final-epochs", "0"]
     command += ["--population", str(args.population), "--generations", str(args.generations)]
     command += ["--epochs", str(args.epochs), "--widths", *map(str, args.widths)]
@@ -57,8 +63,11 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", default="one", choices=["one", "auto"], help="torch threads per worker")
+    parser.add_argument("--engines", action="store_true", help="compare serial, SCOOP -n 2 and Dask (2 workers)")
     args = parser.parse_args()
     threads = max(args.workers) if args.threads == "one" else "auto"
+    if args.engines:
+        return compare_engines(args, 2 if args.threads == "one" else "auto")
 
     print(f"seeded search: population {args.population}, {args.generations} generations, {args.epochs} epoch(s), "
           f"widths {args.widths}, device {args.device}, threads per worker: {args.threads}")
@@ -71,6 +80,22 @@ def main():
             base = base or rate
             print(f"{workers:>7} {trained:>7} {seconds:>8.1f} {rate:>8.1f} {rate / base:>5.2f}x "
                   f"{100 * outside / seconds:>11.3f}% {best:>6.3f}")
+
+
+def compare_engines(args, threads):
+    """One table: the same seeded search serially, under SCOOP -n 2 and on a 2-worker Dask LocalCluster."""
+    print(f"seeded search: population {args.population}, {args.generations} generations, {args.epochs} epoch(s), "
+          f"widths {args.widths}, device {args.device}; load average before: {os.getloadavg()[0]:.2f}")
+    print(f"{'engine':>12} {'trained':>7} {'seconds':>8} {'per min':>8} {'ratio':>6} {'outside eval':>12} {'best':>6}")
+    base = None
+    with tempfile.TemporaryDirectory() as scratch:
+        for label, engine, workers in (("serial", "serial", 1), ("scoop -n 2", "scoop", 2), ("dask 2", "dask", 2)):
+            trained, seconds, outside, best = run(workers, Path(scratch) / engine, args, threads, engine)
+            rate = 60 * trained / seconds
+            base = base or rate
+            print(f"{label:>12} {trained:>7} {seconds:>8.1f} {rate:>8.1f} {rate / base:>5.2f}x "
+                  f"{100 * outside / seconds:>11.3f}% {best:>6.3f}")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

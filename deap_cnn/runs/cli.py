@@ -18,7 +18,9 @@ import os
 import shutil
 import sys
 
+from ..engines import LostWorkerError
 from .config import ConfigError, SearchConfig, add_arguments, config_from_args
+from .folder import resume_command
 
 __all__ = ["main", "build_parser", "run_main"]
 
@@ -141,12 +143,13 @@ def _usage_errors():
 
 
 def _failures():
+    from ..engines import EngineError
     from ..families.transfer.network import WeightsUnavailableError
     from ..runs.checkpoint import CheckpointError
     from ..training.datasets import DataError
     from .folder import RunFolderError
 
-    return (DataError, RunFolderError, CheckpointError, WeightsUnavailableError)
+    return (DataError, RunFolderError, CheckpointError, WeightsUnavailableError, EngineError)
 
 
 def main(argv=None, defaults: SearchConfig | None = None) -> int:
@@ -155,6 +158,11 @@ def main(argv=None, defaults: SearchConfig | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         COMMANDS[args.command](args)
+    except LostWorkerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        if args.command in ("search", "resume"):
+            print(f"resume with: {resume_command(getattr(args, 'out', None) or args.run)}", file=sys.stderr)
+        return FAILURE
     except _usage_errors() as error:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -165,5 +173,14 @@ def main(argv=None, defaults: SearchConfig | None = None) -> int:
 
 
 def run_main(argv=None, defaults: SearchConfig | None = None):
-    """Exit with :func:`main`'s status (the console script and ``python -m deap_cnn``)."""
-    sys.exit(main(argv, defaults))
+    """Exit with :func:`main`'s status (the console script, ``python -m deap_cnn``, the preset scripts).
+
+    Under SCOOP a plain ``sys.exit`` would end the launcher with status 0, so
+    a failure leaves through :func:`~deap_cnn.engines.scoop_engine.end_scoop_run`.
+    """
+    from ..engines.scoop_engine import end_scoop_run, scoop_is_running
+
+    status = main(argv, defaults)
+    if status and scoop_is_running():
+        end_scoop_run(None, status)
+    sys.exit(status)

@@ -16,7 +16,7 @@ from .config import SearchConfig
 from .folder import RunFolder, RunFolderError
 from .store import ResultsStore
 
-__all__ = ["Composition", "compose", "run_search", "default_map"]
+__all__ = ["Composition", "compose", "run_search", "open_engine"]
 
 
 @dataclass
@@ -89,11 +89,13 @@ def _report_differences(saved, given, verbose):
         print(f"note: the run grows from {saved.generations} to {given.generations} generations", flush=True)
 
 
-def default_map():
-    """``(map, workers)`` for the ``auto`` engine: SCOOP under ``python -m scoop``, else serial."""
-    from ..search.evaluation import scoop_map
+def open_engine(config: SearchConfig):
+    """The engine ``config.engine`` names (``auto``: SCOOP under ``python -m scoop``, else serial)."""
+    from ..engines import make_engine
 
-    return scoop_map()
+    if config.engine == "dask":
+        return make_engine("dask", scheduler=config.scheduler, n_workers=config.workers)
+    return make_engine(config.engine)
 
 
 def run_search(config: SearchConfig, resume: bool = False, map_function=None, verbose: bool = True) -> dict:
@@ -112,9 +114,17 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
         folder.claim(config.to_dict())
     else:
         folder.write_config(config.to_dict())
-    workers = 1
-    if map_function is None:
-        map_function, workers = default_map()
+    engine = open_engine(config) if map_function is None else None
+    try:
+        if engine is None:
+            return _run(config, folder, parts, map_function, 1, verbose)
+        return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> dict:
     folder.set_status("running", family=parts.family.name, strategy=config.strategy, objectives=list(config.objectives))
     if verbose:
         print(
@@ -141,6 +151,7 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
             store=store,
             checkpoint=str(folder.checkpoint_file),
             map_function=map_function,
+            engine=engine,
             weights=parts.weights,
             evaluate_population=halving,
             seed=config.seed,

@@ -7,24 +7,24 @@ import socket
 import sys
 from functools import partial
 
+from ..engines import LostWorkerError
 from .cache import EvaluationCache
 
 __all__ = ["scoop_map", "evaluate_population"]
 
 
 def scoop_map():
-    """``(map, workers)``: SCOOP's ``futures.map`` and its worker count under ``python -m scoop``, else ``(map, 1)``.
+    """``(map, workers)``: the SCOOP engine's map and worker count under ``python -m scoop``, else ``(map, 1)``.
 
     Lets one script run both ways: ``python script.py`` evaluates serially,
-    ``python -m scoop -n 4 script.py`` over four workers.
+    ``python -m scoop -n 4 script.py`` over four workers. The SCOOP engine
+    raises :class:`~deap_cnn.engines.LostWorkerError` instead of hanging
+    when a worker dies (:mod:`deap_cnn.engines.scoop_engine`).
     """
-    import scoop
+    from ..engines import current_scoop_or_serial
 
-    if getattr(scoop, "IS_RUNNING", False):
-        from scoop import futures
-
-        return futures.map, int(getattr(scoop, "SIZE", 1) or 1)
-    return map, 1
+    engine = current_scoop_or_serial()
+    return engine.map, engine.workers
 
 
 def _worker_id():
@@ -76,12 +76,20 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
         todo = dict(sorted(todo.items(), key=lambda item: -cost(item[1])))
     failed = 0
     _progress(generation, 0, len(todo))
-    results = toolbox.map(partial(_evaluate_one, toolbox.evaluate), list(todo.values()))
-    for done, (key, (record, worker)) in enumerate(zip(todo, results), start=1):
-        record["genome"] = key
-        cache.put(key, record, generation=generation, worker=worker)
-        failed += record.get("status", "ok") != "ok"
-        _progress(generation, done, len(todo))
+    try:
+        results = toolbox.map(partial(_evaluate_one, toolbox.evaluate), list(todo.values()))
+        for done, (key, (record, worker)) in enumerate(zip(todo, results), start=1):
+            record["genome"] = key
+            cache.put(key, record, generation=generation, worker=worker)
+            failed += record.get("status", "ok") != "ok"
+            _progress(generation, done, len(todo))
+    except LostWorkerError as lost:  # keep what finished before the loss: a resume will not train it again
+        keys_todo = list(todo)
+        for position, (record, worker) in sorted(lost.completed.items()):
+            if cache.get(keys_todo[position]) is None:
+                record["genome"] = keys_todo[position]
+                cache.put(keys_todo[position], record, generation=generation, worker=worker)
+        raise
     for key, ind in zip(keys, invalid):
         ind.fitness.values = cache.get(key)["fitness"]
     return len(todo), len(invalid) - len(todo), failed

@@ -1,0 +1,180 @@
+"""The Dask engine: evaluations on a ``distributed`` cluster that outlives lost workers.
+
+When a worker process dies, Dask runs its tasks again on another worker, so
+the search goes on and every candidate is stored once. Without a scheduler
+address the engine starts a ``LocalCluster`` of worker processes: one per
+CUDA GPU (each offering the resource ``GPU=1``) when CUDA is available,
+otherwise ``n_workers`` sharing the CPU cores (each worker's torch threads
+are the cores divided among them, through ``DEAP_CNN_LOCAL_WORKERS``). With
+``scheduler="tcp://host:8786"`` it joins a running cluster instead. Tasks are
+submitted with ``pure=False``: Dask never merges or caches two evaluations.
+It is quiet: distributed logs only errors, and the dashboard is off unless
+``dashboard_address`` is given.
+
+In your own DEAP code::
+
+    from deap_cnn.engines.dask_engine import DaskEngine
+
+    with DaskEngine(n_workers=2) as engine:       # or DaskEngine("tcp://host:8786")
+        toolbox.register("map", engine.map)
+        population, log = algorithms.eaSimple(population, toolbox, 0.5, 0.2, ngen=10)
+
+Functions and individuals travel by pickle, so ``creator`` types must be
+created at module level, as for SCOOP. Install with ``pip install deap_cnn[dask]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+from . import (
+    Engine,
+    EngineError,
+    LostWorkerError,
+    lost_worker_message,
+    result_timeout_from_env,
+)
+
+__all__ = ["DaskEngine"]
+
+_QUIET = logging.ERROR
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError:
+        raise EngineError(
+            "the dask engine needs Dask's distributed package: pip install distributed "
+            "(or pip install deap_cnn[dask])"
+        ) from None
+    return distributed
+
+
+def _cuda_devices() -> int:
+    """CUDA devices here; 0 without torch or CUDA (torch is only imported when asked)."""
+    try:
+        import torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+class DaskEngine(Engine):
+    """Evaluations on a Dask cluster: a new local one, or the one at ``scheduler``.
+
+    ``n_workers``: local worker processes (default: one per CUDA GPU, else 2
+    or the cores, whichever is fewer); ``threads_per_worker``: Dask task
+    threads per worker (keep 1: one training at a time per worker);
+    ``gpu``: ask each task for ``GPU=1`` (default: when the local cluster has
+    GPUs; set it for a remote cluster whose workers offer that resource);
+    ``result_timeout``: seconds without any result before
+    :class:`~deap_cnn.engines.LostWorkerError` (Dask reruns lost tasks, so
+    this only fires when no worker is left); ``dashboard_address``: e.g.
+    ``":8787"`` to watch the cluster (off by default). Other keywords go to
+    ``LocalCluster``.
+    """
+
+    name = "dask"
+
+    def __init__(
+        self,
+        scheduler=None,
+        n_workers=None,
+        threads_per_worker=1,
+        gpu=None,
+        result_timeout=None,
+        dashboard_address=None,
+        **cluster_options,
+    ):
+        distributed = _import_distributed()
+        logging.getLogger("distributed").setLevel(_QUIET)
+        self.result_timeout = float(result_timeout) if result_timeout is not None else result_timeout_from_env()
+        self.cluster = None
+        if scheduler is None:
+            gpus = _cuda_devices()
+            self.gpu = bool(gpus) if gpu is None else bool(gpu)
+            if n_workers is None:
+                n_workers = gpus or min(2, os.cpu_count() or 1)
+            options = dict(
+                n_workers=n_workers,
+                threads_per_worker=threads_per_worker,
+                processes=True,
+                dashboard_address=dashboard_address or ":0",  # a free port, never 8787 taken by surprise
+                silence_logs=_QUIET,
+                env={"DEAP_CNN_LOCAL_WORKERS": str(n_workers)},
+            )
+            if self.gpu:
+                options["resources"] = {"GPU": 1}
+            options.update(cluster_options)
+            self.cluster = distributed.LocalCluster(**options)
+            self.client = distributed.Client(self.cluster)
+        else:
+            self.gpu = bool(gpu)
+            self.client = distributed.Client(scheduler)
+        self._distributed = distributed
+        self.closed = False
+
+    @property
+    def workers(self) -> int:
+        """Workers connected now (a cluster may grow or shrink while it runs)."""
+        return max(1, len(self.client.scheduler_info(n_workers=-1)["workers"]))
+
+    def _task_options(self):
+        return {"pure": False, "resources": {"GPU": 1}} if self.gpu else {"pure": False}
+
+    def map(self, func, iterable) -> list:
+        items = list(iterable)
+        if not items:
+            return []
+        # A local scheduler runs in this process and draws from the global ``random``
+        # (e.g. to choose workers): keep the search's seeded stream as serial would.
+        random_state = random.getstate()
+        futures = self.client.map(func, items, **self._task_options())
+        positions = {future.key: position for position, future in enumerate(futures)}
+        results = {}
+        try:
+            for future in self.as_completed(futures):
+                results[positions[future.key]] = future.result()
+        except LostWorkerError as lost:
+            missing = [position for position in range(len(items)) if position not in results]
+            raise LostWorkerError(str(lost), completed=results, missing=missing) from None
+        except self._distributed.KilledWorker as error:
+            missing = [position for position in range(len(items)) if position not in results]
+            raise LostWorkerError(
+                f"Dask gave up on an evaluation whose workers kept dying ({error}); it may crash every "
+                f"worker it runs on (memory?). Completed evaluations are saved.",
+                completed=results,
+                missing=missing,
+            ) from None
+        finally:
+            for future in futures:
+                future.release()
+            random.setstate(random_state)
+        return [results[position] for position in range(len(items))]
+
+    def submit(self, func, *args):
+        return self.client.submit(func, *args, **self._task_options())
+
+    def as_completed(self, futures, timeout=None):
+        limit = self.result_timeout if timeout is None else float(timeout)
+        pending = list(futures)
+        total = len(pending)
+        while pending:
+            try:
+                done, _ = self._distributed.wait(pending, timeout=limit, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                raise LostWorkerError(lost_worker_message(limit, len(pending), total), missing=pending) from None
+            for future in [future for future in pending if future in done]:
+                pending.remove(future)
+                yield future
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

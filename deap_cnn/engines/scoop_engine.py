@@ -1,0 +1,272 @@
+"""The SCOOP engine: ``python -m scoop -n N script.py``, without the silent hang.
+
+How it evaluates
+----------------
+``map`` keeps each of the other SCOOP workers busy with one submitted future
+(``scoop.futures.submit``) and evaluates the rest here, in the origin, so that
+``-n 2`` trains two candidates at a time. Results come back in the order of
+the items. Whenever the origin has nothing of its own to run it polls for
+results, and if ``result_timeout`` seconds pass since the last result arrived
+(default :data:`~deap_cnn.engines.DEFAULT_RESULT_TIMEOUT`, or
+``DEAP_CNN_RESULT_TIMEOUT`` in the environment, or the ``result_timeout``
+argument) it raises :class:`~deap_cnn.engines.LostWorkerError` carrying the
+results that did arrive. Choose the timeout longer than the slowest single
+evaluation: a worker still training when it passes is taken for lost.
+
+Why SCOOP hangs when a worker dies
+----------------------------------
+SCOOP never notices that a process is gone: its futures wait in its own
+scheduler loop, which blocks until a message arrives, and none will. SCOOP
+has no timeout for this (``futures.as_completed`` ignores its ``timeout``).
+So the engine never blocks inside SCOOP: it polls with
+``scoop.futures.wait(..., timeout=0)``, which also sends the submitted futures
+off to the other workers, and keeps the clock itself. After a
+``LostWorkerError`` the run must still end with a non-zero status, which SCOOP
+does not give (an exception or ``SystemExit`` in the script ends the launcher
+with 0; measured, it does not hang): :func:`end_scoop_run` sees to it. The
+dead worker also takes SCOOP's broker thread down ("Host unreachable" when a
+task is routed to it); the origin then trains what is left itself.
+
+Why SCOOP sometimes trains a candidate twice
+--------------------------------------------
+("Lost track of future ... Resending it..." then "Received an unexpected
+future"). Each worker reports to the broker every
+``scoop.TIME_BETWEEN_STATUS_REPORTS`` (25 s) which futures it holds, and the
+broker replaces its record of the worker's tasks with that report. The report
+lists the futures waiting in the worker's queues but not the one it is
+running, so 25 s or less after a long task starts the broker no longer knows
+where it is. When the origin is idle inside SCOOP's scheduler it asks the
+broker, every 2 s, about each future it still waits for; the broker answers
+"unknown", and the origin sends the future again: a second worker (often the
+origin itself) trains the same candidate, and the slower result is dropped
+with "Received an unexpected future". So any evaluation longer than about
+25 s can run twice. No setting avoids it: the report period is read by a
+thread started before the script runs, and the broker (in the launcher) keeps
+its own pruning period. Submitting futures does avoid it, because the
+status requests are only sent from SCOOP's idle scheduler loop, which this
+engine never enters: it polls without blocking and runs its own share of the
+evaluations itself. ``duplicates`` and ``resent`` count the messages above,
+should they appear anyway (e.g. in other code that uses ``futures.map``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from collections import deque
+
+from . import (
+    Engine,
+    EngineError,
+    LostWorkerError,
+    lost_worker_message,
+    result_timeout_from_env,
+)
+
+__all__ = ["ScoopEngine", "end_scoop_run", "scoop_is_running"]
+
+#: Seconds between two looks for results while the origin has nothing to run.
+POLL_SECONDS = 0.05
+
+
+def scoop_is_running() -> bool:
+    """Whether this process is part of a SCOOP run (started with ``python -m scoop``)."""
+    scoop = sys.modules.get("scoop")
+    return bool(getattr(scoop, "IS_RUNNING", False))
+
+
+class _RepeatCounter(logging.Filter):
+    """Counts SCOOP's messages about futures it resent or received twice (and lets them through)."""
+
+    def __init__(self):
+        super().__init__()
+        self.resent = 0
+        self.duplicates = 0
+
+    def filter(self, record):
+        text = str(record.msg)
+        if "Lost track of future" in text:
+            self.resent += 1
+        elif "Received an unexpected future" in text:
+            self.duplicates += 1
+        return True
+
+
+class ScoopEngine(Engine):
+    """Evaluations over the workers of the running SCOOP pool.
+
+    ``result_timeout``: seconds without any result before
+    :class:`~deap_cnn.engines.LostWorkerError` (default from
+    ``DEAP_CNN_RESULT_TIMEOUT``, else 1800). ``evaluate_locally``: the origin
+    evaluates its share of ``map`` too (on by default; off leaves the origin
+    to coordinate only, as ``submit`` always does).
+    """
+
+    name = "scoop"
+
+    def __init__(self, result_timeout=None, evaluate_locally=True):
+        if not scoop_is_running():
+            raise EngineError(
+                "the SCOOP engine needs the script to run under SCOOP: start it with "
+                "`python -m scoop -n WORKERS script.py`, or use the serial or dask engine"
+            )
+        import scoop
+        from scoop import futures
+
+        self._futures = futures
+        self.workers = max(1, int(getattr(scoop, "SIZE", 1) or 1))
+        self.result_timeout = float(result_timeout) if result_timeout is not None else result_timeout_from_env()
+        if not self.result_timeout > 0:
+            raise EngineError(f"result_timeout must be a positive number of seconds, got {result_timeout!r}")
+        self.evaluate_locally = evaluate_locally
+        self._repeats = _RepeatCounter()
+        self._logger = scoop.logger
+        self._logger.addFilter(self._repeats)
+        self.closed = False
+
+    @property
+    def duplicates(self) -> int:
+        """Results SCOOP received twice for one future (the second was dropped)."""
+        return self._repeats.duplicates
+
+    @property
+    def resent(self) -> int:
+        """Futures SCOOP sent again because it had lost track of them."""
+        return self._repeats.resent
+
+    def _finished(self, pending):
+        """The futures of ``pending`` that have finished; sends unsent ones to the workers on the way."""
+        if not pending:
+            return []
+        done = self._futures.wait(list(pending), timeout=0).done
+        return [future for future in pending if future in done]
+
+    def map(self, func, iterable) -> list:
+        items = list(iterable)
+        results = {}
+        remote = {}  # SCOOP future -> position
+        todo = deque(range(len(items)))
+        others = self.workers - 1 if self.evaluate_locally else self.workers
+        last_result = time.monotonic()
+        while len(results) < len(items):
+            while todo and len(remote) < others:
+                position = todo.popleft()
+                remote[self._futures.submit(func, items[position])] = position
+            finished = self._finished(remote)
+            for future in finished:
+                results[remote.pop(future)] = _value(future)
+            if finished:
+                last_result = time.monotonic()
+            if todo and (self.evaluate_locally or others == 0):
+                position = todo.popleft()
+                results[position] = func(items[position])
+                last_result = time.monotonic()
+            elif not finished:
+                waited = time.monotonic() - last_result
+                if waited > self.result_timeout:
+                    missing = sorted(list(remote.values()) + list(todo))
+                    message = lost_worker_message(waited, len(missing), len(items))
+                    raise LostWorkerError(message, completed=results, missing=missing)
+                time.sleep(POLL_SECONDS)
+        return [results[position] for position in range(len(items))]
+
+    def submit(self, func, *args):
+        """Start ``func(*args)`` on another worker; wait for it with :meth:`as_completed`.
+
+        The returned SCOOP future's ``result()`` blocks without the lost-worker
+        bound if called before the future finished.
+        """
+        future = self._futures.submit(func, *args)
+        self._finished([future])  # sends it off now rather than when SCOOP's buffer fills
+        return future
+
+    def as_completed(self, futures, timeout=None):
+        limit = self.result_timeout if timeout is None else float(timeout)
+        pending = list(futures)
+        last_result = time.monotonic()
+        while pending:
+            finished = self._finished(pending)
+            for future in finished:
+                pending.remove(future)
+                yield future
+            if finished:
+                last_result = time.monotonic()
+                continue
+            waited = time.monotonic() - last_result
+            if waited > limit:
+                raise LostWorkerError(lost_worker_message(waited, len(pending), len(futures)), missing=pending)
+            time.sleep(POLL_SECONDS)
+
+    def close(self):
+        if not self.closed:
+            self._logger.removeFilter(self._repeats)
+            self.closed = True
+
+
+def _value(future):
+    """A finished SCOOP future's result (raising the worker's exception, if any), then SCOOP's record of it dropped."""
+    try:
+        if future.exceptionValue is not None:
+            raise future.exceptionValue
+        return future.resultValue
+    finally:
+        future._delete()  # SCOOP keeps every future in a dict until told it was collected
+
+
+def end_scoop_run(message: str | None, status: int = 1):
+    """Print ``message`` and end the run with a non-zero exit status, also under SCOOP.
+
+    Outside SCOOP this is ``sys.exit(status)``. Under SCOOP that would not do:
+    SCOOP turns an exception or ``SystemExit`` in the script into exit status
+    0, and its launcher only sees the status of the intermediate process
+    (``scoop.launch``) that started the workers of this host, which always
+    ends with 0. So the origin ends that process's other workers and that
+    process itself with SIGTERM (the launcher then exits non-zero and cleans
+    up the broker) and leaves with ``os._exit(status)``.
+    """
+    if message:
+        print(message, file=sys.stderr, flush=True)
+    if not scoop_is_running():
+        sys.exit(status)
+    sys.stdout.flush()
+    logging.shutdown()
+    parent = os.getppid()
+    if "scoop.launch" in _command_line(parent):
+        for sibling in _children_of(parent):
+            if sibling != os.getpid():
+                _terminate(sibling)
+        _terminate(parent)
+    os._exit(status)
+
+
+def _command_line(pid) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _children_of(pid) -> list:
+    """Process ids whose parent is ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    children = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                children.append(int(entry))
+    return children
+
+
+def _terminate(pid):
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
