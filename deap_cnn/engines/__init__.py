@@ -6,7 +6,9 @@ loop needs. Asynchronous strategies (which breed a child whenever any
 evaluation finishes) use ``submit`` and ``as_completed`` instead. Every engine
 has:
 
-- ``map(func, iterable) -> list``: ``[func(x) for x in iterable]``, in order;
+- ``map(func, iterable, on_result=None) -> list``: ``[func(x) for x in
+  iterable]``, in order; ``on_result(position, result)`` is called as each
+  result arrives (progress, and saving results before the last one is in);
 - ``submit(func, *args) -> future``: start one call; ``future.result()`` gives
   its value (or raises its exception);
 - ``as_completed(futures, timeout=None)``: yield the futures as they finish;
@@ -103,7 +105,7 @@ class Engine:
     name = "engine"
     workers = 1
 
-    def map(self, func, iterable) -> list:
+    def map(self, func, iterable, on_result=None) -> list:
         raise NotImplementedError
 
     def submit(self, func, *args):

@@ -125,7 +125,7 @@ class DaskEngine(Engine):
     def _task_options(self):
         return {"pure": False, "resources": {"GPU": 1}} if self.gpu else {"pure": False}
 
-    def map(self, func, iterable) -> list:
+    def map(self, func, iterable, on_result=None) -> list:
         items = list(iterable)
         if not items:
             return []
@@ -137,7 +137,10 @@ class DaskEngine(Engine):
         results = {}
         try:
             for future in self.as_completed(futures):
-                results[positions[future.key]] = future.result()
+                position = positions[future.key]
+                results[position] = future.result()
+                if on_result is not None:
+                    on_result(position, results[position])
         except LostWorkerError as lost:
             missing = [position for position in range(len(items)) if position not in results]
             raise LostWorkerError(str(lost), completed=results, missing=missing) from None

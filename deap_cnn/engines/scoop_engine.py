@@ -144,8 +144,9 @@ class ScoopEngine(Engine):
         done = self._futures.wait(list(pending), timeout=0).done
         return [future for future in pending if future in done]
 
-    def map(self, func, iterable) -> list:
+    def map(self, func, iterable, on_result=None) -> list:
         items = list(iterable)
+        report = on_result or (lambda position, result: None)
         results = {}
         remote = {}  # SCOOP future -> position
         todo = deque(range(len(items)))
@@ -157,12 +158,15 @@ class ScoopEngine(Engine):
                 remote[self._futures.submit(func, items[position])] = position
             finished = self._finished(remote)
             for future in finished:
-                results[remote.pop(future)] = _value(future)
+                position = remote.pop(future)
+                results[position] = _value(future)
+                report(position, results[position])
             if finished:
                 last_result = time.monotonic()
             if todo and (self.evaluate_locally or others == 0):
                 position = todo.popleft()
                 results[position] = func(items[position])
+                report(position, results[position])
                 last_result = time.monotonic()
             elif not finished:
                 waited = time.monotonic() - last_result

@@ -22,8 +22,13 @@ class SerialEngine(Engine):
     def __init__(self, **ignored):
         self.closed = False
 
-    def map(self, func, iterable) -> list:
-        return [func(item) for item in iterable]
+    def map(self, func, iterable, on_result=None) -> list:
+        results = []
+        for position, item in enumerate(iterable):
+            results.append(func(item))
+            if on_result is not None:
+                on_result(position, results[-1])
+        return results
 
     def submit(self, func, *args) -> Future:
         future = Future()

@@ -4,6 +4,7 @@
     deap-cnn resume runs/x [--generations 30]
     deap-cnn best runs/x [--export winner.pt]
     deap-cnn importance runs/x          # hyperparameter genes against fitness (--hyper runs)
+    deap-cnn report runs/x [--serve]    # runs/x/report.html, or a live view on 127.0.0.1
     deap-cnn families | strategies
 
 Also ``python -m deap_cnn ...``. Exit status: 0 done, 2 a usage error (a
@@ -47,6 +48,12 @@ def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParse
     importance = commands.add_parser("importance", help="plot each hyperparameter gene of RUN against fitness")
     importance.add_argument("run", help="the run folder of a --hyper run")
     importance.add_argument("--out", default=None, help="folder for the PNGs (default RUN/genes)")
+    report = commands.add_parser("report", help="write RUN/report.html, or serve it live on 127.0.0.1 (--serve)")
+    report.add_argument("run", help="the run folder (running, finished, failed or interrupted)")
+    report.add_argument("--serve", action="store_true", help="serve the page and refresh it as the run goes on")
+    report.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    report.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
+    report.add_argument("--out", default=None, help="write the page here instead of RUN/report.html")
     commands.add_parser("families", help="list the genome families")
     commands.add_parser("strategies", help="list the search strategies")
     return parser
@@ -110,6 +117,15 @@ def _importance(args):
     return report(os.path.join(args.run, "results.sqlite"), out)
 
 
+def _report(args):
+    from .report import main as report_main
+
+    argv = [args.run, "--host", args.host, "--port", str(args.port)]
+    argv += ["--serve"] if args.serve else []
+    argv += ["--out", args.out] if args.out else []
+    return report_main(argv)
+
+
 def _families(args):
     from ..families import family_names, get_family
 
@@ -130,6 +146,7 @@ COMMANDS = {
     "resume": _resume,
     "best": _best,
     "importance": _importance,
+    "report": _report,
     "families": _families,
     "strategies": _strategies,
 }
@@ -148,8 +165,9 @@ def _failures():
     from ..runs.checkpoint import CheckpointError
     from ..training.datasets import DataError
     from .folder import RunFolderError
+    from .tensorboard import TensorBoardMissing
 
-    return (DataError, RunFolderError, CheckpointError, WeightsUnavailableError, EngineError)
+    return (DataError, RunFolderError, CheckpointError, WeightsUnavailableError, EngineError, TensorBoardMissing)
 
 
 def main(argv=None, defaults: SearchConfig | None = None) -> int:
@@ -157,7 +175,7 @@ def main(argv=None, defaults: SearchConfig | None = None) -> int:
     parser = build_parser(defaults)
     args = parser.parse_args(argv)
     try:
-        COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
     except LostWorkerError as error:
         print(f"error: {error}", file=sys.stderr)
         if args.command in ("search", "resume"):
@@ -169,7 +187,7 @@ def main(argv=None, defaults: SearchConfig | None = None) -> int:
     except _failures() as error:
         print(f"error: {error}", file=sys.stderr)
         return FAILURE
-    return 0
+    return status if isinstance(status, int) else 0
 
 
 def run_main(argv=None, defaults: SearchConfig | None = None):

@@ -72,6 +72,10 @@ class SearchConfig:
     max_batches: int | None = setting(None, "--max-batches", "cap on batches per epoch (quick runs)", low=1)
     augment: str | None = setting(None, "--augment", "auto, crop_flip, flip or none", choices=AUGMENT_NAMES)
     cpu_amp: str = setting("auto", "--cpu-amp", "bf16 on CPU: on, off or auto", choices=tuple(CPU_AMP))
+    tensorboard: bool = setting(False, "--tensorboard", "also log curves and the genome/fitness table for TensorBoard")
+    candidate_limit: float = setting(
+        1800.0, "--candidate-limit", "warn when the largest candidate would train longer (seconds; 0: no check)", low=0
+    )
     final_epochs: int = setting(30, "--final-epochs", "epochs to retrain the best on all training data (0: skip)", low=0)
     seed: int = setting(0, "--seed", "seed of the search and of every training")
     out: str = setting("runs/search", "--out", "run folder")

@@ -7,6 +7,7 @@ code can call too (it returns the pieces a strategy needs).
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -124,6 +125,59 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
             engine.close()
 
 
+def _largest_and_probe(parts):
+    """The space's most expensive genome, and a cheaper one to time in its stead (or ``None``)."""
+    import random
+
+    rng = random.Random(0)
+    individual = parts.family.individual()
+    drawn = [parts.family.init(individual, parts.space, rng=rng) for _ in range(8)]
+    cost = getattr(parts.space, "cost", None)
+    if cost is None:
+        from ..training.models import count_parameters
+
+        def size(genome):
+            return count_parameters(parts.evaluator.builder(genome, parts.space.input_shape, parts.space.n_classes))
+
+        return max(drawn, key=size), None
+    largest = getattr(parts.space, "largest_genome", None)
+    largest = largest() if largest is not None else max(drawn, key=cost)
+    return largest, sorted(drawn, key=cost)[len(drawn) // 2]
+
+
+def check_candidate_time(config, parts, verbose=True):
+    """Time the largest candidate briefly; warn when it would train longer than ``--candidate-limit``."""
+    if not config.candidate_limit:
+        return None
+    from ..training.estimate import estimate_training_seconds
+
+    largest, probe = _largest_and_probe(parts)
+    estimate = estimate_training_seconds(
+        largest, parts.source, parts.space, parts.evaluator.settings, config.device, parts.evaluator.builder,
+        probe=probe, cost=getattr(parts.space, "cost", None),
+    )
+    if estimate.seconds > config.candidate_limit:
+        print(
+            f"warning: the largest candidate of this space ({estimate.genome}) would train for about "
+            f"{_duration(estimate.seconds)} on {estimate.device} ({estimate.steps} steps at "
+            f"{estimate.step_seconds:.2f} s), over --candidate-limit {config.candidate_limit:g} s; shrink it with "
+            "--widths, --max-skip-units (or --max-layers, --units), --max-batches or --time-budget",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif verbose:
+        print(f"largest candidate: about {_duration(estimate.seconds)} of training on {estimate.device}", flush=True)
+    return estimate
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> dict:
     folder.set_status("running", family=parts.family.name, strategy=config.strategy, objectives=list(config.objectives))
     if verbose:
@@ -134,6 +188,12 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             f"run folder {config.out}",
             flush=True,
         )
+    check_candidate_time(config, parts, verbose)
+    tensorboard = None
+    if config.tensorboard:
+        from .tensorboard import TensorBoardLog
+
+        tensorboard = TensorBoardLog(folder.path)
     store = ResultsStore(folder.store_file, fingerprint=parts.fingerprint)
     store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint})
     halving = None
@@ -152,6 +212,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             checkpoint=str(folder.checkpoint_file),
             map_function=map_function,
             engine=engine,
+            callback=_after_generation(folder, config, parts, tensorboard),
             weights=parts.weights,
             evaluate_population=halving,
             seed=config.seed,
@@ -162,18 +223,47 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     finally:
         if halving is not None:
             halving.close()
+        if tensorboard is not None:
+            tensorboard.update()
+            tensorboard.close()
     search_seconds = time.perf_counter() - started
     summary = _write_outputs(folder, config, parts, outcome, store, search_seconds)
     store.close()
     if not _final_training(folder, config, parts, outcome.best[0], summary, verbose):
         folder.write_json("best.json", summary)
     folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy)
+    write_report_quietly(folder)
     if verbose:
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
         if "test_accuracy" in summary:
             line += f", test accuracy {summary['test_accuracy']:.4f} after {config.final_epochs} epochs"
         print(line + f"); results in {config.out}", flush=True)
     return summary
+
+
+def _after_generation(folder, config, parts, tensorboard=None):
+    """What a run does after every generation (or batch): save the logbook, refresh status and report."""
+
+    def after(generation, population, halloffame, logbook):
+        if logbook is not None:
+            folder.write_logbook(logbook)
+        folder.set_status("running", f"generation {generation} done", family=parts.family.name,
+                          strategy=config.strategy, objectives=list(config.objectives))
+        write_report_quietly(folder)
+        if tensorboard is not None:
+            tensorboard.update()
+
+    return after
+
+
+def write_report_quietly(folder):
+    """Rewrite ``report.html``; a report that cannot be written is a warning, never the end of a run."""
+    from .report import write_report
+
+    try:
+        write_report(folder.path)
+    except Exception as error:  # noqa: BLE001 - the page is a view; the store and checkpoint are the run
+        print(f"warning: report.html not written: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 def _write_outputs(folder, config, parts, outcome, store, search_seconds) -> dict:

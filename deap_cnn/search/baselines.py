@@ -140,10 +140,12 @@ def _best(history, sign):
     return genome, tuple(fitness)
 
 
-def _evaluation_toolbox(evaluate, map_function) -> base.Toolbox:
+def _evaluation_toolbox(evaluate, map_function, progress=None) -> base.Toolbox:
     toolbox = base.Toolbox()
     toolbox.register("evaluate", evaluate)
     toolbox.register("map", map_function)
+    if progress is not None:
+        toolbox.register("progress", progress)
     return toolbox
 
 
@@ -157,7 +159,7 @@ def _evaluate_new(genomes, individual, toolbox, cache, evaluate_population, budg
     return {str(ind): tuple(ind.fitness.values) for ind in individuals}
 
 
-def _setup(batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function):
+def _setup(batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function, progress=None):
     """What random search and TPE share before their first batch, with the defaults filled in."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
@@ -168,7 +170,7 @@ def _setup(batch_size, budget, seconds, individual, cache, evaluate_population, 
         _sign(individual),
         EvaluationCache() if cache is None else cache,
         evaluate_population or default_evaluate_population,
-        _evaluation_toolbox(evaluate, map_function),
+        _evaluation_toolbox(evaluate, map_function, progress),
     )
 
 
@@ -184,6 +186,8 @@ def random_search(
     evaluate_population=None,
     individual=None,
     init=init_genome,
+    progress=None,
+    callback=None,
 ) -> SearchResult:
     """Random search: genomes drawn by ``init`` (a family's, CNN-GA's by default), scored in batches of ``batch_size``.
 
@@ -195,7 +199,7 @@ def random_search(
     :class:`random.Random`.
     """
     budget, individual, sign, cache, evaluate_population, toolbox = _setup(
-        batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function
+        batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function, progress
     )
     rng = random.Random(seed)
     seen, history = {}, []
@@ -222,6 +226,8 @@ def random_search(
         for key, fitness in scored.items():
             seen[key] = fitness
             history.append((key, fitness))
+        if callback is not None:
+            callback(batch_index, None, None, None)
         batch_index += 1
     genome, fitness = _best(history, sign)
     return SearchResult(
@@ -248,6 +254,8 @@ def tpe_search(
     individual=None,
     n_startup_trials=None,
     suggest=suggest_genome,
+    progress=None,
+    callback=None,
 ) -> SearchResult:
     """TPE (Optuna's ``TPESampler``) over a family's genome encoding (``suggest``; CNN-GA's by default).
 
@@ -262,7 +270,7 @@ def tpe_search(
     import optuna
 
     budget, individual, sign, cache, evaluate_population, toolbox = _setup(
-        batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function
+        batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function, progress
     )
     if n_startup_trials is None:
         n_startup_trials = min(10, max(2, budget.trainings // 3))
@@ -301,6 +309,8 @@ def tpe_search(
             history.append((key, fitness))
         for trial, genome in pending:
             study.tell(trial, seen[str(genome)][0])
+        if callback is not None:
+            callback(batch_index, None, None, None)
         batch_index += 1
     genome, fitness = _best(history, sign)
     return SearchResult(

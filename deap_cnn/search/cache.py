@@ -10,12 +10,15 @@ class EvaluationCache:
 
     One cache serves one set of evaluation settings. With a
     :class:`~deap_cnn.runs.store.ResultsStore` behind it, the records persist (and
-    are found again after a resume); without, they live in memory.
+    are found again after a resume); without, they live in memory. A record
+    that arrives for a genome already held (an engine that ran a task twice)
+    is dropped and counted in :attr:`duplicates`.
     """
 
     def __init__(self, store=None):
         self.store = store
         self._memory = {}
+        self.duplicates = 0
 
     def get(self, key: str):
         if key not in self._memory and self.store is not None:
@@ -24,10 +27,15 @@ class EvaluationCache:
                 self._memory[key] = found
         return self._memory.get(key)
 
-    def put(self, key: str, record: dict, generation=None, worker=None):
+    def put(self, key: str, record: dict, generation=None, worker=None) -> bool:
+        """Keep ``record`` under ``key``; ``False`` (and counted) when one is held already."""
+        if self.get(key) is not None:
+            self.duplicates += 1
+            return False
         self._memory[key] = record
         if self.store is not None:
             self.store.add(record, generation=generation, worker=worker)
+        return True
 
     def __contains__(self, key):
         return self.get(key) is not None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 from functools import partial
 
-from ..engines import LostWorkerError
+from ..engines import Engine, LostWorkerError
 from .cache import EvaluationCache
 
 __all__ = ["scoop_map", "evaluate_population"]
@@ -42,14 +41,21 @@ def _evaluate_one(evaluate, genome):
     return record, _worker_id()
 
 
-def _progress(generation, done, total):
-    if total and sys.stderr.isatty():
-        width = 30
-        filled = width * done // total
-        sys.stderr.write(f"\rgen {generation:3d} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+def _map(toolbox, func, items, on_result):
+    """``toolbox.map(func, items)``, calling ``on_result(position, result)`` as each result arrives.
+
+    An engine's ``map`` reports results itself; any other map (the builtin,
+    SCOOP's ``futures.map``) is read lazily, in order.
+    """
+    mapper = toolbox.map
+    engine = getattr(getattr(mapper, "func", mapper), "__self__", None)
+    if isinstance(engine, Engine):
+        return engine.map(func, items, on_result=on_result)
+    results = []
+    for position, result in enumerate(mapper(func, items)):
+        results.append(result)
+        on_result(position, result)
+    return results
 
 
 def evaluate_population(individuals, toolbox, cache=None, generation=None):
@@ -59,8 +65,9 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
     are mapped with ``toolbox.map`` and each record is put in the cache (and
     its store) as soon as it arrives. When the toolbox has a ``cost``
     function (an estimate of a genome's training cost, such as
-    :meth:`deap_cnn.SearchSpace.cost`), the most expensive are sent first.
-    Returns ``(trained, cache_hits, failed)``.
+    :meth:`deap_cnn.SearchSpace.cost`), the most expensive are sent first;
+    with a ``progress`` factory (:class:`~deap_cnn.search.progress.GenerationProgress`)
+    each finished candidate is reported. Returns ``(trained, cache_hits, failed)``.
     """
     cache = EvaluationCache() if cache is None else cache
     invalid = [ind for ind in individuals if not ind.fitness.valid]
@@ -74,22 +81,30 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
         # Longest first: the workers then finish a generation nearly together
         # instead of one training the last large candidate while others wait.
         todo = dict(sorted(todo.items(), key=lambda item: -cost(item[1])))
-    failed = 0
-    _progress(generation, 0, len(todo))
+    keys_todo = list(todo)
+    make_progress = getattr(toolbox, "progress", None)
+    progress = None
+    if make_progress is not None and todo:
+        progress = make_progress(generation, [cost(ind) if cost else 1.0 for ind in todo.values()])
+
+    def on_result(position, result):
+        record, worker = result
+        record["genome"] = keys_todo[position]
+        cache.put(keys_todo[position], record, generation=generation, worker=worker)
+        if progress is not None:
+            progress.done(position, record, worker)
+
     try:
-        results = toolbox.map(partial(_evaluate_one, toolbox.evaluate), list(todo.values()))
-        for done, (key, (record, worker)) in enumerate(zip(todo, results), start=1):
-            record["genome"] = key
-            cache.put(key, record, generation=generation, worker=worker)
-            failed += record.get("status", "ok") != "ok"
-            _progress(generation, done, len(todo))
+        results = _map(toolbox, partial(_evaluate_one, toolbox.evaluate), list(todo.values()), on_result)
     except LostWorkerError as lost:  # keep what finished before the loss: a resume will not train it again
-        keys_todo = list(todo)
-        for position, (record, worker) in sorted(lost.completed.items()):
+        for position, result in sorted(lost.completed.items()):
             if cache.get(keys_todo[position]) is None:
-                record["genome"] = keys_todo[position]
-                cache.put(keys_todo[position], record, generation=generation, worker=worker)
+                on_result(position, result)
         raise
+    finally:
+        if progress is not None:
+            progress.close()
+    failed = sum(record.get("status", "ok") != "ok" for record, _ in results)
     for key, ind in zip(keys, invalid):
         ind.fitness.values = cache.get(key)["fitness"]
     return len(todo), len(invalid) - len(todo), failed

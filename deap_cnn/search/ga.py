@@ -64,6 +64,7 @@ def ea_cnn_ga(
     start_gen=0,
     logbook=None,
     evaluate_population=evaluate_population,
+    callback=None,
 ):
     """Run CNN-GA for ``ngen`` generations; return ``(population, logbook)``.
 
@@ -82,12 +83,16 @@ def ea_cnn_ga(
 
     ``evaluate_population`` may replace :func:`evaluate_population` with a
     function of the same signature and return value, e.g.
-    :class:`deap_cnn.search.halving.SuccessiveHalving`.
+    :class:`deap_cnn.search.halving.SuccessiveHalving`. ``callback(generation,
+    population, halloffame, logbook)``, when given, runs after each
+    generation's checkpoint (a run rewrites its report there). The logbook's
+    ``duplicates`` counts results that arrived for a genome already stored
+    (dropped without a second row).
     """
     cache = EvaluationCache() if cache is None else cache
     if logbook is None:
         logbook = tools.Logbook()
-        logbook.header = ["gen", "nevals", "cache_hits", "failed", "seconds", "eval_seconds"] + (
+        logbook.header = ["gen", "nevals", "cache_hits", "failed", "duplicates", "seconds", "eval_seconds"] + (
             stats.fields if stats else []
         )
     elif verbose and len(logbook):
@@ -100,6 +105,7 @@ def ea_cnn_ga(
         else:
             candidates = vary_cnn_ga(population, toolbox, cxpb, mutpb)
         eval_started = time.perf_counter()
+        duplicates_before = getattr(cache, "duplicates", 0)
         trained, hits, failed = evaluate_population(candidates, toolbox, cache, generation=gen)
         eval_seconds = time.perf_counter() - eval_started
         if gen > 0:
@@ -113,12 +119,15 @@ def ea_cnn_ga(
             nevals=trained,
             cache_hits=hits,
             failed=failed,
+            duplicates=getattr(cache, "duplicates", 0) - duplicates_before,
             seconds=round(time.perf_counter() - started, 3),
             eval_seconds=round(eval_seconds, 3),
             **record,
         )
         if checkpoint is not None:
             save_checkpoint(checkpoint, population=population, generation=gen, halloffame=halloffame, logbook=logbook)
+        if callback is not None:
+            callback(gen, population, halloffame, logbook)
         if verbose:
             print(logbook.stream)
     return population, logbook

@@ -17,7 +17,10 @@ continue from when it exists. The options every strategy takes:
 ``evaluate_population`` (e.g. a
 :class:`~deap_cnn.search.halving.SuccessiveHalving`), ``cache`` (an
 :class:`~deap_cnn.search.cache.EvaluationCache` to use instead of one over
-``store``), ``seed``, ``verbose``, ``cxpb`` and ``mutpb``.
+``store``), ``callback`` (called after every generation or batch:
+``callback(generation, population, halloffame, logbook)``), ``engine`` (the
+open :mod:`deap_cnn.engines` engine, for strategies that submit work
+themselves), ``seed``, ``verbose``, ``cxpb`` and ``mutpb``.
 
 =========== ==================================================================
 ``ga``      CNN-GA's generational loop with the family's operators
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Callable
 
 from deap import tools
@@ -43,6 +47,7 @@ from .baselines import random_search, tpe_search
 from .cache import EvaluationCache
 from .evaluation import evaluate_population as plain_evaluate_population
 from .ga import ea_cnn_ga
+from .progress import GenerationProgress
 
 __all__ = [
     "Budget",
@@ -138,6 +143,22 @@ def _cache(store, options):
     return cache if cache is not None else EvaluationCache(store)  # an empty cache is falsy
 
 
+def _progress(options):
+    """A progress factory for ``toolbox.progress`` when the run is verbose (else ``None``)."""
+    if not options.get("verbose"):
+        return None
+    engine = options.get("engine")
+    return partial(GenerationProgress, workers=engine.workers if engine is not None else 1)
+
+
+def _generational_toolbox(family, space, evaluate, options, weights):
+    toolbox = family.toolbox(space, evaluate, options.get("map_function", map), weights=weights)
+    progress = _progress(options)
+    if progress is not None:
+        toolbox.register("progress", progress)
+    return toolbox
+
+
 def _start(toolbox, budget, checkpoint, seed, halloffame):
     from ..runs.checkpoint import start_or_resume
 
@@ -148,7 +169,7 @@ def _start(toolbox, budget, checkpoint, seed, halloffame):
 def run_ga(family, space, evaluate, budget, store=None, checkpoint=None, **options) -> SearchOutcome:
     """CNN-GA's loop (:func:`~deap_cnn.search.ga.ea_cnn_ga`) with ``family``'s operators."""
     weights = options.get("weights", (1.0,))
-    toolbox = family.toolbox(space, evaluate, options.get("map_function", map), weights=weights)
+    toolbox = _generational_toolbox(family, space, evaluate, options, weights)
     population, halloffame, logbook, start_gen = _start(
         toolbox, budget, checkpoint, options.get("seed"), tools.HallOfFame(5)
     )
@@ -166,6 +187,7 @@ def run_ga(family, space, evaluate, budget, store=None, checkpoint=None, **optio
         start_gen=start_gen,
         logbook=logbook,
         evaluate_population=options.get("evaluate_population") or plain_evaluate_population,
+        callback=options.get("callback"),
     )
     return SearchOutcome(list(halloffame), logbook, sum(logbook.select("nevals")))
 
@@ -175,7 +197,7 @@ def run_nsga2(family, space, evaluate, budget, store=None, checkpoint=None, **op
     from .nsga2 import sel_dominance_tournament
 
     weights = options.get("weights")
-    toolbox = family.toolbox(space, evaluate, options.get("map_function", map), weights=weights)
+    toolbox = _generational_toolbox(family, space, evaluate, options, weights)
     toolbox.register("select", tools.selNSGA2)
     toolbox.register("select_mates", sel_dominance_tournament)
     population, front, logbook, start_gen = _start(
@@ -194,6 +216,7 @@ def run_nsga2(family, space, evaluate, budget, store=None, checkpoint=None, **op
         checkpoint=checkpoint,
         start_gen=start_gen,
         logbook=logbook,
+        callback=options.get("callback"),
     )
     best = sorted(front, key=lambda ind: -ind.fitness.values[0])
     return SearchOutcome(best, logbook, sum(logbook.select("nevals")))
@@ -229,6 +252,8 @@ def _baseline(search, family, space, evaluate, budget, store, **options) -> Sear
         seed=options.get("seed"),
         evaluate_population=options.get("evaluate_population"),
         individual=individual,
+        progress=_progress(options),
+        callback=options.get("callback"),
         **extra,
     )
     sign = 1.0 if individual().fitness.weights[0] > 0 else -1.0

@@ -147,6 +147,10 @@ class SearchSpace(GenomeRules):
             )
         return problems
 
+    def largest_genome(self) -> Genome:
+        """The most expensive genome of the space: the most skip units, all of the widest kind, no pooling."""
+        return Genome([SkipGene(max(self.widths))] * self.max_skip_units)
+
     def cost(self, genome) -> int:
         """Multiply-adds of the genome's convolutions on one image: a torch-free estimate of its training cost.
 
