@@ -8,7 +8,10 @@
 
 Also ``python -m deap_cnn ...``. Exit status: 0 done, 2 a usage error (a
 setting out of range, an unknown family), 1 any other failure, 130 when
-interrupted; every error is one line that says what to do.
+interrupted by Ctrl-C and 143 by SIGTERM; every error is one line that says
+what to do. A bug (any other exception) prints its traceback once and exits
+1. :func:`run_main` is the one place that turns this status into the
+process's exit, also under SCOOP (see docs/failures.md).
 """
 
 from __future__ import annotations
@@ -17,16 +20,19 @@ import argparse
 import os
 import shutil
 import sys
+import traceback
 
 from ..engines import LostWorkerError
 from .config import ConfigError, SearchConfig, add_arguments, config_from_args
 from .folder import resume_command
+from .interrupts import exit_status
 
 __all__ = ["main", "build_parser", "run_main"]
 
 USAGE_ERROR = 2
 FAILURE = 1
 INTERRUPTED = 130
+BUG = 1
 
 
 def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParser:
@@ -137,9 +143,10 @@ COMMANDS = {
 
 def _usage_errors():
     from ..families import FamilyError, GenomeError, SearchSpaceError
+    from ..families.transfer.network import BackboneError
     from ..search.strategies import StrategyError
 
-    return (ConfigError, FamilyError, StrategyError, SearchSpaceError, GenomeError)
+    return (ConfigError, FamilyError, StrategyError, SearchSpaceError, GenomeError, BackboneError)
 
 
 def _failures():
@@ -148,16 +155,27 @@ def _failures():
     from ..runs.checkpoint import CheckpointError
     from ..training.datasets import DataError
     from .folder import RunFolderError
+    from .store import StoreError
 
-    return (DataError, RunFolderError, CheckpointError, WeightsUnavailableError, EngineError)
+    return (DataError, RunFolderError, CheckpointError, StoreError, WeightsUnavailableError, EngineError)
 
 
 def main(argv=None, defaults: SearchConfig | None = None) -> int:
     """Run the command line; return the exit status (see the module docstring)."""
     parser = build_parser(defaults)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(None if argv is None else list(map(str, argv)))
+    except SystemExit as done:  # argparse: --help (0) or a usage error it printed (2)
+        return done.code if isinstance(done.code, int) else USAGE_ERROR
+    run = getattr(args, "out", None) or getattr(args, "run", None)
     try:
         COMMANDS[args.command](args)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM (runs.interrupts)
+        if args.command in ("search", "resume"):
+            print(f"interrupted: resume with {resume_command(run)}", file=sys.stderr, flush=True)
+        else:
+            print("interrupted", file=sys.stderr, flush=True)
+        return exit_status(interrupt)
     except LostWorkerError as error:
         print(f"error: {error}", file=sys.stderr)
         if args.command in ("search", "resume"):
@@ -169,6 +187,17 @@ def main(argv=None, defaults: SearchConfig | None = None) -> int:
     except _failures() as error:
         print(f"error: {error}", file=sys.stderr)
         return FAILURE
+    except SystemExit as done:  # a command that exits with its own one-line message
+        if done.code in (None, 0):
+            return 0
+        if not isinstance(done.code, int):
+            print(done.code, file=sys.stderr)
+        return done.code if isinstance(done.code, int) else FAILURE
+    except Exception as error:  # a bug: its traceback, once, then the status (SCOOP would print it again)
+        traceback.print_exc()
+        print(f"error: unexpected {type(error).__name__} (a bug: please report it with the traceback above)",
+              file=sys.stderr, flush=True)
+        return BUG
     return 0
 
 
@@ -181,6 +210,8 @@ def run_main(argv=None, defaults: SearchConfig | None = None):
     from ..engines.scoop_engine import end_scoop_run, scoop_is_running
 
     status = main(argv, defaults)
+    sys.stdout.flush()
+    sys.stderr.flush()
     if status and scoop_is_running():
         end_scoop_run(None, status)
     sys.exit(status)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 from ..families import get_family
 from ..search.strategies import Budget, get_strategy
-from .config import SearchConfig
+from .config import ConfigError, SearchConfig
 from .folder import RunFolder, RunFolderError
-from .store import ResultsStore
+from .interrupts import RunInterrupted, stop_on_signals
+from .store import ResultsStore, StoreError
 
 __all__ = ["Composition", "compose", "run_search", "open_engine"]
 
@@ -48,6 +49,16 @@ def _check_data_kind(family, dataset, config):
         )
 
 
+def _check_device(device):
+    """Refuse a device this machine does not have before anything is written (``None``: the default)."""
+    from ..training.devices import select_device
+
+    try:
+        select_device(device)
+    except (ValueError, RuntimeError) as error:
+        raise ConfigError(f"--device {device}: {error}") from None
+
+
 def compose(config: SearchConfig) -> Composition:
     """Family, strategy, data, space and evaluator for ``config``; checks that they fit before any training."""
     from ..search.objectives import MultiObjective, objective_weights
@@ -56,6 +67,7 @@ def compose(config: SearchConfig) -> Composition:
 
     family = get_family(config.family_name)
     strategy = get_strategy(config.strategy)
+    _check_device(config.device)
     strategy.check(family, len(config.objectives), config.halving)
     source = DataSource(config.data, root=config.data_dir, download=config.download)
     dataset = load_data(source)
@@ -89,6 +101,20 @@ def _report_differences(saved, given, verbose):
         print(f"note: the run grows from {saved.generations} to {given.generations} generations", flush=True)
 
 
+def _check_saved_state(folder: RunFolder):
+    """Raise :class:`StoreError` or :class:`~deap_cnn.runs.checkpoint.CheckpointError` for a damaged file."""
+    from .checkpoint import load_checkpoint
+
+    if folder.store_file.exists():
+        store = ResultsStore(folder.store_file)
+        try:
+            store.check()
+        finally:
+            store.close()
+    if folder.checkpoint_file.exists():
+        load_checkpoint(folder.checkpoint_file)
+
+
 def open_engine(config: SearchConfig):
     """The engine ``config.engine`` names (``auto``: SCOOP under ``python -m scoop``, else serial)."""
     from ..engines import make_engine
@@ -113,12 +139,21 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
     if not resume:
         folder.claim(config.to_dict())
     else:
+        _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
         folder.write_config(config.to_dict())
-    engine = open_engine(config) if map_function is None else None
+    engine = None
     try:
-        if engine is None:
-            return _run(config, folder, parts, map_function, 1, verbose)
-        return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
+        with stop_on_signals():
+            engine = open_engine(config) if map_function is None else None
+            if engine is None:
+                return _run(config, folder, parts, map_function, 1, verbose)
+            return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
+    except RunInterrupted as interrupt:
+        folder.set_status("interrupted", str(interrupt), evaluations=folder.evaluation_count())
+        raise
+    except BaseException as error:
+        folder.set_status("failed", f"{type(error).__name__}: {error}", evaluations=folder.evaluation_count())
+        raise
     finally:
         if engine is not None:
             engine.close()
