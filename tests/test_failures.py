@@ -405,6 +405,11 @@ def test_a_population_collapsed_to_one_architecture_keeps_its_size():
 # --- as users start it: python -m scoop, and SIGTERM ----------------------------------------------------
 
 
+#: What a shell sees when a run under ``python -m scoop`` fails: SCOOP's launcher exits with the status of its
+#: intermediate ``scoop.launch`` process, which the origin ends with SIGTERM (256 - 15); see docs/failures.md.
+SCOOP_FAILURE = 241
+
+
 def _env():
     return {**os.environ, "PYTHONPATH": str(ROOT), "DEAP_CNN_DEVICE": "cpu"}
 
@@ -421,9 +426,9 @@ def _env():
 def test_under_scoop_a_failure_exits_non_zero_with_one_line(tmp_path, extra, message):
     command = [PYTHON, "-m", "scoop", "-n", "1", str(ROOT / "benchmarks" / "sample.py"), *extra,
                "--out", str(tmp_path / "run")]
-    done = subprocess.run(command, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0, done.stderr
-    ours = [line for line in done.stderr.splitlines() if "error" in line.lower() and "scoop" not in line.lower()]
+    done = subprocess.run(command, check=False, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == SCOOP_FAILURE, done.stderr
+    ours = [line for line in done.stderr.splitlines() if "error:" in line and not line.startswith("[")]  # not SCOOP's log
     assert len(ours) == 1 and message in ours[0], done.stderr
     assert "Traceback" not in done.stderr
     assert not RunFolder(tmp_path / "run").holds_run()
@@ -446,7 +451,7 @@ def test_sigterm_stops_the_run_and_resume_finishes_it_as_if_never_stopped(tmp_pa
     command = [PYTHON, "-m", "deap_cnn", *SIGTERM_RUN]
     process = subprocess.Popen([*command, "--out", str(cut)], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a shared, loaded CPU can be 20 times slower than an idle one
     while len(_stored(cut)) < 5 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # past generation 0: a checkpoint exists, generation 1 is training
     assert process.poll() is None, "the run ended before it could be interrupted"
@@ -458,10 +463,10 @@ def test_sigterm_stops_the_run_and_resume_finishes_it_as_if_never_stopped(tmp_pa
     assert status["state"] == "interrupted" and status["resume"] == f"deap-cnn resume {cut}"
     assert not (cut / "best.json").exists()
 
-    resumed = subprocess.run([PYTHON, "-m", "deap_cnn", "resume", str(cut)], cwd=tmp_path, env=_env(),
+    resumed = subprocess.run([PYTHON, "-m", "deap_cnn", "resume", str(cut)], check=False, cwd=tmp_path, env=_env(),
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    finished = subprocess.run([*command, "--out", str(whole)], cwd=tmp_path, env=_env(), capture_output=True,
+    finished = subprocess.run([*command, "--out", str(whole)], check=False, cwd=tmp_path, env=_env(), capture_output=True,
                               text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     cut_best, whole_best = (json.loads((f / "best.json").read_text()) for f in (cut, whole))

@@ -27,7 +27,7 @@ from .config import ConfigError, SearchConfig, add_arguments, config_from_args
 from .folder import resume_command
 from .interrupts import exit_status
 
-__all__ = ["main", "build_parser", "run_main"]
+__all__ = ["main", "build_parser", "run_main", "status_of", "exit_with", "run_guarded"]
 
 USAGE_ERROR = 2
 FAILURE = 1
@@ -160,26 +160,26 @@ def _failures():
     return (DataError, RunFolderError, CheckpointError, StoreError, WeightsUnavailableError, EngineError)
 
 
-def main(argv=None, defaults: SearchConfig | None = None) -> int:
-    """Run the command line; return the exit status (see the module docstring)."""
-    parser = build_parser(defaults)
+def status_of(function, *args, run=None) -> int:
+    """Call ``function(*args)``; return the exit status its outcome earns, having printed one line for a failure.
+
+    0 when it returns; 2 for a usage error; 1 for another failure (a bad
+    file, a damaged run folder, a lost worker); 128 + the signal number when
+    interrupted, with the resume command of ``run`` (a run folder); and for
+    a bug its traceback, once, then 1. Every command line of the project
+    (``deap-cnn``, the benchmark scripts, the examples, the module mains)
+    goes through here and then :func:`exit_with`.
+    """
     try:
-        args = parser.parse_args(None if argv is None else list(map(str, argv)))
-    except SystemExit as done:  # argparse: --help (0) or a usage error it printed (2)
-        return done.code if isinstance(done.code, int) else USAGE_ERROR
-    run = getattr(args, "out", None) or getattr(args, "run", None)
-    try:
-        COMMANDS[args.command](args)
+        function(*args)
     except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM (runs.interrupts)
-        if args.command in ("search", "resume"):
-            print(f"interrupted: resume with {resume_command(run)}", file=sys.stderr, flush=True)
-        else:
-            print("interrupted", file=sys.stderr, flush=True)
+        hint = f": resume with {resume_command(run)}" if run is not None else ""
+        print(f"interrupted{hint}", file=sys.stderr, flush=True)
         return exit_status(interrupt)
     except LostWorkerError as error:
         print(f"error: {error}", file=sys.stderr)
-        if args.command in ("search", "resume"):
-            print(f"resume with: {resume_command(getattr(args, 'out', None) or args.run)}", file=sys.stderr)
+        if run is not None:
+            print(f"resume with: {resume_command(run)}", file=sys.stderr)
         return FAILURE
     except _usage_errors() as error:
         print(f"error: {error}", file=sys.stderr)
@@ -187,13 +187,12 @@ def main(argv=None, defaults: SearchConfig | None = None) -> int:
     except _failures() as error:
         print(f"error: {error}", file=sys.stderr)
         return FAILURE
-    except SystemExit as done:  # a command that exits with its own one-line message
-        if done.code in (None, 0):
-            return 0
-        if not isinstance(done.code, int):
-            print(done.code, file=sys.stderr)
-        return done.code if isinstance(done.code, int) else FAILURE
-    except Exception as error:  # a bug: its traceback, once, then the status (SCOOP would print it again)
+    except SystemExit as done:  # argparse (2, its usage line printed), --help (0), or a message of our own
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
+        return FAILURE
+    except Exception as error:  # noqa: BLE001 - a bug: its traceback once (SCOOP would print it twice), then 1
         traceback.print_exc()
         print(f"error: unexpected {type(error).__name__} (a bug: please report it with the traceback above)",
               file=sys.stderr, flush=True)
@@ -201,17 +200,42 @@ def main(argv=None, defaults: SearchConfig | None = None) -> int:
     return 0
 
 
-def run_main(argv=None, defaults: SearchConfig | None = None):
-    """Exit with :func:`main`'s status (the console script, ``python -m deap_cnn``, the preset scripts).
+def main(argv=None, defaults: SearchConfig | None = None) -> int:
+    """Run the command line; return the exit status (see the module docstring and :func:`status_of`)."""
+    parser = build_parser(defaults)
+    try:
+        args = parser.parse_args(None if argv is None else list(map(str, argv)))
+    except SystemExit as done:  # argparse: --help (0) or a usage error it printed (2)
+        return done.code if isinstance(done.code, int) else USAGE_ERROR
+    run = (getattr(args, "out", None) or getattr(args, "run", None)) if args.command in ("search", "resume") else None
+    return status_of(COMMANDS[args.command], args, run=run)
 
-    Under SCOOP a plain ``sys.exit`` would end the launcher with status 0, so
-    a failure leaves through :func:`~deap_cnn.engines.scoop_engine.end_scoop_run`.
+
+def exit_with(status: int):
+    """End the process with ``status``, also under ``python -m scoop`` (whose launcher would otherwise say 0).
+
+    Under SCOOP a failure leaves through
+    :func:`~deap_cnn.engines.scoop_engine.end_scoop_run`: the launcher then
+    exits 241 (SCOOP cannot pass the exact status on; see docs/failures.md).
     """
     from ..engines.scoop_engine import end_scoop_run, scoop_is_running
 
-    status = main(argv, defaults)
     sys.stdout.flush()
     sys.stderr.flush()
     if status and scoop_is_running():
         end_scoop_run(None, status)
     sys.exit(status)
+
+
+def run_guarded(function, *args):
+    """``exit_with(status_of(function, *args))``: what a script's ``if __name__ == "__main__":`` calls."""
+    exit_with(status_of(function, *args))
+
+
+def run_main(argv=None, defaults: SearchConfig | None = None):
+    """Exit with :func:`main`'s status (the console script, ``python -m deap_cnn``, the preset scripts).
+
+    Under SCOOP a plain ``sys.exit`` would end the launcher with status 0,
+    hence :func:`exit_with`.
+    """
+    exit_with(main(argv, defaults))

@@ -15,7 +15,7 @@ from ..search.strategies import Budget, get_strategy
 from .config import ConfigError, SearchConfig
 from .folder import RunFolder, RunFolderError
 from .interrupts import RunInterrupted, stop_on_signals
-from .store import ResultsStore, StoreError
+from .store import ResultsStore
 
 __all__ = ["Composition", "compose", "run_search", "open_engine"]
 
