@@ -298,17 +298,60 @@ def _config(tmp_path, out) -> dict:
     return config_from_args(args).to_dict()
 
 
-def test_garbage_genome_text_in_a_store_is_one_line(tmp_path, capsys):
+GARBAGE_GENOMES = [
+    ("cnn-ga", (1, 28, 28), "S4-Q9", "cannot parse gene 'Q9'"),
+    ("cnn-ga", (1, 28, 28), "", "must be non-empty"),
+    ("cnn-ga", (1, 28, 28), "S99999", "99999"),
+    ("devol", (1, 28, 28), "C+32,relu|sgd", "cannot parse"),
+    ("dense", (64,), "garbage", "cannot parse hidden layer 'garbage'"),
+    ("cnn-ga+hyper", (1, 28, 28), "S4|lr=fast", "lr"),
+]
+
+
+@pytest.mark.parametrize("family, shape, text, message", GARBAGE_GENOMES, ids=[f"{g[0]}:{g[2]!r}" for g in GARBAGE_GENOMES])
+def test_garbage_genome_text_is_refused_in_one_line(family, shape, text, message):
+    from deap_cnn.families import GenomeError, SearchSpaceError
+
+    space = get_family(family).space(shape, 10, {"widths": (4, 8)} if family.startswith("cnn-ga") else {})
+    with pytest.raises((GenomeError, SearchSpaceError)) as raised:
+        space.validate(text)
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_crash_before_the_first_evaluation_leaves_the_folder_reusable(tmp_path, capsys, monkeypatch):
+    from deap_cnn.training.evaluator import Evaluator
+
+    def crash(self, genome):
+        raise MemoryError("out of memory while building the first network")
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(Evaluator, "record", crash)
+        assert main(["search", *TINY, "--out", out]) == 1
+    assert json.loads((out / "status.json").read_text())["state"] == "failed"
+    _assert_not_poisoned(out)
+    capsys.readouterr()
+    assert main(["search", *TINY, "--out", out]) == 0  # the same command, now that memory is there
+
+
+def test_stop_on_signals_turns_sigterm_into_run_interrupted_and_restores_the_handlers():
+    from deap_cnn.runs.interrupts import RunInterrupted, exit_status, stop_on_signals
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(RunInterrupted) as raised, stop_on_signals():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises long before this ends
+    assert raised.value.signum == signal.SIGTERM and exit_status(raised.value) == 143
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_resume_says_which_settings_differ_and_what_happens(tmp_path, capsys):
     out = _finished_run(tmp_path)
     capsys.readouterr()
-    best = json.loads((out / "best.json").read_text())
-    best["genome"] = "S4-Q9-garbage"
-    (out / "best.json").write_text(json.dumps(best))
-    from deap_cnn.families import GenomeError
-
-    space = get_family("cnn-ga").space(best["input_shape"], best["n_classes"], best["family_options"])
-    with pytest.raises(GenomeError, match="garbage|Q9"):
-        space.parse(best["genome"])
+    assert main(["search", *TINY, "--epochs", "2", "--generations", "0", "--out", out, "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "ignored: epochs=2 (saved 1)" in printed
+    assert "--generations 0 is fewer than the saved 1" in printed
 
 
 def test_a_bug_keeps_its_traceback_once_and_exits_1(tmp_path, capsys, monkeypatch):

@@ -99,6 +99,19 @@ def _report_differences(saved, given, verbose):
         print(f"note: resuming with the run's saved settings; ignored: {', '.join(kept)}", flush=True)
     if given.generations > saved.generations and verbose:
         print(f"note: the run grows from {saved.generations} to {given.generations} generations", flush=True)
+    elif given.generations < saved.generations and verbose:
+        print(
+            f"note: --generations {given.generations} is fewer than the saved {saved.generations}; "
+            f"the run goes on to {saved.generations}",
+            flush=True,
+        )
+    changed = [
+        f"{name}={getattr(given, name)!r}"
+        for name in RUNTIME_SETTINGS
+        if name != "out" and getattr(saved, name) != getattr(given, name)
+    ]
+    if changed and verbose:
+        print(f"note: taken from this command, not the folder: {', '.join(changed)}", flush=True)
 
 
 def _check_saved_state(folder: RunFolder):
