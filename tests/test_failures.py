@@ -308,7 +308,7 @@ GARBAGE_GENOMES = [
 ]
 
 
-@pytest.mark.parametrize("family, shape, text, message", GARBAGE_GENOMES, ids=[f"{g[0]}:{g[2]!r}" for g in GARBAGE_GENOMES])
+@pytest.mark.parametrize("family, shape, text, message", GARBAGE_GENOMES, ids=[f"{g[0]}:{g[2]}" for g in GARBAGE_GENOMES])
 def test_garbage_genome_text_is_refused_in_one_line(family, shape, text, message):
     from deap_cnn.families import GenomeError, SearchSpaceError
 
@@ -471,7 +471,7 @@ def test_under_scoop_a_failure_exits_non_zero_with_one_line(tmp_path, extra, mes
                "--out", str(tmp_path / "run")]
     done = subprocess.run(command, check=False, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == SCOOP_FAILURE, done.stderr
-    ours = [line for line in done.stderr.splitlines() if "error:" in line and not line.startswith("[")]  # not SCOOP's log
+    ours = [line for line in done.stderr.splitlines() if "error:" in line and not line.startswith("[")]  # not SCOOP's
     assert len(ours) == 1 and message in ours[0], done.stderr
     assert "Traceback" not in done.stderr
     assert not RunFolder(tmp_path / "run").holds_run()
@@ -509,8 +509,8 @@ def test_sigterm_stops_the_run_and_resume_finishes_it_as_if_never_stopped(tmp_pa
     resumed = subprocess.run([PYTHON, "-m", "deap_cnn", "resume", str(cut)], check=False, cwd=tmp_path, env=_env(),
                              capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
-    finished = subprocess.run([*command, "--out", str(whole)], check=False, cwd=tmp_path, env=_env(), capture_output=True,
-                              text=True, timeout=300)
+    finished = subprocess.run([*command, "--out", str(whole)], check=False, cwd=tmp_path, env=_env(),
+                              capture_output=True, text=True, timeout=300)
     assert finished.returncode == 0, finished.stderr
     cut_best, whole_best = (json.loads((f / "best.json").read_text()) for f in (cut, whole))
     assert cut_best["genome"] == whole_best["genome"] and cut_best["fitness"] == whole_best["fitness"]

@@ -115,8 +115,9 @@ class ResultsStore:
         except sqlite3.Error as error:
             problems = [str(error)]
         if problems != ["ok"]:
+            problem = " ".join(problems[0].split())  # SQLite's report spans lines; the error is one
             raise StoreError(
-                f"results store {self.path} is damaged ({' '.join(problems[0].split())}): restore it from a copy or start a new run "
+                f"results store {self.path} is damaged ({problem}): restore it from a copy or start a new run "
                 "in another folder"
             )
 
