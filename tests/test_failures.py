@@ -515,3 +515,25 @@ def test_sigterm_stops_the_run_and_resume_finishes_it_as_if_never_stopped(tmp_pa
     cut_best, whole_best = (json.loads((f / "best.json").read_text()) for f in (cut, whole))
     assert cut_best["genome"] == whole_best["genome"] and cut_best["fitness"] == whole_best["fitness"]
     assert _stored(cut) == _stored(whole)
+
+
+@pytest.mark.parametrize(
+    "command, status, message",
+    [
+        (["examples/devol_sample.py", "--population", "0"], 2, "--population: 0: out of range, accepted: >= 1"),
+        (["examples/dense_digits.py", "--generations", "-1"], 2, "--generations: -1: out of range, accepted: >= 0"),
+        (["examples/hyper_sample.py", "--epochs", "0"], 2, "--epochs: 0: out of range, accepted: >= 1"),
+        (["-m", "deap_cnn.runs.importance", "nowhere.sqlite"], 1, "no results store at 'nowhere.sqlite'"),
+        (["-m", "deap_cnn.runs.report", "nowhere"], 2, "nowhere"),
+        (["benchmarks/sample.py", "--lr", "nan"], 2, "--lr nan: must be a finite number"),
+    ],
+    ids=["devol-example", "dense-example", "hyper-example", "importance-main", "report-main", "sample-preset"],
+)
+def test_examples_and_module_mains_give_one_line_and_their_status(tmp_path, command, status, message):
+    if command[0].endswith(".py"):
+        command = [str(ROOT / command[0]), *command[1:]]
+    done = subprocess.run([PYTHON, *command, "--out", str(tmp_path / "run")], check=False, cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == status, done.stderr
+    assert message in done.stderr.strip().splitlines()[-1] and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "run").exists()
