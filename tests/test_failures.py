@@ -477,6 +477,20 @@ def test_under_scoop_a_failure_exits_non_zero_with_one_line(tmp_path, extra, mes
     assert not RunFolder(tmp_path / "run").holds_run()
 
 
+def test_under_scoop_a_bug_prints_its_traceback_once_and_exits_non_zero(tmp_path):
+    script = tmp_path / "bug.py"
+    script.write_text(
+        "from deap_cnn.runs.cli import run_guarded\n\n"
+        "def broken():\n    return 1 / 0\n\n"
+        "if __name__ == '__main__':\n    run_guarded(broken)\n"
+    )
+    done = subprocess.run([PYTHON, "-m", "scoop", "-n", "1", str(script)], check=False, cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == SCOOP_FAILURE, done.stderr
+    assert done.stderr.count("Traceback") == 1 and done.stderr.count("ZeroDivisionError: division by zero") == 1
+    assert "error: unexpected ZeroDivisionError" in done.stderr
+
+
 SIGTERM_RUN = ["search", "--population", "4", "--generations", "3", "--epochs", "1", "--max-batches", "20",
                "--widths", "4", "8", "--max-skip-units", "2", "--final-epochs", "0", "--seed", "3"]
 
