@@ -160,6 +160,17 @@ def _failures():
     return (DataError, RunFolderError, CheckpointError, StoreError, WeightsUnavailableError, EngineError)
 
 
+def _resume_hint(run) -> str:
+    """What to do after an interrupt: resume the run, or (stopped before its folder was claimed) start it again."""
+    if run is None:
+        return ""
+    from .folder import RunFolder
+
+    if RunFolder(run).config_file.exists():
+        return f": resume with {resume_command(run)}"
+    return ": the run had not started; run the same command again"
+
+
 def status_of(function, *args, run=None) -> int:
     """Call ``function(*args)``; return the exit status its outcome earns, having printed one line for a failure.
 
@@ -173,8 +184,7 @@ def status_of(function, *args, run=None) -> int:
     try:
         function(*args)
     except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM (runs.interrupts)
-        hint = f": resume with {resume_command(run)}" if run is not None else ""
-        print(f"interrupted{hint}", file=sys.stderr, flush=True)
+        print(f"interrupted{_resume_hint(run)}", file=sys.stderr, flush=True)
         return exit_status(interrupt)
     except LostWorkerError as error:
         print(f"error: {error}", file=sys.stderr)
