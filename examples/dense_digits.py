@@ -15,6 +15,8 @@ import json
 import os
 
 from deap_cnn.families import get_family
+from deap_cnn.runs.cli import run_guarded
+from deap_cnn.runs.config import at_least
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.evaluation import scoop_map
@@ -44,8 +46,8 @@ class GrowthLog(EvaluationCache):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/dense-digits")
-    parser.add_argument("--population", type=int, default=10)
-    parser.add_argument("--generations", type=int, default=5)
+    parser.add_argument("--population", type=at_least(1), default=10)
+    parser.add_argument("--generations", type=at_least(0), default=5)
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
     growth = os.path.join(args.out, "growth.jsonl")
@@ -73,4 +75,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_guarded(main)  # one-line errors and the right exit status, also under python -m scoop

@@ -27,6 +27,8 @@ from deap_cnn.families.devol.network import build_devol_network
 from deap_cnn.families.devol.operators import cx_devol, init_devol, mut_devol
 from deap_cnn.families.devol.space import DevolSpace
 from deap_cnn.runs.checkpoint import start_or_resume
+from deap_cnn.runs.cli import run_guarded
+from deap_cnn.runs.config import at_least
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.evaluation import scoop_map
@@ -61,8 +63,8 @@ def accuracy_minus_loss(accuracy, loss):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=time.strftime("runs/devol-%Y%m%d-%H%M%S"))
-    parser.add_argument("--population", type=int, default=8)
-    parser.add_argument("--generations", type=int, default=5)
+    parser.add_argument("--population", type=at_least(1), default=8)
+    parser.add_argument("--generations", type=at_least(0), default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args()
@@ -111,4 +113,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_guarded(main)  # one-line errors and the right exit status, also under python -m scoop

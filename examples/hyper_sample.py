@@ -13,7 +13,8 @@ fitness (one PNG per gene) and rank the genes.
 import argparse
 import os
 
-from deap_cnn.runs.config import SearchConfig
+from deap_cnn.runs.cli import run_guarded
+from deap_cnn.runs.config import SearchConfig, at_least
 from deap_cnn.runs.importance import report
 from deap_cnn.runs.runner import run_search
 
@@ -21,10 +22,10 @@ from deap_cnn.runs.runner import run_search
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/hyper-sample")
-    parser.add_argument("--population", type=int, default=8)
-    parser.add_argument("--generations", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--max-batches", type=int, default=20, help="batches per epoch (tiny on purpose)")
+    parser.add_argument("--population", type=at_least(1), default=8)
+    parser.add_argument("--generations", type=at_least(0), default=3)
+    parser.add_argument("--epochs", type=at_least(1), default=1)
+    parser.add_argument("--max-batches", type=at_least(1), default=20, help="batches per epoch (tiny on purpose)")
     args = parser.parse_args()
     config = SearchConfig(
         family="cnn-ga", hyper=True, data="sample", widths=(8, 16), max_skip_units=3, population=args.population,
@@ -37,4 +38,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_guarded(main)  # one-line errors and the right exit status, also under python -m scoop

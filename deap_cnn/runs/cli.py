@@ -9,7 +9,10 @@
 
 Also ``python -m deap_cnn ...``. Exit status: 0 done, 2 a usage error (a
 setting out of range, an unknown family), 1 any other failure, 130 when
-interrupted; every error is one line that says what to do.
+interrupted by Ctrl-C and 143 by SIGTERM; every error is one line that says
+what to do. A bug (any other exception) prints its traceback once and exits
+1. :func:`run_main` is the one place that turns this status into the
+process's exit, also under SCOOP (see docs/failures.md).
 """
 
 from __future__ import annotations
@@ -18,16 +21,19 @@ import argparse
 import os
 import shutil
 import sys
+import traceback
 
 from ..engines import LostWorkerError
 from .config import ConfigError, SearchConfig, add_arguments, config_from_args
 from .folder import resume_command
+from .interrupts import exit_status
 
-__all__ = ["main", "build_parser", "run_main"]
+__all__ = ["main", "build_parser", "run_main", "status_of", "exit_with", "run_guarded"]
 
 USAGE_ERROR = 2
 FAILURE = 1
 INTERRUPTED = 130
+BUG = 1
 
 
 def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParser:
@@ -154,9 +160,10 @@ COMMANDS = {
 
 def _usage_errors():
     from ..families import FamilyError, GenomeError, SearchSpaceError
+    from ..families.transfer.network import BackboneError
     from ..search.strategies import StrategyError
 
-    return (ConfigError, FamilyError, StrategyError, SearchSpaceError, GenomeError)
+    return (ConfigError, FamilyError, StrategyError, SearchSpaceError, GenomeError, BackboneError)
 
 
 def _failures():
@@ -165,21 +172,45 @@ def _failures():
     from ..runs.checkpoint import CheckpointError
     from ..training.datasets import DataError
     from .folder import RunFolderError
+    from .store import StoreError
     from .tensorboard import TensorBoardMissing
 
-    return (DataError, RunFolderError, CheckpointError, WeightsUnavailableError, EngineError, TensorBoardMissing)
+    return (
+        DataError, RunFolderError, CheckpointError, StoreError, WeightsUnavailableError, EngineError,
+        TensorBoardMissing,
+    )
 
 
-def main(argv=None, defaults: SearchConfig | None = None) -> int:
-    """Run the command line; return the exit status (see the module docstring)."""
-    parser = build_parser(defaults)
-    args = parser.parse_args(argv)
+def _resume_hint(run) -> str:
+    """What to do after an interrupt: resume the run, or (stopped before its folder was claimed) start it again."""
+    if run is None:
+        return ""
+    from .folder import RunFolder
+
+    if RunFolder(run).config_file.exists():
+        return f": resume with {resume_command(run)}"
+    return ": the run had not started; run the same command again"
+
+
+def status_of(function, *args, run=None) -> int:
+    """Call ``function(*args)``; return the exit status its outcome earns, having printed one line for a failure.
+
+    0 when it returns; 2 for a usage error; 1 for another failure (a bad
+    file, a damaged run folder, a lost worker); 128 + the signal number when
+    interrupted, with the resume command of ``run`` (a run folder); and for
+    a bug its traceback, once, then 1. Every command line of the project
+    (``deap-cnn``, the benchmark scripts, the examples, the module mains)
+    goes through here and then :func:`exit_with`.
+    """
     try:
-        status = COMMANDS[args.command](args)
+        result = function(*args)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM (runs.interrupts)
+        print(f"interrupted{_resume_hint(run)}", file=sys.stderr, flush=True)
+        return exit_status(interrupt)
     except LostWorkerError as error:
         print(f"error: {error}", file=sys.stderr)
-        if args.command in ("search", "resume"):
-            print(f"resume with: {resume_command(getattr(args, 'out', None) or args.run)}", file=sys.stderr)
+        if run is not None:
+            print(f"resume with: {resume_command(run)}", file=sys.stderr)
         return FAILURE
     except _usage_errors() as error:
         print(f"error: {error}", file=sys.stderr)
@@ -187,18 +218,55 @@ def main(argv=None, defaults: SearchConfig | None = None) -> int:
     except _failures() as error:
         print(f"error: {error}", file=sys.stderr)
         return FAILURE
-    return status if isinstance(status, int) else 0
+    except SystemExit as done:  # argparse (2, its usage line printed), --help (0), or a message of our own
+        if done.code is None or isinstance(done.code, int):
+            return done.code or 0
+        print(done.code, file=sys.stderr)
+        return FAILURE
+    except Exception as error:  # noqa: BLE001 - a bug: its traceback once (SCOOP would print it twice), then 1
+        traceback.print_exc()
+        print(f"error: unexpected {type(error).__name__} (a bug: please report it with the traceback above)",
+              file=sys.stderr, flush=True)
+        return BUG
+    return result if isinstance(result, int) and not isinstance(result, bool) else 0  # a command's own status
+
+
+def main(argv=None, defaults: SearchConfig | None = None) -> int:
+    """Run the command line; return the exit status (see the module docstring and :func:`status_of`)."""
+    parser = build_parser(defaults)
+    try:
+        args = parser.parse_args(None if argv is None else list(map(str, argv)))
+    except SystemExit as done:  # argparse: --help (0) or a usage error it printed (2)
+        return done.code if isinstance(done.code, int) else USAGE_ERROR
+    run = (getattr(args, "out", None) or getattr(args, "run", None)) if args.command in ("search", "resume") else None
+    return status_of(COMMANDS[args.command], args, run=run)
+
+
+def exit_with(status: int):
+    """End the process with ``status``, also under ``python -m scoop`` (whose launcher would otherwise say 0).
+
+    Under SCOOP a failure leaves through
+    :func:`~deap_cnn.engines.scoop_engine.end_scoop_run`: the launcher then
+    exits 241 (SCOOP cannot pass the exact status on; see docs/failures.md).
+    """
+    from ..engines.scoop_engine import end_scoop_run, scoop_is_running
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if status and scoop_is_running():
+        end_scoop_run(None, status)
+    sys.exit(status)
+
+
+def run_guarded(function, *args):
+    """``exit_with(status_of(function, *args))``: what a script's ``if __name__ == "__main__":`` calls."""
+    exit_with(status_of(function, *args))
 
 
 def run_main(argv=None, defaults: SearchConfig | None = None):
     """Exit with :func:`main`'s status (the console script, ``python -m deap_cnn``, the preset scripts).
 
-    Under SCOOP a plain ``sys.exit`` would end the launcher with status 0, so
-    a failure leaves through :func:`~deap_cnn.engines.scoop_engine.end_scoop_run`.
+    Under SCOOP a plain ``sys.exit`` would end the launcher with status 0,
+    hence :func:`exit_with`.
     """
-    from ..engines.scoop_engine import end_scoop_run, scoop_is_running
-
-    status = main(argv, defaults)
-    if status and scoop_is_running():
-        end_scoop_run(None, status)
-    sys.exit(status)
+    exit_with(main(argv, defaults))

@@ -14,7 +14,7 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["SearchConfig", "ConfigError", "add_arguments", "config_from_args", "ENGINES"]
+__all__ = ["SearchConfig", "ConfigError", "add_arguments", "config_from_args", "at_least", "ENGINES"]
 
 #: How evaluations are spread: ``auto`` is SCOOP under ``python -m scoop``, else serial.
 ENGINES = ("auto", "serial", "scoop", "dask")
@@ -186,6 +186,20 @@ def _parse_number(kind):
             return kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def at_least(low, kind=int):
+    """An ``argparse`` type: a ``kind`` number no smaller than ``low`` (the scripts' own options use it)."""
+    parse_number = _parse_number(kind)
+
+    def parse(text):
+        value = parse_number(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text}: out of range, accepted: >= {low}")
+        return value
 
     parse.__name__ = kind.__name__
     return parse

@@ -35,8 +35,10 @@ from ..families.hyper.genes import (
     TEXT_KEYS,
     HyperParams,
 )
+from .folder import RunFolderError
 
 __all__ = [
+    "ImportanceError",
     "UNORDERED_GENES",
     "read_rows",
     "rank",
@@ -64,6 +66,11 @@ _LABELS = {
 }
 
 
+
+
+class ImportanceError(RunFolderError, ValueError):
+    """The store is missing or holds nothing to plot (no evaluated genome with hyperparameter genes)."""
+
 def read_rows(store_path, fingerprint=None, include_failed=False) -> list[dict]:
     """``{"genome", "fitness", "status", "hyper"}`` for each evaluation whose genome carries hyper genes.
 
@@ -72,7 +79,7 @@ def read_rows(store_path, fingerprint=None, include_failed=False) -> list[dict]:
     are left out unless ``include_failed``.
     """
     if not os.path.exists(store_path):
-        raise FileNotFoundError(f"no results store at {store_path!r}")
+        raise ImportanceError(f"no results store at {store_path!r}; pass a run's RUN/results.sqlite")
     connection = sqlite3.connect(f"file:{os.path.abspath(store_path)}?mode=ro", uri=True)
     try:
         query = "SELECT genome, fitness, status FROM evaluations"
@@ -239,9 +246,9 @@ def report(store_path, out_dir, fingerprint=None, include_failed=False, verbose=
     """Read the store, write the PNGs, print the table; return ``{"rows", "table", "paths"}``."""
     rows = read_rows(store_path, fingerprint=fingerprint, include_failed=include_failed)
     if not rows:
-        raise ValueError(
+        raise ImportanceError(
             f"{store_path!r} holds no successful evaluations of genomes with hyperparameter genes "
-            "('<architecture>|lr=...'); nothing to plot"
+            "('<architecture>|lr=...'); nothing to plot: run the search with --hyper"
         )
     table = gene_importance(rows)
     paths = plot_genes(rows, out_dir)
@@ -264,4 +271,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from .cli import run_guarded
+
+    run_guarded(main)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from ..families import get_family
 from ..search.strategies import Budget, get_strategy
-from .config import SearchConfig
+from .config import ConfigError, SearchConfig
 from .folder import RunFolder, RunFolderError
+from .interrupts import RunInterrupted, stop_on_signals
 from .store import ResultsStore
 
 __all__ = ["Composition", "compose", "run_search", "open_engine"]
@@ -49,6 +50,16 @@ def _check_data_kind(family, dataset, config):
         )
 
 
+def _check_device(device):
+    """Refuse a device this machine does not have before anything is written (``None``: the default)."""
+    from ..training.devices import select_device
+
+    try:
+        select_device(device)
+    except (ValueError, RuntimeError) as error:
+        raise ConfigError(f"--device {device}: {error}") from None
+
+
 def compose(config: SearchConfig) -> Composition:
     """Family, strategy, data, space and evaluator for ``config``; checks that they fit before any training."""
     from ..search.objectives import MultiObjective, objective_weights
@@ -57,6 +68,7 @@ def compose(config: SearchConfig) -> Composition:
 
     family = get_family(config.family_name)
     strategy = get_strategy(config.strategy)
+    _check_device(config.device)
     strategy.check(family, len(config.objectives), config.halving)
     source = DataSource(config.data, root=config.data_dir, download=config.download)
     dataset = load_data(source)
@@ -88,6 +100,33 @@ def _report_differences(saved, given, verbose):
         print(f"note: resuming with the run's saved settings; ignored: {', '.join(kept)}", flush=True)
     if given.generations > saved.generations and verbose:
         print(f"note: the run grows from {saved.generations} to {given.generations} generations", flush=True)
+    elif given.generations < saved.generations and verbose:
+        print(
+            f"note: --generations {given.generations} is fewer than the saved {saved.generations}; "
+            f"the run goes on to {saved.generations}",
+            flush=True,
+        )
+    changed = [
+        f"{name}={getattr(given, name)!r}"
+        for name in RUNTIME_SETTINGS
+        if name != "out" and getattr(saved, name) != getattr(given, name)
+    ]
+    if changed and verbose:
+        print(f"note: taken from this command, not the folder: {', '.join(changed)}", flush=True)
+
+
+def _check_saved_state(folder: RunFolder):
+    """Raise :class:`StoreError` or :class:`~deap_cnn.runs.checkpoint.CheckpointError` for a damaged file."""
+    from .checkpoint import load_checkpoint
+
+    if folder.store_file.exists():
+        store = ResultsStore(folder.store_file)
+        try:
+            store.check()
+        finally:
+            store.close()
+    if folder.checkpoint_file.exists():
+        load_checkpoint(folder.checkpoint_file)
 
 
 def open_engine(config: SearchConfig):
@@ -114,12 +153,21 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
     if not resume:
         folder.claim(config.to_dict())
     else:
+        _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
         folder.write_config(config.to_dict())
-    engine = open_engine(config) if map_function is None else None
+    engine = None
     try:
-        if engine is None:
-            return _run(config, folder, parts, map_function, 1, verbose)
-        return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
+        with stop_on_signals():
+            engine = open_engine(config) if map_function is None else None
+            if engine is None:
+                return _run(config, folder, parts, map_function, 1, verbose)
+            return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
+    except RunInterrupted as interrupt:
+        folder.set_status("interrupted", str(interrupt), evaluations=folder.evaluation_count())
+        raise
+    except BaseException as error:
+        folder.set_status("failed", f"{type(error).__name__}: {error}", evaluations=folder.evaluation_count())
+        raise
     finally:
         if engine is not None:
             engine.close()

@@ -17,7 +17,7 @@ import json
 import sqlite3
 import time
 
-__all__ = ["RECORD_FIELDS", "ResultsStore"]
+__all__ = ["RECORD_FIELDS", "ResultsStore", "StoreError"]
 
 #: Columns filled from an evaluation record (``EvaluationRecord.to_dict()`` or a plain dict).
 RECORD_FIELDS = (
@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS pareto_front (
 """
 
 
+class StoreError(RuntimeError):
+    """The results store cannot be opened or written (damaged, not SQLite, or in a read-only place)."""
+
+
 class ResultsStore:
     """A run's SQLite results store (created if absent).
 
@@ -91,12 +95,31 @@ class ResultsStore:
     def __init__(self, path, fingerprint: str = ""):
         self.path = str(path)
         self.fingerprint = fingerprint
-        self._db = sqlite3.connect(self.path)
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        try:
+            self._db = sqlite3.connect(self.path)
+            self._db.executescript(_SCHEMA)
+            self._db.commit()
+        except sqlite3.Error as error:
+            raise StoreError(
+                f"results store {self.path} cannot be used ({error}): if it is damaged, restore it from a copy or "
+                "start a new run in another folder; if the folder is read-only, make it writable"
+            ) from None
 
     def close(self):
         self._db.close()
+
+    def check(self):
+        """Raise :class:`StoreError` unless SQLite finds the file intact (a quick check of every page)."""
+        try:
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+        except sqlite3.Error as error:
+            problems = [str(error)]
+        if problems != ["ok"]:
+            problem = " ".join(problems[0].split())  # SQLite's report spans lines; the error is one
+            raise StoreError(
+                f"results store {self.path} is damaged ({problem}): restore it from a copy or start a new run "
+                "in another folder"
+            )
 
     def __enter__(self):
         return self

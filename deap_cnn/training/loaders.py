@@ -6,6 +6,7 @@ import gzip
 import math
 import os
 import pickle
+import zipfile
 import zlib
 from dataclasses import dataclass
 from importlib import resources
@@ -84,7 +85,7 @@ def load_npz(path) -> ImageDataset:
     try:
         with np.load(path, allow_pickle=False) as archive:
             data = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zlib.error) as exc:
+    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:  # damaged or truncated
         raise DataError(f"cannot read {str(path)!r} as a .npz archive ({exc}); write it with np.savez") from exc
     return from_dict(data, name=path.stem)
 

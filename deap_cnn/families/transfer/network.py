@@ -55,6 +55,7 @@ from .space import TransferSpace
 __all__ = [
     "DEFAULT_BACKBONE",
     "WeightsUnavailableError",
+    "BackboneError",
     "backbone_family",
     "load_weights_file",
     "load_backbone",
@@ -77,6 +78,10 @@ class WeightsUnavailableError(RuntimeError):
     """No weights for the backbone could be had, and random ones were not allowed."""
 
 
+class BackboneError(ValueError):
+    """The backbone named is not a torchvision model, or not one this family can split into layers."""
+
+
 def backbone_family(name: str) -> str:
     """``"densenet"``, ``"resnet"`` or ``"features"``: how :mod:`deap_cnn.transfer_network` counts its layers."""
     if name.startswith("densenet"):
@@ -92,13 +97,13 @@ def _build_untrained(name: str) -> nn.Module:
     try:
         model = torchvision.models.get_model(name, weights=None)
     except ValueError as error:
-        raise ValueError(
-            f"unknown torchvision backbone {name!r} ({error}); try densenet121, resnet18, mobilenet_v3_small"
+        raise BackboneError(
+            f"--backbone {name}: unknown torchvision backbone {name!r} ({error}); try densenet121, resnet18, mobilenet_v3_small"
         ) from None
     family = backbone_family(name)
     if family == "features" and not isinstance(getattr(model, "features", None), nn.Sequential):
-        raise ValueError(
-            f"backbone {name!r} is not supported: deap_cnn.transfer_network splits DenseNets, ResNets and "
+        raise BackboneError(
+            f"--backbone {name}: backbone {name!r} is not supported: deap_cnn.transfer_network splits DenseNets, ResNets and "
             "models with a 'features' sequence (MobileNet, EfficientNet, VGG, ...) into layers"
         )
     return model
