@@ -141,6 +141,10 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
         from ..search.halving import SuccessiveHalving
 
         halving = SuccessiveHalving(parts.evaluator, eta=config.halving_eta, store=folder.store_file)
+    weights_folder = None
+    if config.inherit:  # trained weights live in the run folder, so they survive a resume
+        weights_folder = str(folder.file("weights"))
+        parts.evaluator.weights_dir = weights_folder
     started = time.perf_counter()
     try:
         outcome = parts.strategy.run(
@@ -158,6 +162,9 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             verbose=verbose,
             cxpb=config.cxpb,
             mutpb=config.mutpb,
+            inherit=config.inherit,
+            weights_folder=weights_folder,
+            sample_size=config.sample_size,
         )
     finally:
         if halving is not None:

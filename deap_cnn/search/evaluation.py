@@ -8,9 +8,10 @@ import sys
 from functools import partial
 
 from ..engines import LostWorkerError
+from ..training.lineage import evaluation_key, split_key
 from .cache import EvaluationCache
 
-__all__ = ["scoop_map", "evaluate_population"]
+__all__ = ["scoop_map", "evaluate_population", "evaluation_key", "store_record"]
 
 
 def scoop_map():
@@ -42,6 +43,13 @@ def _evaluate_one(evaluate, genome):
     return record, _worker_id()
 
 
+def store_record(cache, key, record, generation=None, worker=None):
+    """Put ``record`` in ``cache`` under ``key`` (an :func:`evaluation_key`), its genome and parent taken from the key."""
+    record["genome"], record["parent"] = split_key(key)
+    record.setdefault("inherited", 0)
+    cache.put(key, record, generation=generation, worker=worker)
+
+
 def _progress(generation, done, total):
     if total and sys.stderr.isatty():
         width = 30
@@ -57,14 +65,16 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
 
     Architectures found in ``cache`` are not trained again; distinct new ones
     are mapped with ``toolbox.map`` and each record is put in the cache (and
-    its store) as soon as it arrives. When the toolbox has a ``cost``
+    its store) as soon as it arrives. Keys are :func:`evaluation_key`: a
+    child that inherits its parent's weights is a different evaluation from
+    the same genome trained from scratch. When the toolbox has a ``cost``
     function (an estimate of a genome's training cost, such as
     :meth:`deap_cnn.SearchSpace.cost`), the most expensive are sent first.
     Returns ``(trained, cache_hits, failed)``.
     """
     cache = EvaluationCache() if cache is None else cache
     invalid = [ind for ind in individuals if not ind.fitness.valid]
-    keys = [str(ind) for ind in invalid]
+    keys = [evaluation_key(ind) for ind in invalid]
     todo = {}
     for key, ind in zip(keys, invalid):
         if key not in todo and cache.get(key) is None:
@@ -79,16 +89,14 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
     try:
         results = toolbox.map(partial(_evaluate_one, toolbox.evaluate), list(todo.values()))
         for done, (key, (record, worker)) in enumerate(zip(todo, results), start=1):
-            record["genome"] = key
-            cache.put(key, record, generation=generation, worker=worker)
+            store_record(cache, key, record, generation=generation, worker=worker)
             failed += record.get("status", "ok") != "ok"
             _progress(generation, done, len(todo))
     except LostWorkerError as lost:  # keep what finished before the loss: a resume will not train it again
         keys_todo = list(todo)
         for position, (record, worker) in sorted(lost.completed.items()):
             if cache.get(keys_todo[position]) is None:
-                record["genome"] = keys_todo[position]
-                cache.put(keys_todo[position], record, generation=generation, worker=worker)
+                store_record(cache, keys_todo[position], record, generation=generation, worker=worker)
         raise
     for key, ind in zip(keys, invalid):
         ind.fitness.values = cache.get(key)["fitness"]

@@ -40,6 +40,8 @@ from ..families.base import _is_int
 from ..families.cnn_ga.network import build_network
 from .device_data import DeviceData, device_data
 from .devices import _use_threads, default_threads, select_device
+from .inheritance import inherit, load_weights, save_weights
+from .lineage import evaluation_key, parent_of, weights_key, weights_path
 from .models import count_flops, count_parameters
 from .settings import EvaluationRecord, TrainSettings, settings_for, worst_fitness
 from .sources import DataSource, load_data
@@ -81,13 +83,21 @@ def _seeded_global_rng(device: torch.device, seed: int):
         yield
 
 
-def _train_candidate(genome, data, space, settings, batch_size, builder, record):
-    """Build, train and validate one candidate, filling ``record`` as it goes."""
+def _train_candidate(genome, data, space, settings, batch_size, builder, record, inherit_from=None, save_to=None):
+    """Build, train and validate one candidate, filling ``record`` as it goes.
+
+    ``inherit_from``: a weights file to start from (:func:`inherit`);
+    ``save_to``: where to save the trained weights.
+    """
     model = build_model(genome, space.input_shape, space.n_classes, settings.seed, builder)
+    if inherit_from is not None:
+        record.inherited = inherit(model, load_weights(inherit_from))
     record.parameters = count_parameters(model)
     record.flops = count_flops(model, space.input_shape)
     with _seeded_global_rng(data.device, settings.seed):
         _train_epochs(model, data, settings, batch_size, record)
+    if save_to is not None:
+        save_weights(model, save_to)
 
 
 def _train_epochs(model, data, settings, batch_size, record):
@@ -120,11 +130,16 @@ def _free(device: torch.device, after_error: bool):
         torch.cuda.empty_cache()
 
 
-def evaluate_genome(genome, data: DeviceData, space, settings: TrainSettings, builder=build_network):
+def evaluate_genome(
+    genome, data: DeviceData, space, settings: TrainSettings, builder=build_network, inherit_from=None, save_to=None
+):
     """Train and score ``genome`` on ``data``; never raises for the candidate's own failures.
 
     Out of memory is retried once at half the batch size. See
-    :class:`EvaluationRecord` for the statuses.
+    :class:`EvaluationRecord` for the statuses. ``inherit_from`` (a weights
+    file) starts the network from those trained weights where its layers fit;
+    ``save_to`` receives the trained weights of a candidate that trained
+    without failing.
     """
     started = time.perf_counter()
     worst = worst_fitness(settings)
@@ -136,7 +151,7 @@ def evaluate_genome(genome, data: DeviceData, space, settings: TrainSettings, bu
         record.train_loss, record.epoch_seconds, record.batch_loss, record.batch_seconds = [], [], [], []
         retry = failed = False
         try:
-            _train_candidate(genome, data, space, settings, batch_size, builder, record)
+            _train_candidate(genome, data, space, settings, batch_size, builder, record, inherit_from, save_to)
             record.status, record.error = "ok", None
         except NonFiniteLossError as error:
             failed = True
@@ -217,12 +232,20 @@ class Evaluator:
         ``builder(genome, input_shape, n_classes) -> nn.Module``; a picklable
         callable (tests pass failing ones). ``None``: the builder the space
         names (:func:`resolve_builder`).
+    weights_dir:
+        A folder (the run's ``weights/``) for weight inheritance: every
+        candidate saves its trained weights there as ``<weights key>.pt``, and a
+        genome that carries a ``parent`` (a weights key, see
+        :mod:`deap_cnn.training.lineage`) starts from that parent's weights.
+        ``None``: no weights are saved or read.
 
     Only these arguments make up its state, so it pickles small; data and
     device live in a per-process cache.
     """
 
-    def __init__(self, data, space, settings=TrainSettings(), device=None, threads=None, builder=None):
+    def __init__(
+        self, data, space, settings=TrainSettings(), device=None, threads=None, builder=None, weights_dir=None
+    ):
         if not isinstance(settings, TrainSettings):
             raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
         if threads is not None and (not _is_int(threads) or threads < 1):
@@ -233,6 +256,7 @@ class Evaluator:
         self.device = device
         self.threads = threads
         self.builder = resolve_builder(space, builder)
+        self.weights_dir = None if weights_dir is None else str(weights_dir)
         load_data(data).check_fits(space.input_shape, space.n_classes)
 
     def __repr__(self):
@@ -284,6 +308,7 @@ class Evaluator:
         Raises only for usage errors (an invalid genome, data that does not
         fit the space); a candidate's own failures are recorded.
         """
+        parent, key = parent_of(genome), evaluation_key(genome)  # read before validation makes a new genome
         genome = self.genome(genome)
         device = select_device(self.device)
         # Again here: a worker unpickles the evaluator without __init__, and may read other files.
@@ -294,4 +319,15 @@ class Evaluator:
         data = device_data(self.data, settings, device)
         if device.type == "cpu":
             _use_threads(self.threads or default_threads())
-        return evaluate_genome(genome, data, self.space, settings, self.builder)
+        inherit_from = save_to = None
+        if self.weights_dir is not None:
+            save_to = weights_path(self.weights_dir, weights_key(key))
+            inherit_from = weights_path(self.weights_dir, parent) if parent else None
+        elif parent:
+            raise ValueError(
+                f"genome {genome} inherits weights {parent!r}, but this Evaluator has no weights_dir to read them from; "
+                "pass Evaluator(..., weights_dir=RUN/weights)"
+            )
+        record = evaluate_genome(genome, data, self.space, settings, self.builder, inherit_from, save_to)
+        record.parent = parent
+        return record

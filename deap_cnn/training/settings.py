@@ -176,6 +176,10 @@ class EvaluationRecord:
     ``"oom"`` (out of memory even at half the batch size). All but ``"ok"``
     carry the worst fitness.
 
+    ``parent`` names the trained weights the candidate started from (``""``:
+    from scratch) and ``inherited`` counts the tensors it took over from them
+    (:mod:`deap_cnn.training.inheritance`).
+
     ``train_loss`` holds each epoch's mean training loss. With
     ``TrainSettings.record_batches`` the growth records are kept too:
     ``epoch_seconds`` (training plus validation, per epoch), and per epoch a
@@ -195,6 +199,8 @@ class EvaluationRecord:
     status: str = "ok"
     error: str | None = None
     batch_size: int = 0
+    parent: str = ""
+    inherited: int = 0
     train_loss: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
     batch_loss: list = field(default_factory=list)
