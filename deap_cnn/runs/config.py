@@ -54,6 +54,9 @@ class SearchConfig:
         choices=OBJECTIVE_NAMES,
     )
     halving: bool = setting(False, "--halving", "successive halving: train candidates short first, the best longer")
+    halving_continue: bool = setting(
+        False, "--halving-continue", "halving: promoted candidates train on from their last rung (extra epochs only)"
+    )
     halving_eta: float = setting(1 / 3, "--halving-eta", "fraction promoted to the next rung", low=0, high=1, open=True)
     data: str = setting("sample", "--data", "sample, digits, cifar10, cifar100, mnist, fashion-mnist, a .npz or a folder")
     data_dir: str | None = setting(None, "--data-dir", "folder that holds (or receives) torchvision's data sets")
@@ -143,6 +146,8 @@ class SearchConfig:
                 f"--inherit works with --strategy {' or '.join(INHERITING_STRATEGIES)}, not {self.strategy}: "
                 "the others have no parents"
             )
+        if self.halving_continue and not self.halving:
+            raise ConfigError("--halving-continue continues successive halving's rungs: add --halving")
         if self.inherit and self.halving:
             raise ConfigError("--inherit and --halving together are not supported: drop one of them")
         if self.objectives[0] != "accuracy" or len(set(self.objectives)) != len(self.objectives):

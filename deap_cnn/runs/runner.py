@@ -140,7 +140,10 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     if config.halving:
         from ..search.halving import SuccessiveHalving
 
-        halving = SuccessiveHalving(parts.evaluator, eta=config.halving_eta, store=folder.store_file)
+        halving = SuccessiveHalving(
+            parts.evaluator, eta=config.halving_eta, store=folder.store_file,
+            continue_training=config.halving_continue, state_dir=folder.file("halving-state"),
+        )  # fmt: skip
     weights_folder = None
     if config.inherit:  # trained weights live in the run folder, so they survive a resume
         weights_folder = str(folder.file("weights"))
