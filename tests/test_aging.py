@@ -232,3 +232,25 @@ def test_a_sigkilled_aging_run_resumes_to_the_uninterrupted_result(tmp_path, inh
         assert any(parent for _, _, parent in after)
         # Bounded: the weights of the population (3), the hall of fame (5) and nothing else.
         assert 0 < len(list((interrupted / "weights").glob("*.pt"))) <= 8
+
+
+def test_aging_runs_asynchronously_under_scoop(tmp_path):
+    out = tmp_path / "run"
+    env = dict(environment(), DEAP_CNN_LOCAL_WORKERS="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scoop", "-n", "3", str(ROOT / "benchmarks" / "sample.py"), *TINY, "--inherit",
+         "--generations", "2", "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # SCOOP's launcher leaves workers behind when killed alone
+            process.communicate()
+    assert process.returncode == 0, stderr[-2000:]
+    with sqlite3.connect(out / "results.sqlite") as db:
+        workers = {row[0] for row in db.execute("SELECT worker FROM evaluations")}
+        parents = [row[0] for row in db.execute("SELECT parent FROM evaluations WHERE inherited > 0")]
+    assert len(workers) >= 2 and parents  # evaluations ran on several workers; children inherited
+    assert json.loads((out / "best.json").read_text())["strategy"] == "aging"
