@@ -52,6 +52,7 @@ PAIRS = [
     ("dense", "ga", ["--data", "digits", "--units", "8", "16"]),
     ("dense", "nsga2", ["--data", "digits", "--units", "8", "16", "--objectives", "accuracy", "parameters"]),
     ("dense", "random", ["--data", "digits", "--units", "8", "16"]),
+    ("dense", "aging", ["--data", "digits", "--units", "8", "16", "--inherit"]),
     ("transfer", "ga", ["--backbone", "resnet18", "--allow-random"]),
     ("transfer", "random", ["--backbone", "resnet18", "--allow-random"]),
 ]
