@@ -148,7 +148,7 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
     rows = [(r["genome"], r["fitness"]) for r in store.records()]
     assert rows == [(r["genome"], r["fitness"]) for r in whole_store.records()]  # nothing lost, nothing twice
     # Resuming a finished run trains nothing and changes nothing.
-    again, logbook, again_run = run_toy(tmp_path / "p", population=4, trainings=15, store=store)
+    _, logbook, again_run = run_toy(tmp_path / "p", population=4, trainings=15, store=store)
     assert again_run.history == whole_run.history and len(store) == len(rows)
     assert len(logbook) == 4
 

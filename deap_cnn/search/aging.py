@@ -30,7 +30,7 @@ from deap import tools
 from ..training.lineage import evaluation_key
 from .cache import EvaluationCache
 from .evaluation import _evaluate_one, store_record
-from .inheritance import WeightsFolder, set_parent
+from .inheritance import set_parent
 
 __all__ = ["default_sample_size", "breed_aging_child", "aging_evolution"]
 

@@ -35,7 +35,7 @@ def inherit(child_model: torch.nn.Module, parent_state: dict) -> int:
     """
     child_state = child_model.state_dict()
     taken = {}
-    for layer, tensors in _layers(child_state).items():
+    for tensors in _layers(child_state).values():
         if all(name in parent_state and parent_state[name].shape == tensor.shape for name, tensor in tensors.items()):
             taken.update({name: parent_state[name] for name in tensors})
     if taken:
