@@ -186,3 +186,32 @@ def test_real_evaluator_store_records_epochs_per_candidate(tmp_path):
     promoted = [k for k, e in deepest.items() if e == 2]
     stopped = [k for k, e in deepest.items() if e == 1]
     assert min(fitness[k] for k in promoted) > max(fitness[k] for k in stopped)
+
+
+def test_continued_halving_trains_the_promoted_candidates_for_the_extra_epochs_only(tmp_path):
+    settings = TrainSettings(epochs=3, max_batches_per_epoch=2, batch_size=32, cpu_amp=False)
+    evaluator = Evaluator(DataSource("sample"), SPACE, settings, device="cpu", threads=1)
+    path = tmp_path / "results.sqlite"
+    halving = SuccessiveHalving(
+        evaluator, rungs=(1, 3), eta=1 / 2, store=path, continue_training=True, state_dir=tmp_path / "states"
+    )
+    population = individuals(distinct_genomes(4, seed=3))
+    assert halving(population, toolbox(), generation=0) == (4, 0, 0)
+    top = [halving.caches[1].get(str(ind)) for ind in population]
+    promoted = [record for record in top if record is not None]
+    assert len(promoted) == 2
+    for record in promoted:
+        assert record["epochs"] == 3 and record["continued_from"] == 1  # trained 3 - 1 epochs at the top rung
+        first = halving.caches[0].get(record["genome"])
+        assert record["val_loss"][:1] == first["val_loss"]  # the top rung went on from the first rung's epoch
+    assert halving.epochs_trained == 4 * 1 + 2 * (3 - 1)
+    assert not list((tmp_path / "states").iterdir())  # the batch is done: its training states are gone
+    # Continuing is training longer: the same genome trained for 3 epochs in one go gives the same curves.
+    straight = Evaluator(DataSource("sample"), SPACE, settings, device="cpu", threads=1).record(promoted[0]["genome"])
+    assert straight.val_loss == promoted[0]["val_loss"] and straight.continued_from == 0
+    halving.close()
+
+
+def test_continued_halving_needs_an_evaluator_that_keeps_its_training_state():
+    with pytest.raises(TypeError, match="continue_training=False"):
+        SuccessiveHalving(FakeEvaluator(epochs=3), rungs=(1, 3), continue_training=True)

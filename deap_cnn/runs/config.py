@@ -21,6 +21,8 @@ ENGINES = ("auto", "serial", "scoop", "dask")
 OBJECTIVE_NAMES = ("accuracy", "parameters", "flops")
 AUGMENT_NAMES = ("auto", "crop_flip", "flip", "none")
 CPU_AMP = {"on": True, "off": False, "auto": "auto"}
+#: Strategies whose children have parents to inherit trained weights from.
+INHERITING_STRATEGIES = ("ga", "aging")
 
 
 class ConfigError(ValueError):
@@ -42,12 +44,19 @@ class SearchConfig:
 
     family: str = setting("cnn-ga", "--family", "genome family: cnn-ga, devol, dense, transfer (deap-cnn families)")
     hyper: bool = setting(False, "--hyper", "add hyperparameter genes to the family (cnn-ga, devol)")
-    strategy: str = setting("ga", "--strategy", "search strategy: ga, nsga2, random, tpe (deap-cnn strategies)")
+    strategy: str = setting("ga", "--strategy", "search strategy: ga, nsga2, random, tpe, aging (deap-cnn strategies)")
+    inherit: bool = setting(False, "--inherit", "ga, aging: children start from their parent's trained weights")
+    sample_size: int | None = setting(
+        None, "--sample-size", "aging: members sampled to pick each parent (default population/4, at least 2)", low=1
+    )
     objectives: tuple = setting(
         ("accuracy",), "--objectives", "accuracy, then parameters and/or flops for nsga2", nargs="+",
         choices=OBJECTIVE_NAMES,
     )
     halving: bool = setting(False, "--halving", "successive halving: train candidates short first, the best longer")
+    halving_continue: bool = setting(
+        False, "--halving-continue", "halving: promoted candidates train on from their last rung (extra epochs only)"
+    )
     halving_eta: float = setting(1 / 3, "--halving-eta", "fraction promoted to the next rung", low=0, high=1, open=True)
     data: str = setting("sample", "--data", "sample, digits, cifar10, cifar100, mnist, fashion-mnist, a .npz or a folder")
     data_dir: str | None = setting(None, "--data-dir", "folder that holds (or receives) torchvision's data sets")
@@ -136,6 +145,15 @@ class SearchConfig:
         """Check every setting; raise :class:`ConfigError` naming the first bad option. Returns ``self``."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
+        if self.inherit and self.strategy not in INHERITING_STRATEGIES:
+            raise ConfigError(
+                f"--inherit works with --strategy {' or '.join(INHERITING_STRATEGIES)}, not {self.strategy}: "
+                "the others have no parents"
+            )
+        if self.halving_continue and not self.halving:
+            raise ConfigError("--halving-continue continues successive halving's rungs: add --halving")
+        if self.inherit and self.halving:
+            raise ConfigError("--inherit and --halving together are not supported: drop one of them")
         if self.objectives[0] != "accuracy" or len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(
                 f"--objectives {' '.join(self.objectives)}: accuracy comes first, then distinct sizes "

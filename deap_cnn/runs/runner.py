@@ -248,7 +248,14 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     if config.halving:
         from ..search.halving import SuccessiveHalving
 
-        halving = SuccessiveHalving(parts.evaluator, eta=config.halving_eta, store=folder.store_file)
+        halving = SuccessiveHalving(
+            parts.evaluator, eta=config.halving_eta, store=folder.store_file,
+            continue_training=config.halving_continue, state_dir=folder.file("halving-state"),
+        )  # fmt: skip
+    weights_folder = None
+    if config.inherit:  # trained weights live in the run folder, so they survive a resume
+        weights_folder = str(folder.file("weights"))
+        parts.evaluator.weights_dir = weights_folder
     started = time.perf_counter()
     try:
         outcome = parts.strategy.run(
@@ -267,6 +274,9 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             verbose=verbose,
             cxpb=config.cxpb,
             mutpb=config.mutpb,
+            inherit=config.inherit,
+            weights_folder=weights_folder,
+            sample_size=config.sample_size,
         )
     finally:
         if halving is not None:

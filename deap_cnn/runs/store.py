@@ -5,7 +5,10 @@ arrives, so a process killed at any moment loses nothing it had recorded;
 SQLite's journal keeps the file consistent even when the kill lands mid-write.
 The store also serves as the run's persistent fitness cache: an evaluation is
 looked up by its canonical genome and the fingerprint of the evaluation
-settings. Read it with ``sqlite3`` or ``pandas.read_sql``::
+settings, and by the ``parent`` whose trained weights the candidate
+started from (``''`` when it trained from scratch; ``inherited`` counts the
+tensors it took over), so an inherited fitness is never served for a
+from-scratch one. Read it with ``sqlite3`` or ``pandas.read_sql``::
 
     SELECT genome, fitness, parameters, seconds FROM evaluations
     WHERE status = 'ok' ORDER BY json_extract(fitness, '$[0]') DESC LIMIT 5;
@@ -33,6 +36,8 @@ RECORD_FIELDS = (
     "status",
     "error",
     "batch_size",
+    "parent",
+    "inherited",
 )
 
 
@@ -62,9 +67,17 @@ CREATE TABLE IF NOT EXISTS evaluations (
     error TEXT,
     batch_size INTEGER,
     created_at REAL NOT NULL,
-    UNIQUE (fingerprint, genome)
+    parent TEXT NOT NULL DEFAULT '',
+    inherited INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (fingerprint, genome, parent)
 );
 """
+
+#: Columns added since the first schema, with their definitions: :meth:`ResultsStore._migrate` adds them to old stores.
+_ADDED_COLUMNS = {
+    "parent": "TEXT NOT NULL DEFAULT ''",
+    "inherited": "INTEGER NOT NULL DEFAULT 0",
+}
 
 
 #: Created by :meth:`ResultsStore.save_front` only, so other stores keep the schema above.
@@ -98,12 +111,25 @@ class ResultsStore:
         try:
             self._db = sqlite3.connect(self.path)
             self._db.executescript(_SCHEMA)
+            self._migrate()
             self._db.commit()
         except sqlite3.Error as error:
             raise StoreError(
                 f"results store {self.path} cannot be used ({error}): if it is damaged, restore it from a copy or "
                 "start a new run in another folder; if the folder is read-only, make it writable"
             ) from None
+
+    def _migrate(self):
+        """Add the columns a store written by an older version lacks (its rows trained from scratch).
+
+        Such a store keeps its ``UNIQUE (fingerprint, genome)``: it can go on
+        with the from-scratch run it holds (a resume keeps the run's settings,
+        so inheritance cannot be switched on there), not hold inherited rows.
+        """
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(evaluations)")}
+        for name, definition in _ADDED_COLUMNS.items():
+            if name not in present:
+                self._db.execute(f"ALTER TABLE evaluations ADD COLUMN {name} {definition}")
 
     def close(self):
         self._db.close()
@@ -141,12 +167,13 @@ class ResultsStore:
     def add(self, record, generation=None, worker=None):
         """Commit one evaluation.
 
-        A second row for the same genome and fingerprint raises
+        A second row for the same genome, parent and fingerprint raises
         ``sqlite3.IntegrityError``: the cache in front of the store exists so
         that an architecture is never trained twice, and a repeat is a bug to
         surface, not to hide.
         """
         data = record.to_dict() if hasattr(record, "to_dict") else dict(record)
+        data["parent"], data["inherited"] = data.get("parent") or "", data.get("inherited") or 0
         values = [json.dumps(list(data.get(f) or [])) if f in _JSON_FIELDS else data.get(f) for f in RECORD_FIELDS]
         with self._db:
             self._db.execute(
@@ -163,10 +190,11 @@ class ResultsStore:
         data["fitness"] = tuple(data["fitness"])
         return data
 
-    def lookup(self, genome: str):
-        """The stored evaluation of ``genome`` under this store's fingerprint, or ``None``."""
+    def lookup(self, genome: str, parent: str = ""):
+        """The stored evaluation of ``genome`` (inheriting from ``parent``, if given) under this store's fingerprint, or ``None``."""
         cursor = self._db.execute(
-            "SELECT * FROM evaluations WHERE fingerprint = ? AND genome = ?", (self.fingerprint, str(genome))
+            "SELECT * FROM evaluations WHERE fingerprint = ? AND genome = ? AND parent = ?",
+            (self.fingerprint, str(genome), parent or ""),
         )
         row = cursor.fetchone()
         return None if row is None else self._row_to_dict(row, [c[0] for c in cursor.description])

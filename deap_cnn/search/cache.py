@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from ..training.lineage import split_key
+
 __all__ = ["EvaluationCache"]
 
 
 class EvaluationCache:
     """Records of evaluated architectures, keyed by canonical genome.
+
+    A key is :func:`~deap_cnn.training.lineage.evaluation_key`'s: the genome's
+    text, with ``@parent`` appended for a child that inherited its parent's
+    weights, so an inherited fitness is never served for a from-scratch one
+    or the reverse.
 
     One cache serves one set of evaluation settings. With a
     :class:`~deap_cnn.runs.store.ResultsStore` behind it, the records persist (and
@@ -22,7 +29,7 @@ class EvaluationCache:
 
     def get(self, key: str):
         if key not in self._memory and self.store is not None:
-            found = self.store.lookup(key)
+            found = self.store.lookup(*split_key(key))
             if found is not None:
                 self._memory[key] = found
         return self._memory.get(key)

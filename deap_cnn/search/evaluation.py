@@ -7,9 +7,10 @@ import socket
 from functools import partial
 
 from ..engines import Engine, LostWorkerError
+from ..training.lineage import evaluation_key, split_key
 from .cache import EvaluationCache
 
-__all__ = ["scoop_map", "evaluate_population"]
+__all__ = ["scoop_map", "evaluate_population", "evaluation_key", "store_record"]
 
 
 def scoop_map():
@@ -41,6 +42,13 @@ def _evaluate_one(evaluate, genome):
     return record, _worker_id()
 
 
+def store_record(cache, key, record, generation=None, worker=None):
+    """Put ``record`` in ``cache`` under ``key`` (an :func:`evaluation_key`), its genome and parent taken from the key."""
+    record["genome"], record["parent"] = split_key(key)
+    record.setdefault("inherited", 0)
+    cache.put(key, record, generation=generation, worker=worker)
+
+
 def _map(toolbox, func, items, on_result):
     """``toolbox.map(func, items)``, calling ``on_result(position, result)`` as each result arrives.
 
@@ -63,7 +71,9 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
 
     Architectures found in ``cache`` are not trained again; distinct new ones
     are mapped with ``toolbox.map`` and each record is put in the cache (and
-    its store) as soon as it arrives. When the toolbox has a ``cost``
+    its store) as soon as it arrives. Keys are :func:`evaluation_key`: a
+    child that inherits its parent's weights is a different evaluation from
+    the same genome trained from scratch. When the toolbox has a ``cost``
     function (an estimate of a genome's training cost, such as
     :meth:`deap_cnn.SearchSpace.cost`), the most expensive are sent first;
     with a ``progress`` factory (:class:`~deap_cnn.search.progress.GenerationProgress`)
@@ -71,7 +81,7 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
     """
     cache = EvaluationCache() if cache is None else cache
     invalid = [ind for ind in individuals if not ind.fitness.valid]
-    keys = [str(ind) for ind in invalid]
+    keys = [evaluation_key(ind) for ind in invalid]
     todo = {}
     for key, ind in zip(keys, invalid):
         if key not in todo and cache.get(key) is None:
@@ -89,8 +99,7 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
 
     def on_result(position, result):
         record, worker = result
-        record["genome"] = keys_todo[position]
-        cache.put(keys_todo[position], record, generation=generation, worker=worker)
+        store_record(cache, keys_todo[position], record, generation=generation, worker=worker)
         if progress is not None:
             progress.done(position, record, worker)
 

@@ -24,29 +24,39 @@ from ..families.cnn_ga.operators import sel_binary_tournament
 from ..runs.checkpoint import save_checkpoint
 from .cache import EvaluationCache
 from .evaluation import evaluate_population
+from .inheritance import set_parent
 
 __all__ = ["vary_cnn_ga", "ea_cnn_ga"]
 
 
-def vary_cnn_ga(population, toolbox, cxpb, mutpb):
+def vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder=None):
     """CNN-GA's offspring: parents by ``toolbox.select_mates``, crossover, then mutation.
 
     Offspring are clones; the fitness of each one that a variation touched is
-    deleted, as ``deap.algorithms.varAnd`` does.
+    deleted, as ``deap.algorithms.varAnd`` does. With ``weights_folder`` (a
+    :class:`~deap_cnn.search.inheritance.WeightsFolder`) each varied child
+    inherits the trained weights of the parent it was cloned from: the
+    mutated parent, or for crossover the parent its first part came from.
     """
     select_mates = getattr(toolbox, "select_mates", sel_binary_tournament)
-    offspring = []
+    offspring, origins = [], []
     while len(offspring) < len(population):
-        first, second = map(toolbox.clone, select_mates(population, 2))
+        pair = select_mates(population, 2)
+        first, second = map(toolbox.clone, pair)
         if random.random() < cxpb:
             toolbox.mate(first, second)
             del first.fitness.values, second.fitness.values
         offspring += [first, second]
-    offspring = offspring[: len(population)]
+        origins += pair
+    offspring, origins = offspring[: len(population)], origins[: len(population)]
     for child in offspring:
         if random.random() < mutpb:
             toolbox.mutate(child)
             del child.fitness.values
+    if weights_folder is not None:
+        for child, origin in zip(offspring, origins):
+            if not child.fitness.valid:
+                set_parent(child, origin, weights_folder)
     return offspring
 
 
@@ -65,6 +75,7 @@ def ea_cnn_ga(
     logbook=None,
     evaluate_population=evaluate_population,
     callback=None,
+    weights_folder=None,
 ):
     """Run CNN-GA for ``ngen`` generations; return ``(population, logbook)``.
 
@@ -88,6 +99,11 @@ def ea_cnn_ga(
     generation's checkpoint (a run rewrites its report there). The logbook's
     ``duplicates`` counts results that arrived for a genome already stored
     (dropped without a second row).
+
+    ``weights_folder`` (a :class:`~deap_cnn.search.inheritance.WeightsFolder`
+    the evaluator saves trained weights to) turns on weight inheritance; after
+    each generation it keeps only the weights of the population and the hall
+    of fame.
     """
     cache = EvaluationCache() if cache is None else cache
     if logbook is None:
@@ -103,7 +119,7 @@ def ea_cnn_ga(
         if gen == 0:
             candidates = population
         else:
-            candidates = vary_cnn_ga(population, toolbox, cxpb, mutpb)
+            candidates = vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder)
         eval_started = time.perf_counter()
         duplicates_before = getattr(cache, "duplicates", 0)
         trained, hits, failed = evaluate_population(candidates, toolbox, cache, generation=gen)
@@ -113,6 +129,8 @@ def ea_cnn_ga(
             population[:] = [toolbox.clone(ind) for ind in toolbox.select(population + candidates, len(population))]
         if halloffame is not None:
             halloffame.update(population)
+        if weights_folder is not None:
+            weights_folder.keep_only(list(population) + list(halloffame or []))
         record = stats.compile(population) if stats else {}
         logbook.record(
             gen=gen,

@@ -16,10 +16,22 @@ baselines unchanged::
 
 Each rung is its own evaluator, built with ``dataclasses.replace(settings,
 epochs=...)``, so its fingerprint (the cache key) differs from every other
-rung's and a 1-epoch fitness is never served as a 3-epoch one. Every rung
-trains from scratch (the schedule depends on the total epochs, so a longer
-run is not the shorter one continued): with rungs ``(1, 3)`` and ``eta=1/3`` a
-batch costs about ``n + n/3 * 3 = 2n`` epochs instead of ``3n``.
+rung's and a 1-epoch fitness is never served as a 3-epoch one. By default
+every rung trains from scratch (the schedule depends on the total epochs, so
+a longer run is not the shorter one continued): with rungs ``(1, 3)`` and
+``eta=1/3`` a batch costs about ``n + n/3 * 3 = 2n`` epochs instead of ``3n``.
+
+**Continued training** (``continue_training=True``, ``deap-cnn search
+--halving --halving-continue``): every rung follows the top rung's
+learning-rate schedule (``TrainSettings.schedule_epochs``) and stops after
+its own epochs, saving model, optimiser, schedule and batch-order state; a
+promoted candidate goes on from that state and trains only the extra
+epochs. Continuing is then exactly training longer (bit for bit on CPU), and
+with rungs ``(1, 3)`` a batch costs ``n + n/3 * 2`` epochs. The price: a
+low rung's fitness is measured mid-schedule, at a high learning rate, where
+a from-scratch short run would have annealed; it ranks candidates, it is not
+their final score. The states live in ``state_dir`` and are deleted when the
+batch is done.
 
 **Comparability caveat.** The fitness of a candidate stopped early is its
 validation accuracy after fewer epochs, and is usually lower than what full
@@ -40,6 +52,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
+import shutil
+import tempfile
 
 from deap import base
 
@@ -78,17 +93,28 @@ def _check_eta(eta):
         raise ValueError(f"eta (the fraction promoted to the next rung) must be a number in (0, 1), got {eta!r}")
 
 
-def rung_evaluator(evaluator, epochs: int):
+def rung_evaluator(evaluator, epochs: int, schedule_epochs=None, state_dir=None, continue_from=None):
     """A shallow copy of ``evaluator`` whose ``settings`` train for ``epochs``.
 
     Works for :class:`~deap_cnn.training.evaluator.Evaluator` and any evaluator whose
     ``settings`` is a dataclass with an ``epochs`` field; the copy shares the
     data description, space, device and builder (cheap to pickle, no data
-    reloaded).
+    reloaded). For continued training, ``schedule_epochs`` is the top rung's
+    epochs, ``state_dir`` the folder of training states and ``continue_from``
+    the previous rung's epochs (an :class:`~deap_cnn.training.evaluator.Evaluator`'s
+    arguments of those names).
     """
     settings = _settings_of(evaluator)
     clone = copy.copy(evaluator)
     clone.settings = dataclasses.replace(settings, epochs=epochs)
+    if state_dir is not None:
+        if not hasattr(evaluator, "state_dir"):
+            raise TypeError(
+                f"continued training needs an evaluator that saves its training state (an Evaluator); "
+                f"{type(evaluator).__name__} does not: use continue_training=False"
+            )
+        clone.settings = dataclasses.replace(clone.settings, schedule_epochs=schedule_epochs)
+        clone.state_dir, clone.continue_from = str(state_dir), continue_from
     return clone
 
 
@@ -126,6 +152,12 @@ class SuccessiveHalving:
         Path of a SQLite results store: every rung's records go there, each
         under its rung evaluator's fingerprint (the store's ``epochs`` column
         is the rung's). ``None`` keeps the records in memory.
+    continue_training:
+        Promoted candidates go on from their previous rung's training state
+        and train only the extra epochs (see the module's notes).
+    state_dir:
+        Folder for those training states (default: a temporary folder,
+        removed by :meth:`close`). A run folder keeps them across a resume.
 
     Call it as ``halving(individuals, toolbox, cache=None, generation=None)``:
     every individual with an invalid fitness gets one; returns ``(trained,
@@ -135,14 +167,15 @@ class SuccessiveHalving:
     trainings go through ``toolbox.map``. The loop's ``cache`` argument is
     not used: each rung has its own cache. A lone candidate goes straight
     to the top rung (there is nobody to halve against). The totals over all
-    calls are in :attr:`candidates`, :attr:`trainings`, :attr:`epochs_trained`
+    calls are in :attr:`candidates`, :attr:`trainings`, :attr:`epochs_trained` (epochs
+    actually run: a continued candidate counts only its extra epochs)
     and :attr:`rung_trainings`; :attr:`reached` maps each genome to the most
     epochs it was trained for.
 
     Only single-objective fitness is supported: ranking needs one number.
     """
 
-    def __init__(self, evaluator, rungs=None, eta=1 / 3, store=None):
+    def __init__(self, evaluator, rungs=None, eta=1 / 3, store=None, continue_training=False, state_dir=None):
         _check_eta(eta)
         if rungs is None:
             rungs = halving_rungs(_settings_of(evaluator).epochs, eta)
@@ -153,7 +186,21 @@ class SuccessiveHalving:
             raise ValueError(f"rungs must be strictly increasing epoch counts, got {rungs!r}")
         self.eta = eta
         self.rungs = rungs
-        self.evaluators = [rung_evaluator(evaluator, epochs) for epochs in rungs]
+        self.continue_training = bool(continue_training)
+        self._temporary = None
+        if self.continue_training:
+            rung_evaluator(evaluator, rungs[0], rungs[-1], ".", None)  # refuses an evaluator without training states
+            if state_dir is None:
+                self._temporary = state_dir = tempfile.mkdtemp(prefix="halving-state-")
+            os.makedirs(state_dir, exist_ok=True)
+            self.state_dir = str(state_dir)
+            self.evaluators = [
+                rung_evaluator(evaluator, epochs, rungs[-1], self.state_dir, rungs[k - 1] if k else None)
+                for k, epochs in enumerate(rungs)
+            ]
+        else:
+            self.state_dir = None
+            self.evaluators = [rung_evaluator(evaluator, epochs) for epochs in rungs]
         self.stores = [
             None if store is None else ResultsStore(store, fingerprint=_fingerprint(e)) for e in self.evaluators
         ]
@@ -173,6 +220,16 @@ class SuccessiveHalving:
         for store in self.stores:
             if store is not None:
                 store.close()
+        if self._temporary is not None:
+            shutil.rmtree(self._temporary, ignore_errors=True)
+            self._temporary = None
+
+    def _drop_states(self):
+        """Delete the batch's training states: a later batch never promotes these candidates again."""
+        if self.state_dir is not None:
+            for name in os.listdir(self.state_dir):
+                if name.endswith(".pt"):
+                    os.unlink(os.path.join(self.state_dir, name))
 
     def known(self, key: str) -> bool:
         """Whether ``key`` (a canonical genome) has been trained at any rung: not new to a budget."""
@@ -201,6 +258,7 @@ class SuccessiveHalving:
         new = [key for key in order if not self.known(key)]
         results = self._run_rungs(order, representatives, toolbox, generation, sign)
         assigned = self._assign(order, results, sign)
+        self._drop_states()
         for key, ind in zip(keys, invalid):
             ind.fitness.values = assigned[key]
         self.candidates += len(new)
@@ -244,7 +302,7 @@ class SuccessiveHalving:
         self.rung_trainings[rung] += trained
         for key in fresh:
             record = cache.get(key)
-            self.epochs_trained += int(record.get("epochs") or 0)
+            self.epochs_trained += int(record.get("epochs") or 0) - int(record.get("continued_from") or 0)
             self.seconds_trained += float(record.get("seconds") or 0.0)
 
     def _promote(self, alive, results, sign) -> list:

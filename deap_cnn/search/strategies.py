@@ -27,7 +27,15 @@ themselves), ``seed``, ``verbose``, ``cxpb`` and ``mutpb``.
 ``nsga2``   the same loop with NSGA-II's selections (multi-objective)
 ``random``  random search over the family's genomes
 ``tpe``     Optuna's TPE over the family's encoding (families with ``suggest``)
+``aging``   aging (regularized) evolution, asynchronous: a child per finished evaluation
 =========== ==================================================================
+
+``engine`` (an engine of :mod:`deap_cnn.engines`; ``None``: a serial one)
+is what the asynchronous ``aging`` strategy submits to. ``inherit=True``
+(``ga`` and ``aging``) makes children start from their parent's trained
+weights, kept in the folder ``weights_folder`` names (see
+:mod:`deap_cnn.search.inheritance`); ``sample_size`` is aging evolution's
+tournament size.
 
 Random search and TPE need no checkpoint: seeded, they propose the same
 genomes again after an interruption, and the store answers those at once.
@@ -125,7 +133,8 @@ class Strategy:
                 "does not have; use --strategy random or ga"
             )
         if halving and not self.supports_halving:
-            raise StrategyError(f"strategy {self.name!r} cannot use successive halving (it ranks several objectives)")
+            why = "it ranks several objectives" if self.multi_objective else "it evaluates one candidate at a time"
+            raise StrategyError(f"strategy {self.name!r} cannot use successive halving ({why}); drop --halving")
 
 
 def fitness_stats(objectives: int = 1) -> tools.Statistics:
@@ -166,6 +175,20 @@ def _start(toolbox, budget, checkpoint, seed, halloffame):
     return start_or_resume(toolbox, budget.population, checkpoint, resume, seed=seed, halloffame=halloffame)
 
 
+def _weights_folder(options):
+    """The :class:`~deap_cnn.search.inheritance.WeightsFolder` when ``options`` ask for inheritance, else ``None``."""
+    if not options.get("inherit"):
+        return None
+    from .inheritance import WeightsFolder
+
+    if not options.get("weights_folder"):
+        raise StrategyError(
+            "inherit=True needs weights_folder=PATH, the folder the evaluator saves trained weights to "
+            "(deap-cnn search --inherit uses RUN/weights)"
+        )
+    return WeightsFolder(options["weights_folder"])
+
+
 def run_ga(family, space, evaluate, budget, store=None, checkpoint=None, **options) -> SearchOutcome:
     """CNN-GA's loop (:func:`~deap_cnn.search.ga.ea_cnn_ga`) with ``family``'s operators."""
     weights = options.get("weights", (1.0,))
@@ -188,6 +211,7 @@ def run_ga(family, space, evaluate, budget, store=None, checkpoint=None, **optio
         logbook=logbook,
         evaluate_population=options.get("evaluate_population") or plain_evaluate_population,
         callback=options.get("callback"),
+        weights_folder=_weights_folder(options),
     )
     return SearchOutcome(list(halloffame), logbook, sum(logbook.select("nevals")))
 
@@ -278,6 +302,35 @@ def run_tpe(family, space, evaluate, budget, store=None, checkpoint=None, **opti
     return _baseline(tpe_search, family, space, evaluate, budget, store, **options)
 
 
+def run_aging(family, space, evaluate, budget, store=None, checkpoint=None, **options) -> SearchOutcome:
+    """Aging evolution (:func:`~deap_cnn.search.aging.aging_evolution`) over ``budget.training_count`` evaluations.
+
+    The population is ``budget.population``; ``sample_size`` defaults to a
+    quarter of it (at least 2); ``budget.seconds`` stops breeding early.
+    """
+    from .aging import aging_evolution
+
+    weights = options.get("weights", (1.0,))
+    toolbox = family.toolbox(space, evaluate, options.get("map_function", map), weights=weights)
+    population, logbook, run = aging_evolution(
+        toolbox,
+        budget.population,
+        budget.training_count,
+        engine=options.get("engine"),
+        sample_size=options.get("sample_size"),
+        seconds=budget.seconds,
+        cache=_cache(store, options),
+        stats=fitness_stats(),
+        checkpoint=checkpoint,
+        seed=options.get("seed"),
+        weights_folder=_weights_folder(options),
+        verbose=options.get("verbose", False),
+        callback=options.get("callback"),
+    )
+    stopped = "trainings" if run.bred >= budget.training_count else "seconds"
+    return SearchOutcome(list(run.halloffame), logbook, run.trained, stopped, list(run.history))
+
+
 _STRATEGIES: dict[str, Strategy] = {}
 
 
@@ -314,3 +367,11 @@ register_strategy(
 )
 register_strategy(Strategy("random", run_random, description="random search at the same number of trainings"))
 register_strategy(Strategy("tpe", run_tpe, needs_suggest=True, description="Optuna's TPE over the genome encoding"))
+register_strategy(
+    Strategy(
+        "aging",
+        run_aging,
+        supports_halving=False,
+        description="aging (regularized) evolution: a child as soon as any evaluation finishes",
+    )
+)

@@ -32,6 +32,8 @@ import hashlib
 import importlib
 import json
 import math
+import os
+import tempfile
 import time
 
 import torch
@@ -40,6 +42,8 @@ from ..families.base import _is_int
 from ..families.cnn_ga.network import build_network
 from .device_data import DeviceData, device_data
 from .devices import _use_threads, default_threads, select_device
+from .inheritance import inherit, load_weights, save_weights
+from .lineage import evaluation_key, parent_of, weights_key, weights_path
 from .models import count_flops, count_parameters
 from .settings import EvaluationRecord, TrainSettings, settings_for, worst_fitness
 from .sources import DataSource, load_data
@@ -81,22 +85,78 @@ def _seeded_global_rng(device: torch.device, seed: int):
         yield
 
 
-def _train_candidate(genome, data, space, settings, batch_size, builder, record):
-    """Build, train and validate one candidate, filling ``record`` as it goes."""
+def _train_candidate(
+    genome, data, space, settings, batch_size, builder, record, inherit_from=None, save_to=None, resume=None,
+    save_state=None,
+):  # fmt: skip
+    """Build, train and validate one candidate, filling ``record`` as it goes.
+
+    ``inherit_from``: a weights file to start from (:func:`inherit`);
+    ``save_to``: where to save the trained weights. ``resume``: a training
+    state (:func:`_load_state`) to continue from; ``save_state``: where to
+    save the training state at the end.
+    """
     model = build_model(genome, space.input_shape, space.n_classes, settings.seed, builder)
+    if inherit_from is not None:
+        record.inherited = inherit(model, load_weights(inherit_from))
     record.parameters = count_parameters(model)
     record.flops = count_flops(model, space.input_shape)
     with _seeded_global_rng(data.device, settings.seed):
-        _train_epochs(model, data, settings, batch_size, record)
+        trainer = _train_epochs(model, data, settings, batch_size, record, resume)
+        if save_state is not None:
+            _save_state(trainer, record, save_state)
+    if save_to is not None:
+        save_weights(model, save_to)
 
 
-def _train_epochs(model, data, settings, batch_size, record):
-    """Train ``model`` epoch by epoch, validating after each, until the epochs or the time budget run out."""
+def _save_state(trainer, record, path):
+    """Write the training state and the record's curves so far (atomically): a later rung continues from it."""
+    state = {
+        "trainer": trainer.state_dict(),
+        "torch_rng": torch.get_rng_state(),  # dropout's draws go on where they stopped
+        "curves": {name: list(getattr(record, name)) for name in ("val_accuracy", "val_loss", "train_loss")},
+        "epochs": record.epochs,
+        "batch_size": trainer.batch_size,
+    }
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".state-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load_state(path):
+    """A training state written by :func:`_save_state`, or ``None`` when there is none at ``path``."""
+    if path is None or not os.path.exists(path):
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _train_epochs(model, data, settings, batch_size, record, resume=None):
+    """Train ``model`` epoch by epoch, validating after each, until the epochs or the time budget run out.
+
+    With ``resume`` (a saved training state) training goes on from the
+    epoch it stopped at, its curves so far kept. Returns the trainer.
+    """
     trainer = Trainer(model, data, settings, batch_size=batch_size)
+    first = 1
+    if resume is not None:
+        trainer.load_state_dict(resume["trainer"])
+        torch.set_rng_state(resume["torch_rng"])
+        for name, values in resume["curves"].items():
+            setattr(record, name, list(values))
+        record.epochs = record.continued_from = first = resume["epochs"]
+        first += 1
     if settings.record_batches:
         record.batch_loss, record.batch_seconds = trainer.batch_loss, trainer.batch_seconds
     started = time.perf_counter()
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(first, settings.epochs + 1):
         epoch_started = time.perf_counter()
         record.train_loss.append(trainer.train_epoch())
         accuracy, loss = trainer.evaluate()
@@ -110,6 +170,7 @@ def _train_epochs(model, data, settings, batch_size, record):
         if settings.time_budget is not None and time.perf_counter() - started >= settings.time_budget:
             break
     record.fitness = _fitness(record, settings.fitness)
+    return trainer
 
 
 def _free(device: torch.device, after_error: bool):
@@ -120,23 +181,34 @@ def _free(device: torch.device, after_error: bool):
         torch.cuda.empty_cache()
 
 
-def evaluate_genome(genome, data: DeviceData, space, settings: TrainSettings, builder=build_network):
+def evaluate_genome(
+    genome, data: DeviceData, space, settings: TrainSettings, builder=build_network, inherit_from=None, save_to=None,
+    resume_from=None, save_state=None,
+):  # fmt: skip
     """Train and score ``genome`` on ``data``; never raises for the candidate's own failures.
 
     Out of memory is retried once at half the batch size. See
-    :class:`EvaluationRecord` for the statuses.
+    :class:`EvaluationRecord` for the statuses. ``inherit_from`` (a weights
+    file) starts the network from those trained weights where its layers fit;
+    ``save_to`` receives the trained weights of a candidate that trained
+    without failing. ``resume_from`` (a training-state file; absent: train
+    from the start) continues an earlier, shorter training of the same
+    genome; ``save_state`` receives the training state at the end.
     """
+    resume = _load_state(resume_from)
     started = time.perf_counter()
     worst = worst_fitness(settings)
     record = EvaluationRecord(genome=str(genome), fitness=worst, device=str(data.device))
-    batch_size = settings.batch_size
+    batch_size = settings.batch_size if resume is None else resume["batch_size"]
     for attempt in (1, 2):
         record.batch_size = batch_size
-        record.val_accuracy, record.val_loss, record.epochs = [], [], 0
+        record.val_accuracy, record.val_loss, record.epochs, record.continued_from = [], [], 0, 0
         record.train_loss, record.epoch_seconds, record.batch_loss, record.batch_seconds = [], [], [], []
         retry = failed = False
         try:
-            _train_candidate(genome, data, space, settings, batch_size, builder, record)
+            _train_candidate(
+                genome, data, space, settings, batch_size, builder, record, inherit_from, save_to, resume, save_state
+            )
             record.status, record.error = "ok", None
         except NonFiniteLossError as error:
             failed = True
@@ -154,6 +226,7 @@ def evaluate_genome(genome, data: DeviceData, space, settings: TrainSettings, bu
         if not retry:
             break
         batch_size //= 2
+        resume = None  # the saved state was for the larger batch: start over
     if record.status != "ok":
         record.fitness = worst
     record.seconds = time.perf_counter() - started
@@ -217,12 +290,28 @@ class Evaluator:
         ``builder(genome, input_shape, n_classes) -> nn.Module``; a picklable
         callable (tests pass failing ones). ``None``: the builder the space
         names (:func:`resolve_builder`).
+    weights_dir:
+        A folder (the run's ``weights/``) for weight inheritance: every
+        candidate saves its trained weights there as ``<weights key>.pt``, and a
+        genome that carries a ``parent`` (a weights key, see
+        :mod:`deap_cnn.training.lineage`) starts from that parent's weights.
+        ``None``: no weights are saved or read.
+    state_dir, continue_from:
+        Continued training (successive halving): with ``state_dir`` each
+        candidate that stops before its schedule ends (``settings.epochs <
+        settings.schedule_epochs``) saves its training state there as
+        ``<weights key>-e<epochs>.pt``; with ``continue_from`` (a number of
+        epochs) too, a candidate whose state after that many epochs is there
+        trains on from it for the remaining epochs only.
 
     Only these arguments make up its state, so it pickles small; data and
     device live in a per-process cache.
     """
 
-    def __init__(self, data, space, settings=TrainSettings(), device=None, threads=None, builder=None):
+    def __init__(
+        self, data, space, settings=TrainSettings(), device=None, threads=None, builder=None, weights_dir=None,
+        state_dir=None, continue_from=None,
+    ):  # fmt: skip
         if not isinstance(settings, TrainSettings):
             raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
         if threads is not None and (not _is_int(threads) or threads < 1):
@@ -233,6 +322,9 @@ class Evaluator:
         self.device = device
         self.threads = threads
         self.builder = resolve_builder(space, builder)
+        self.weights_dir = None if weights_dir is None else str(weights_dir)
+        self.state_dir = None if state_dir is None else str(state_dir)
+        self.continue_from = continue_from
         load_data(data).check_fits(space.input_shape, space.n_classes)
 
     def __repr__(self):
@@ -271,6 +363,10 @@ class Evaluator:
         """
         return self.space.validate(genome)
 
+    def state_path(self, key: str, epochs: int) -> str:
+        """Where the training state of the evaluation ``key`` after ``epochs`` epochs lives in ``state_dir``."""
+        return os.path.join(self.state_dir, f"{weights_key(key)}-e{epochs}.pt")
+
     def settings_for(self, genome) -> TrainSettings:
         """The settings ``genome`` trains with: its own hyperparameter genes, if any, override the evaluator's.
 
@@ -284,6 +380,7 @@ class Evaluator:
         Raises only for usage errors (an invalid genome, data that does not
         fit the space); a candidate's own failures are recorded.
         """
+        parent, key = parent_of(genome), evaluation_key(genome)  # read before validation makes a new genome
         genome = self.genome(genome)
         device = select_device(self.device)
         # Again here: a worker unpickles the evaluator without __init__, and may read other files.
@@ -294,4 +391,23 @@ class Evaluator:
         data = device_data(self.data, settings, device)
         if device.type == "cpu":
             _use_threads(self.threads or default_threads())
-        return evaluate_genome(genome, data, self.space, settings, self.builder)
+        inherit_from = save_to = None
+        if getattr(self, "weights_dir", None) is not None:
+            save_to = weights_path(self.weights_dir, weights_key(key))
+            inherit_from = weights_path(self.weights_dir, parent) if parent else None
+        elif parent:
+            raise ValueError(
+                f"genome {genome} inherits weights {parent!r}, but this Evaluator has no weights_dir to read them from; "
+                "pass Evaluator(..., weights_dir=RUN/weights)"
+            )
+        resume_from = save_state = None
+        if getattr(self, "state_dir", None) is not None:
+            if settings.epochs < (settings.schedule_epochs or settings.epochs):  # stopped early: may go on later
+                save_state = self.state_path(key, settings.epochs)
+            if self.continue_from:
+                resume_from = self.state_path(key, self.continue_from)
+        record = evaluate_genome(
+            genome, data, self.space, settings, self.builder, inherit_from, save_to, resume_from, save_state
+        )
+        record.parent = parent
+        return record

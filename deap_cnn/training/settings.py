@@ -95,6 +95,12 @@ class TrainSettings:
         duration, in the :class:`EvaluationRecord` (learning curves). Off by
         default: on CUDA each recorded batch waits for the GPU. It changes no
         fitness, so it is left out of :meth:`fingerprint`.
+    schedule_epochs:
+        The epochs the learning-rate schedule spans, when training stops
+        before it ends (``None``: ``epochs``). Successive halving with
+        continued training gives every rung the top rung's schedule, so that
+        training a candidate for rung 1's epochs and then on to rung 2's is
+        exactly training it for rung 2's epochs in one go.
     """
 
     epochs: int = 10
@@ -117,6 +123,7 @@ class TrainSettings:
     channels_last: bool = True
     max_batches_per_epoch: int | None = None
     record_batches: bool = False
+    schedule_epochs: int | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -150,6 +157,10 @@ class TrainSettings:
         for name in ("split_seed", "seed"):
             if not _is_int(getattr(self, name)):
                 raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
+        if self.schedule_epochs is not None and (not _is_int(self.schedule_epochs) or self.schedule_epochs < self.epochs):
+            raise ValueError(
+                f"schedule_epochs must be None or an integer >= epochs ({self.epochs}), got {self.schedule_epochs!r}"
+            )
         cap = self.max_batches_per_epoch
         if cap is not None and (not _is_int(cap) or cap < 1):
             raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
@@ -158,6 +169,8 @@ class TrainSettings:
         """A short hash of every setting that decides a fitness: the results store keys cached fitness on it."""
         settings = asdict(self)
         del settings["record_batches"]  # what is kept, not what is scored
+        if self.schedule_epochs in (None, self.epochs):  # the same training: fingerprints of older runs still match
+            del settings["schedule_epochs"]
         text = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -175,6 +188,13 @@ class EvaluationRecord:
     named in ``error``), ``"nan"`` (the loss stopped being finite) or
     ``"oom"`` (out of memory even at half the batch size). All but ``"ok"``
     carry the worst fitness.
+
+    ``parent`` names the trained weights the candidate started from (``""``:
+    from scratch) and ``inherited`` counts the tensors it took over from them
+    (:mod:`deap_cnn.training.inheritance`). ``continued_from`` is the
+    number of epochs an earlier evaluation had trained when this one took over
+    its training state (successive halving's continued training): this one
+    trained ``epochs - continued_from`` epochs.
 
     ``train_loss`` holds each epoch's mean training loss. With
     ``TrainSettings.record_batches`` the growth records are kept too:
@@ -195,6 +215,9 @@ class EvaluationRecord:
     status: str = "ok"
     error: str | None = None
     batch_size: int = 0
+    parent: str = ""
+    inherited: int = 0
+    continued_from: int = 0
     train_loss: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
     batch_loss: list = field(default_factory=list)

@@ -93,7 +93,7 @@ class Trainer:
         self.steps_per_epoch = max(1, self.full_batches)
         if settings.max_batches_per_epoch is not None:
             self.steps_per_epoch = min(self.steps_per_epoch, settings.max_batches_per_epoch)
-        self.total_steps = settings.epochs * self.steps_per_epoch
+        self.total_steps = (settings.schedule_epochs or settings.epochs) * self.steps_per_epoch
         if self.is_cuda:
             torch.backends.cudnn.benchmark = True  # fixed batch shapes for many steps: tuning pays for itself
         self.model = model.to(self.device, memory_format=self.memory_format)
@@ -107,6 +107,28 @@ class Trainer:
         self._position = 0
         # With settings.record_batches: one list per train_steps call (an epoch), of losses and seconds.
         self.batch_loss, self.batch_seconds = [], []
+
+    def state_dict(self) -> dict:
+        """Everything training on needs: model, optimiser, schedule, batch order and its generator, steps done."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "order": None if self._order is None else self._order.cpu(),
+            "position": self._position,
+            "steps_done": self.steps_done,
+        }
+
+    def load_state_dict(self, state: dict):
+        """Continue from :meth:`state_dict`: the next step is the one the saved trainer would have taken."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self._order = None if state["order"] is None else state["order"].to(self.device)
+        self._position = state["position"]
+        self.steps_done = state["steps_done"]
 
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast)
