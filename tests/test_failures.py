@@ -415,8 +415,8 @@ def test_tiny_odd_and_collapsed_populations_run_to_the_end(monkeypatch, strategy
     offered = []
     original = ga.vary_cnn_ga
 
-    def counting_vary(pop, toolbox, cxpb, mutpb):
-        offspring = original(pop, toolbox, cxpb, mutpb)
+    def counting_vary(pop, toolbox, cxpb, mutpb, *rest):
+        offspring = original(pop, toolbox, cxpb, mutpb, *rest)
         offered.append((len(pop), len(offspring)))
         return offspring
 
