@@ -45,6 +45,7 @@ import dataclasses
 import inspect
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
@@ -62,6 +63,7 @@ from deap_cnn.families import get_family  # noqa: E402
 from deap_cnn.runs.store import ResultsStore  # noqa: E402
 from deap_cnn.search.halving import SuccessiveHalving, halving_rungs  # noqa: E402
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names  # noqa: E402
+from deap_cnn.training.devices import LOCAL_WORKERS_ENV, available_cpus  # noqa: E402
 from deap_cnn.training.evaluator import Evaluator  # noqa: E402
 from deap_cnn.training.final import train_and_test  # noqa: E402
 from deap_cnn.training.settings import TrainSettings  # noqa: E402
@@ -144,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--methods", nargs="+", default=list(DEFAULT_METHODS), help="strategy[+halving][+inherit] ...")
     add("--eta", type=parse_eta, default=1 / 3, help="fraction promoted per rung of halving (1/3, 1/2, ...)")
     add("--final-epochs", type=int, default=6, help="epochs of the final training of every pick")
+    add("--jobs", type=int, default=2, help="runs side by side in worker processes (1: all in this one)")
     add("--threads", type=int, default=1, help="torch threads (runs are serial: the meter counts in-process)")
     add("--device", default="cpu")
     add("--out", default=None, help="output folder (default runs/search-quality-<time>)")
@@ -239,6 +242,26 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
         "stopped": stopped,
         "trace": [[c, s, a] for c, s, a, _ in trace],
     }
+
+
+_FINALS = {}  # genome -> test accuracy of its final training, per process: a pick found again is not retrained
+
+
+def _share_finals(finals):
+    _FINALS.update(finals)
+
+
+def run_and_test(task) -> dict:
+    """One run (:func:`run_one`) and the final training of its pick."""
+    method, seed, args, settings, final_settings, source, space, images, out = task
+    run = run_one(method, seed, args, settings, source, space, images, out)
+    genome = run["best_genome"]
+    if genome is not None and genome not in _FINALS:
+        final = train_and_test(Genome.from_string(genome), source, space, final_settings, args.device)
+        _FINALS[genome] = final["test_accuracy"]
+    run["test_accuracy"] = _FINALS.get(genome, math.nan)
+    run["budget"] = args.budget * TERA
+    return run
 
 
 def best_so_far(trace, compute: float) -> float:
@@ -384,7 +407,7 @@ def main(argv=None):
         return runs
     if args.quick:
         apply_quick(args)
-    for name in ("seeds", "epochs", "population", "final_epochs", "threads"):
+    for name in ("seeds", "epochs", "population", "final_epochs", "threads", "jobs"):
         if getattr(args, name) < 1:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if not args.budget > 0:
@@ -425,32 +448,45 @@ def main(argv=None):
     )
     for note in skipped:
         print(f"  skipped: {note}", flush=True)
+    # The final trainings take their torch threads from here (default_threads): --threads, as the searches.
+    os.environ.setdefault(LOCAL_WORKERS_ENV, str(max(1, available_cpus() // args.threads)))
     log = out / "runs.jsonl"
     runs = [r for r in read_runs(log) if r["method"] in methods]
     done = {(r["method"], r["seed"]) for r in runs}
-    finals = {r["best_genome"]: r["test_accuracy"] for r in runs}
+    _FINALS.update({r["best_genome"]: r["test_accuracy"] for r in runs})
+    tasks = [
+        (method, seed, args, settings, final_settings, source, space, images, out)
+        for seed in range(args.seeds)
+        for method in methods
+        if (method, seed) not in done
+    ]
     started = time.perf_counter()
-    for seed in range(args.seeds):
-        for method in methods:
-            if (method, seed) in done:
-                continue
-            run = run_one(method, seed, args, settings, source, space, images, out)
-            genome = run["best_genome"]
-            if genome is not None and genome not in finals:
-                final = train_and_test(Genome.from_string(genome), source, space, final_settings, args.device)
-                finals[genome] = final["test_accuracy"]
-            run["test_accuracy"] = finals.get(genome, math.nan)
-            run["budget"] = args.budget * TERA
+    pool = None
+    if args.jobs > 1 and len(tasks) > 1:
+        import multiprocessing
+
+        # Whole runs side by side, each serial: the meter stays in the process that trains.
+        pool = multiprocessing.get_context("spawn").Pool(min(args.jobs, len(tasks)), initializer=_share_finals,
+                                                         initargs=(dict(_FINALS),))  # fmt: skip
+        results = pool.imap_unordered(run_and_test, tasks)
+    else:
+        results = map(run_and_test, tasks)
+    try:
+        for run in results:
             runs.append(run)
             with open(log, "a") as handle:
                 handle.write(json.dumps(run) + "\n")
             print(
-                f"  seed {seed} {method:<22} best {genome} val {run['best_val_accuracy']:.4f} "
-                f"test {run['test_accuracy']:.4f}; {run['trainings']} trainings, {run['compute'] / TERA:.2f} T, "
-                f"{run['train_seconds']:.0f} s training ({run['stopped']}); "
+                f"  seed {run['seed']} {run['method']:<22} best {run['best_genome']} "
+                f"val {run['best_val_accuracy']:.4f} test {run['test_accuracy']:.4f}; {run['trainings']} trainings, "
+                f"{run['compute'] / TERA:.2f} T, {run['train_seconds']:.0f} s training ({run['stopped']}); "
                 f"{time.perf_counter() - started:.0f} s so far",
                 flush=True,
             )
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     text = finish(runs, args.budget * TERA, out)
     print("\n" + text + f"\n\nwall time {time.perf_counter() - started:.0f} s", flush=True)
     return runs
