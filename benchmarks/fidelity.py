@@ -36,8 +36,9 @@ training images.
 Every training is appended as one JSON line to ``<out>/trainings.jsonl`` as it
 finishes, so an interrupted run still reports (``--report``) and resumes. A
 helper process may share ``--out`` with ``--skip-reference`` and other
-``--variants`` (the references are then the first process's): each skips
-what the other has finished.
+``--variants`` (the references are then the first process's), or with the
+same variants and ``--reverse`` (they meet in the middle): each skips what
+the other has finished.
 The table is also written to ``<out>/table.txt``.
 """
 
@@ -126,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--reference-val-fraction", type=float, default=0.2)
     add("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     add("--skip-reference", action="store_true", help="train no reference (a helper process sharing --out)")
+    add("--reverse", action="store_true", help="go through the genomes last first (a helper meeting the main process)")
     add("--seeds", type=int, default=2, help="training seeds 0..N-1 per short variant")
     add("--max-batches", type=int, default=0, help="cap on batches per epoch (0: none; tests only)")
     add("--threads", type=int, default=1, help="torch threads (1: measured 2-7x faster than 2 on shared cores)")
@@ -318,7 +320,7 @@ def main(argv=None):
         max_batches_per_epoch=max_batches,
     )
     plan = []  # genome-major, so that a partial run ranks its first genomes on every variant
-    for genome in genomes:
+    for genome in reversed(genomes) if args.reverse else genomes:
         if not args.skip_reference:
             plan.append((REFERENCE, REFERENCE_SEED, genome, reference_settings))
         for name in args.variants:
