@@ -168,18 +168,6 @@ def test_neg_val_loss_fitness_is_the_lowest_loss_negated():
     assert record.fitness == (-min(record.val_loss),)
 
 
-def test_mean_last_val_acc_fitness_averages_the_last_two_epochs():
-    record = _record(replace(QUICK, epochs=3, fitness="mean_last_val_acc"))
-    assert record.fitness == pytest.approx(((record.val_accuracy[-2] + record.val_accuracy[-1]) / 2,))
-    single = _record(replace(QUICK, epochs=1, fitness="mean_last_val_acc"))
-    assert single.fitness == (single.val_accuracy[-1],)
-
-
-def test_an_unknown_fitness_names_the_choices():
-    with pytest.raises(ValueError, match="mean_last_val_acc"):
-        TrainSettings(fitness="mean_val_acc")
-
-
 def test_time_budget_stops_after_the_epoch_that_crosses_it():
     record = _record(replace(QUICK, epochs=5, time_budget=1e-6))
     assert record.status == "ok" and record.epochs == 1

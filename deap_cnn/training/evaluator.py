@@ -41,7 +41,7 @@ from ..families.cnn_ga.network import build_network
 from .device_data import DeviceData, device_data
 from .devices import _use_threads, default_threads, select_device
 from .models import count_flops, count_parameters
-from .settings import MEAN_LAST_EPOCHS, EvaluationRecord, TrainSettings, settings_for, worst_fitness
+from .settings import EvaluationRecord, TrainSettings, settings_for, worst_fitness
 from .sources import DataSource, load_data
 from .trainer import NonFiniteLossError, Trainer
 
@@ -67,9 +67,6 @@ def _fitness(record: EvaluationRecord, kind: str) -> tuple:
         return (max(record.val_accuracy),)
     if kind == "last_val_acc":
         return (record.val_accuracy[-1],)
-    if kind == "mean_last_val_acc":
-        last = record.val_accuracy[-MEAN_LAST_EPOCHS:]
-        return (sum(last) / len(last),)
     return (-min(record.val_loss),)
 
 

@@ -12,7 +12,6 @@ __all__ = [
     "SCHEDULES",
     "OPTIMIZERS",
     "FITNESSES",
-    "MEAN_LAST_EPOCHS",
     "AUGMENTS",
     "WORST_NEG_VAL_LOSS",
     "TrainSettings",
@@ -27,11 +26,7 @@ SCHEDULES = ("onecycle", "cosine", "constant")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
-FITNESSES = ("best_val_acc", "last_val_acc", "mean_last_val_acc", "neg_val_loss")
-
-
-#: Epochs whose validation accuracies ``fitness="mean_last_val_acc"`` averages.
-MEAN_LAST_EPOCHS = 2
+FITNESSES = ("best_val_acc", "last_val_acc", "neg_val_loss")
 
 
 AUGMENTS = ("auto", "crop_flip", "flip", "none")
@@ -68,12 +63,8 @@ class TrainSettings:
         the epoch that crosses it (the schedule still assumes all ``epochs``).
     fitness:
         ``"best_val_acc"`` (highest validation accuracy over the epochs),
-        ``"last_val_acc"`` (after the last epoch), ``"mean_last_val_acc"``
-        (the mean of the last two epochs' validation accuracies, or the
-        last alone after one epoch: two measurements average out part of the
-        noise of one accuracy on a small validation set) or
-        ``"neg_val_loss"`` (the negated lowest validation loss). A
-        one-element tuple, maximised.
+        ``"last_val_acc"`` (after the last epoch) or ``"neg_val_loss"`` (the
+        negated lowest validation loss). A one-element tuple, maximised.
     augment:
         ``"crop_flip"`` (zero-pad 4 px, random crop back, random horizontal
         flip), ``"flip"``, ``"none"``, or ``"auto"``: crop_flip for 3-channel
