@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--train-size", type=int, default=10000, help="Fashion-MNIST training images (stratified subset; 0: all)")
     add("--data-seed", type=int, default=0)
     add("--seeds", type=int, default=5, help="search seeds 0..N-1 per method")
-    add("--budget", type=float, default=1.5, help="compute per run, in T multiply-adds x training images")
+    add("--budget", type=float, default=3.0, help="compute per run, in T multiply-adds x training images")
     add("--epochs", type=int, default=1, help="training epochs per candidate")
     add("--halving-epochs", type=int, default=3, help="+halving: epochs of the top rung (rungs from it and --eta)")
     add("--batch-size", type=int, default=32)
