@@ -2,7 +2,7 @@
 
     python benchmarks/search_quality.py                  # defaults: 10,000 training images, 5 seeds (time: see README)
     python benchmarks/search_quality.py --quick          # a few minutes: tiny networks, 2 seeds, one method per strategy
-    python benchmarks/search_quality.py --budget 40 --seeds 8 --methods ga random ga+halving
+    python benchmarks/search_quality.py --budget 12 --widths 16 32 64 --methods ga random ga+halving
 
 Every method gets, per seed, the same **compute budget** (``--budget``, in
 tera multiply-adds x images: a candidate's training costs its forward
