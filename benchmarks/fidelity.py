@@ -60,11 +60,11 @@ for path in (ROOT, Path(__file__).resolve().parent):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from scipy.stats import kendalltau  # noqa: E402
+from scipy.stats import kendalltau
+from subsets import fashion_mnist_subset
 
-from deap_cnn import Genome, SearchSpace  # noqa: E402
-from deap_cnn.families.cnn_ga.operators import random_genome  # noqa: E402
-from subsets import fashion_mnist_subset  # noqa: E402
+from deap_cnn import Genome, SearchSpace
+from deap_cnn.families.cnn_ga.operators import random_genome
 
 REFERENCE = "reference"
 REFERENCE_SEED = 1000  # apart from the short trainings' seeds 0, 1, ...
@@ -116,31 +116,77 @@ QUICK_VARIANTS = ("e1-b128", "e2-b64")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add("--train-size", type=int, default=6000, help="Fashion-MNIST training images (stratified subset; 0: all)")
+    add(
+        "--train-size",
+        type=int,
+        default=6000,
+        help="Fashion-MNIST training images (stratified subset; 0: all)",
+    )
     add("--data-seed", type=int, default=0, help="seed of the subset")
     add("--genomes", type=int, default=16, help="random genomes to rank")
     add("--genome-seed", type=int, default=0)
     add("--widths", type=int, nargs="+", default=[16, 32, 64])
     add("--max-skip-units", type=int, default=4)
     add("--reference-epochs", type=int, default=10)
-    add("--reference-last", type=int, default=3, help="the reference averages the last K epochs' validation accuracy")
+    add(
+        "--reference-last",
+        type=int,
+        default=3,
+        help="the reference averages the last K epochs' validation accuracy",
+    )
     add("--reference-val-fraction", type=float, default=0.2)
     add("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    add("--skip-reference", action="store_true", help="train no reference (a helper process sharing --out)")
-    add("--reverse", action="store_true", help="go through the genomes last first (a helper meeting the main process)")
+    add(
+        "--skip-reference",
+        action="store_true",
+        help="train no reference (a helper process sharing --out)",
+    )
+    add(
+        "--reverse",
+        action="store_true",
+        help="go through the genomes last first (a helper meeting the main process)",
+    )
     add("--seeds", type=int, default=2, help="training seeds 0..N-1 per short variant")
-    add("--max-batches", type=int, default=0, help="cap on batches per epoch (0: none; tests only)")
-    add("--threads", type=int, default=1, help="torch threads (1: measured 2-7x faster than 2 on shared cores)")
+    add(
+        "--max-batches",
+        type=int,
+        default=0,
+        help="cap on batches per epoch (0: none; tests only)",
+    )
+    add(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (1: measured 2-7x faster than 2 on shared cores)",
+    )
     add("--device", default="cpu")
-    add("--out", default=None, help="folder of trainings.jsonl and table.txt (default runs/fidelity-<time>)")
-    add("--report", default=None, metavar="FOLDER", help="print the table of FOLDER's trainings and stop")
-    add("--quick", action="store_true", help="smoke run: 1,000 images, 6 tiny genomes, 2 variants")
+    add(
+        "--out",
+        default=None,
+        help="folder of trainings.jsonl and table.txt (default runs/fidelity-<time>)",
+    )
+    add(
+        "--report",
+        default=None,
+        metavar="FOLDER",
+        help="print the table of FOLDER's trainings and stop",
+    )
+    add(
+        "--quick",
+        action="store_true",
+        help="smoke run: 1,000 images, 6 tiny genomes, 2 variants",
+    )
     return parser
 
 
 def apply_quick(args):
     args.train_size, args.genomes, args.widths, args.max_skip_units = 1000, 6, [4, 8], 3
-    args.reference_epochs, args.reference_last, args.variants, args.max_batches = 3, 2, list(QUICK_VARIANTS), 4
+    args.reference_epochs, args.reference_last, args.variants, args.max_batches = (
+        3,
+        2,
+        list(QUICK_VARIANTS),
+        4,
+    )
 
 
 def draw_genomes(space, count: int, seed: int) -> list[str]:
@@ -152,7 +198,9 @@ def draw_genomes(space, count: int, seed: int) -> list[str]:
             found.append(text)
         if len(found) == count:
             return found
-    raise SystemExit(f"error: the space holds fewer than {count} distinct genomes; lower --genomes")
+    raise SystemExit(
+        f"error: the space holds fewer than {count} distinct genomes; lower --genomes"
+    )
 
 
 def read_trainings(path: Path) -> list[dict]:
@@ -173,8 +221,12 @@ def train(genome, source, space, settings, device, threads) -> dict:
     from deap_cnn.training.evaluator import Evaluator
     from deap_cnn.training.sources import load_data
 
-    record = Evaluator(source, space, settings, device=device, threads=threads).record(genome)
-    train_idx, val_idx = load_data(source).split(settings.val_fraction, settings.split_seed)
+    record = Evaluator(source, space, settings, device=device, threads=threads).record(
+        genome
+    )
+    train_idx, val_idx = load_data(source).split(
+        settings.val_fraction, settings.split_seed
+    )
     images = len(train_idx)
     if settings.max_batches_per_epoch:
         images = min(images, settings.max_batches_per_epoch * settings.batch_size)
@@ -222,7 +274,9 @@ def mean_sd(values, digits=2) -> str:
 def report(rows: list[dict], reference_last: int) -> tuple[str, list[dict]]:
     """The table (text) and its rows (dicts) for the trainings in ``rows``."""
     reference_rows = [r for r in rows if r["variant"] == REFERENCE]
-    reference = {r["genome"]: fitness_values(r, f"mean{reference_last}") for r in reference_rows}
+    reference = {
+        r["genome"]: fitness_values(r, f"mean{reference_last}") for r in reference_rows
+    }
     lines = []
     if reference_rows:
         val_images = reference_rows[0]["val_images"]
@@ -250,9 +304,18 @@ def report(rows: list[dict], reference_last: int) -> tuple[str, list[dict]]:
         seconds = statistics.fmean(r["seconds"] for r in group)
         val_images = group[0]["val_images"]
         for kind in kinds:
-            by_seed = {s: {r["genome"]: fitness_values(r, kind) for r in group if r["seed"] == s} for s in seeds}
+            by_seed = {
+                s: {
+                    r["genome"]: fitness_values(r, kind)
+                    for r in group
+                    if r["seed"] == s
+                }
+                for s in seeds
+            }
             taus = [tau(by_seed[s], reference) for s in seeds]
-            pairs = [tau(by_seed[a], by_seed[b]) for a, b in itertools.combinations(seeds, 2)]
+            pairs = [
+                tau(by_seed[a], by_seed[b]) for a, b in itertools.combinations(seeds, 2)
+            ]
             scores = [v for s in seeds for v in by_seed[s].values()]
             accuracy = statistics.fmean(scores) if scores else 0.0
             standard_error = math.sqrt(max(accuracy * (1 - accuracy), 0) / val_images)
@@ -285,14 +348,18 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.report:
         folder = Path(args.report)
-        text, _ = report(read_trainings(folder / "trainings.jsonl"), args.reference_last)
+        text, _ = report(
+            read_trainings(folder / "trainings.jsonl"), args.reference_last
+        )
         print(text)
         return
     if args.quick:
         apply_quick(args)
     for name in ("genomes", "seeds", "reference_epochs", "reference_last", "threads"):
         if getattr(args, name) < 1:
-            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+            raise SystemExit(
+                f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
+            )
     if args.reference_last > args.reference_epochs:
         raise SystemExit("error: --reference-last cannot exceed --reference-epochs")
     out = Path(args.out or time.strftime("runs/fidelity-%Y%m%d-%H%M%S"))
@@ -325,7 +392,9 @@ def main(argv=None):
             plan.append((REFERENCE, REFERENCE_SEED, genome, reference_settings))
         for name in args.variants:
             for seed in range(args.seeds):
-                plan.append((name, seed, genome, VARIANTS[name].settings(seed, max_batches)))
+                plan.append(
+                    (name, seed, genome, VARIANTS[name].settings(seed, max_batches))
+                )
     done = {(r["variant"], r["seed"], r["genome"]) for r in read_trainings(log)}
     print(
         f"fidelity on {dataset.name}: {len(dataset.x_train)} training images; {len(genomes)} genomes of widths "
@@ -341,7 +410,11 @@ def main(argv=None):
         done = {(r["variant"], r["seed"], r["genome"]) for r in read_trainings(log)}
         if (name, seed, genome) in done:
             continue  # another process sharing --out trained it meanwhile
-        row = {"variant": name, "seed": seed, **train(genome, source, space, settings, args.device, args.threads)}
+        row = {
+            "variant": name,
+            "seed": seed,
+            **train(genome, source, space, settings, args.device, args.threads),
+        }
         with open(log, "a") as handle:
             handle.write(json.dumps(row) + "\n")
         print(

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from make_sample import balanced_subset
 
 from deap_cnn.training.datasets import DataError
@@ -25,7 +24,9 @@ DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 DEFAULT_CACHE = Path(__file__).resolve().parent.parent / "runs" / "data-cache"
 
 
-def fashion_mnist_subset(train_size: int, seed: int = 0, folder=DEBIAN_FASHION_MNIST, cache=DEFAULT_CACHE) -> DataSource:
+def fashion_mnist_subset(
+    train_size: int, seed: int = 0, folder=DEBIAN_FASHION_MNIST, cache=DEFAULT_CACHE
+) -> DataSource:
     """A :class:`DataSource` of ``train_size`` training images (the same count per class) and the whole test set.
 
     ``train_size`` must be a multiple of the class count (10) and at most the
@@ -34,7 +35,9 @@ def fashion_mnist_subset(train_size: int, seed: int = 0, folder=DEBIAN_FASHION_M
     if train_size == 0:
         return DataSource(str(folder))
     if train_size < 0 or train_size % 10:
-        raise SystemExit(f"error: the training subset size must be a positive multiple of 10, got {train_size}")
+        raise SystemExit(
+            f"error: the training subset size must be a positive multiple of 10, got {train_size}"
+        )
     path = Path(cache) / f"fashion-mnist-train{train_size}-seed{seed}.npz"
     if not path.is_file():
         try:
@@ -46,8 +49,12 @@ def fashion_mnist_subset(train_size: int, seed: int = 0, folder=DEBIAN_FASHION_M
             ) from None
         y_train = full.y_train.numpy()
         if train_size > len(y_train):
-            raise SystemExit(f"error: asked for {train_size} training images; the folder holds {len(y_train)}")
-        chosen = balanced_subset(y_train, train_size // full.n_classes, np.random.default_rng(seed))
+            raise SystemExit(
+                f"error: asked for {train_size} training images; the folder holds {len(y_train)}"
+            )
+        chosen = balanced_subset(
+            y_train, train_size // full.n_classes, np.random.default_rng(seed)
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.npz")
         np.savez_compressed(
