@@ -198,9 +198,7 @@ def draw_genomes(space, count: int, seed: int) -> list[str]:
             found.append(text)
         if len(found) == count:
             return found
-    raise SystemExit(
-        f"error: the space holds fewer than {count} distinct genomes; lower --genomes"
-    )
+    raise SystemExit(f"error: the space holds fewer than {count} distinct genomes; lower --genomes")
 
 
 def read_trainings(path: Path) -> list[dict]:
@@ -221,12 +219,8 @@ def train(genome, source, space, settings, device, threads) -> dict:
     from deap_cnn.training.evaluator import Evaluator
     from deap_cnn.training.sources import load_data
 
-    record = Evaluator(source, space, settings, device=device, threads=threads).record(
-        genome
-    )
-    train_idx, val_idx = load_data(source).split(
-        settings.val_fraction, settings.split_seed
-    )
+    record = Evaluator(source, space, settings, device=device, threads=threads).record(genome)
+    train_idx, val_idx = load_data(source).split(settings.val_fraction, settings.split_seed)
     images = len(train_idx)
     if settings.max_batches_per_epoch:
         images = min(images, settings.max_batches_per_epoch * settings.batch_size)
@@ -274,9 +268,7 @@ def mean_sd(values, digits=2) -> str:
 def report(rows: list[dict], reference_last: int) -> tuple[str, list[dict]]:
     """The table (text) and its rows (dicts) for the trainings in ``rows``."""
     reference_rows = [r for r in rows if r["variant"] == REFERENCE]
-    reference = {
-        r["genome"]: fitness_values(r, f"mean{reference_last}") for r in reference_rows
-    }
+    reference = {r["genome"]: fitness_values(r, f"mean{reference_last}") for r in reference_rows}
     lines = []
     if reference_rows:
         val_images = reference_rows[0]["val_images"]
@@ -304,18 +296,9 @@ def report(rows: list[dict], reference_last: int) -> tuple[str, list[dict]]:
         seconds = statistics.fmean(r["seconds"] for r in group)
         val_images = group[0]["val_images"]
         for kind in kinds:
-            by_seed = {
-                s: {
-                    r["genome"]: fitness_values(r, kind)
-                    for r in group
-                    if r["seed"] == s
-                }
-                for s in seeds
-            }
+            by_seed = {s: {r["genome"]: fitness_values(r, kind) for r in group if r["seed"] == s} for s in seeds}
             taus = [tau(by_seed[s], reference) for s in seeds]
-            pairs = [
-                tau(by_seed[a], by_seed[b]) for a, b in itertools.combinations(seeds, 2)
-            ]
+            pairs = [tau(by_seed[a], by_seed[b]) for a, b in itertools.combinations(seeds, 2)]
             scores = [v for s in seeds for v in by_seed[s].values()]
             accuracy = statistics.fmean(scores) if scores else 0.0
             standard_error = math.sqrt(max(accuracy * (1 - accuracy), 0) / val_images)
@@ -348,18 +331,14 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.report:
         folder = Path(args.report)
-        text, _ = report(
-            read_trainings(folder / "trainings.jsonl"), args.reference_last
-        )
+        text, _ = report(read_trainings(folder / "trainings.jsonl"), args.reference_last)
         print(text)
         return
     if args.quick:
         apply_quick(args)
     for name in ("genomes", "seeds", "reference_epochs", "reference_last", "threads"):
         if getattr(args, name) < 1:
-            raise SystemExit(
-                f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}"
-            )
+            raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if args.reference_last > args.reference_epochs:
         raise SystemExit("error: --reference-last cannot exceed --reference-epochs")
     out = Path(args.out or time.strftime("runs/fidelity-%Y%m%d-%H%M%S"))
@@ -392,9 +371,7 @@ def main(argv=None):
             plan.append((REFERENCE, REFERENCE_SEED, genome, reference_settings))
         for name in args.variants:
             for seed in range(args.seeds):
-                plan.append(
-                    (name, seed, genome, VARIANTS[name].settings(seed, max_batches))
-                )
+                plan.append((name, seed, genome, VARIANTS[name].settings(seed, max_batches)))
     done = {(r["variant"], r["seed"], r["genome"]) for r in read_trainings(log)}
     print(
         f"fidelity on {dataset.name}: {len(dataset.x_train)} training images; {len(genomes)} genomes of widths "

@@ -35,9 +35,7 @@ def fashion_mnist_subset(
     if train_size == 0:
         return DataSource(str(folder))
     if train_size < 0 or train_size % 10:
-        raise SystemExit(
-            f"error: the training subset size must be a positive multiple of 10, got {train_size}"
-        )
+        raise SystemExit(f"error: the training subset size must be a positive multiple of 10, got {train_size}")
     path = Path(cache) / f"fashion-mnist-train{train_size}-seed{seed}.npz"
     if not path.is_file():
         try:
@@ -49,12 +47,8 @@ def fashion_mnist_subset(
             ) from None
         y_train = full.y_train.numpy()
         if train_size > len(y_train):
-            raise SystemExit(
-                f"error: asked for {train_size} training images; the folder holds {len(y_train)}"
-            )
-        chosen = balanced_subset(
-            y_train, train_size // full.n_classes, np.random.default_rng(seed)
-        )
+            raise SystemExit(f"error: asked for {train_size} training images; the folder holds {len(y_train)}")
+        chosen = balanced_subset(y_train, train_size // full.n_classes, np.random.default_rng(seed))
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial.npz")
         np.savez_compressed(

@@ -51,8 +51,7 @@ def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray, prefix: str)
     folder.mkdir(parents=True, exist_ok=True)
     n, h, w = images.shape
     (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
-        np.array([0x803, n, h, w], dtype=">i4").tobytes()
-        + images.astype(np.uint8).tobytes()
+        np.array([0x803, n, h, w], dtype=">i4").tobytes() + images.astype(np.uint8).tobytes()
     )
     (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
         np.array([0x801, n], dtype=">i4").tobytes() + labels.astype(np.uint8).tobytes()
@@ -63,31 +62,15 @@ def test_subset_is_stratified_seeded_and_keeps_the_test_set(bench, tmp_path):
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(10), 30)
     write_idx(tmp_path / "idx", rng.integers(0, 256, (300, 8, 8)), labels, "train")
-    write_idx(
-        tmp_path / "idx", rng.integers(0, 256, (50, 8, 8)), np.arange(50) % 10, "t10k"
-    )
-    first = bench.subsets.fashion_mnist_subset(
-        100, seed=3, folder=tmp_path / "idx", cache=tmp_path / "cache"
-    )
+    write_idx(tmp_path / "idx", rng.integers(0, 256, (50, 8, 8)), np.arange(50) % 10, "t10k")
+    first = bench.subsets.fashion_mnist_subset(100, seed=3, folder=tmp_path / "idx", cache=tmp_path / "cache")
     data = first.load()
     assert np.bincount(data.y_train.numpy()).tolist() == [10] * 10
     assert len(data.y_test) == 50  # the test set stays whole
-    again = np.load(
-        bench.subsets.fashion_mnist_subset(
-            100, 3, tmp_path / "idx", tmp_path / "rebuilt"
-        ).name
-    )
-    assert np.array_equal(
-        again["x_train"].reshape(100, -1), data.x_train.numpy().reshape(100, -1)
-    )
-    other = np.load(
-        bench.subsets.fashion_mnist_subset(
-            100, 4, tmp_path / "idx", tmp_path / "cache"
-        ).name
-    )
-    assert not np.array_equal(
-        other["x_train"].reshape(100, -1), data.x_train.numpy().reshape(100, -1)
-    )
+    again = np.load(bench.subsets.fashion_mnist_subset(100, 3, tmp_path / "idx", tmp_path / "rebuilt").name)
+    assert np.array_equal(again["x_train"].reshape(100, -1), data.x_train.numpy().reshape(100, -1))
+    other = np.load(bench.subsets.fashion_mnist_subset(100, 4, tmp_path / "idx", tmp_path / "cache").name)
+    assert not np.array_equal(other["x_train"].reshape(100, -1), data.x_train.numpy().reshape(100, -1))
 
 
 @pytest.mark.parametrize("size", [-10, 15])
@@ -98,9 +81,7 @@ def test_subset_size_must_be_a_positive_multiple_of_ten(bench, tmp_path, size):
 
 def test_subset_of_a_missing_folder_says_how_to_install(bench, tmp_path):
     with pytest.raises(SystemExit, match="apt-get install dataset-fashion-mnist"):
-        bench.subsets.fashion_mnist_subset(
-            100, folder=tmp_path / "absent", cache=tmp_path
-        )
+        bench.subsets.fashion_mnist_subset(100, folder=tmp_path / "absent", cache=tmp_path)
 
 
 # --- fidelity: scoring and ranking -------------------------------------------------------
@@ -111,19 +92,12 @@ def test_fidelity_fitness_kinds(bench):
     assert bench.fidelity.fitness_values(row, "best") == 0.7
     assert bench.fidelity.fitness_values(row, "last") == 0.6
     assert bench.fidelity.fitness_values(row, "mean2") == pytest.approx(0.65)
-    assert (
-        bench.fidelity.fitness_values({"status": "nan", "val_accuracy": [0.9]}, "best")
-        == 0.0
-    )
+    assert bench.fidelity.fitness_values({"status": "nan", "val_accuracy": [0.9]}, "best") == 0.0
 
 
 def test_fidelity_tau_needs_three_shared_genomes(bench):
-    assert bench.fidelity.tau(
-        {"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}
-    ) == pytest.approx(1.0)
-    assert bench.fidelity.tau(
-        {"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}
-    ) == pytest.approx(-1.0)
+    assert bench.fidelity.tau({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}) == pytest.approx(1.0)
+    assert bench.fidelity.tau({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == pytest.approx(-1.0)
     assert math.isnan(bench.fidelity.tau({"a": 1, "b": 2}, {"a": 1, "b": 2}))
 
 
@@ -140,11 +114,7 @@ def test_fidelity_report_of_a_partial_run(bench, tmp_path):
     ]  # fmt: skip
     text, table = bench.fidelity.report(rows, reference_last=2)
     (row,) = table
-    assert (
-        row["genomes"] == 3
-        and row["tau"] == pytest.approx(1.0)
-        and row["seed_tau"] == pytest.approx(1.0)
-    )
+    assert row["genomes"] == 3 and row["tau"] == pytest.approx(1.0) and row["seed_tau"] == pytest.approx(1.0)
     assert row["tau_per_second"] == pytest.approx(1.0)
     assert "e1-b128" in text and "1.00 ± 0.00" in text
 
@@ -154,9 +124,7 @@ def test_fidelity_report_of_a_partial_run(bench, tmp_path):
 
 def test_meter_stops_at_the_first_training_after_the_budget(bench):
     meter = bench.quality.Meter(budget=10e9, images=100)
-    record = SimpleNamespace(
-        flops=2e7, epochs=2, seconds=1.5, status="ok", fitness=(0.5,), genome="S8"
-    )
+    record = SimpleNamespace(flops=2e7, epochs=2, seconds=1.5, status="ok", fitness=(0.5,), genome="S8")
     meter.check()
     meter.add(record)  # 1e7 multiply-adds x 100 images x 2 epochs = 2e9
     assert meter.compute == pytest.approx(2e9) and meter.seconds == pytest.approx(1.5)
@@ -165,9 +133,7 @@ def test_meter_stops_at_the_first_training_after_the_budget(bench):
         meter.add(record)
     with pytest.raises(bench.quality.BudgetSpent):
         meter.check()
-    failed = SimpleNamespace(
-        flops=2e7, epochs=1, seconds=1.0, status="failed", fitness=(0.0,), genome="S8"
-    )
+    failed = SimpleNamespace(flops=2e7, epochs=1, seconds=1.0, status="failed", fitness=(0.0,), genome="S8")
     meter.add(failed)
     assert meter.trace[-1][2] == 0.0
 
@@ -196,9 +162,7 @@ def test_methods_parse_and_unavailable_ones_are_skipped(bench):
 
 def test_goals_compare_against_random_search(bench):
     runs = []
-    for seed, (ga_val, ga_test, random_val, random_test) in enumerate(
-        [(0.8, 0.80, 0.7, 0.70), (0.8, 0.81, 0.7, 0.71)]
-    ):
+    for seed, (ga_val, ga_test, random_val, random_test) in enumerate([(0.8, 0.80, 0.7, 0.70), (0.8, 0.81, 0.7, 0.71)]):
         runs.append(
             {
                 "method": "ga",
@@ -217,10 +181,7 @@ def test_goals_compare_against_random_search(bench):
     assert figures["methods"]["ga"]["reach"] == [3.0, 3.0]
     assert "30% of budget (2/2)" in table
     text = bench.quality.goals(figures, budget=10.0)
-    assert (
-        "with <= 50% of the compute: yes; test accuracy higher by more than one sd: yes"
-        in text
-    )
+    assert "with <= 50% of the compute: yes; test accuracy higher by more than one sd: yes" in text
 
 
 # --- the scripts end to end (quick modes) -----------------------------------------------
@@ -228,21 +189,15 @@ def test_goals_compare_against_random_search(bench):
 
 @needs_fashion_mnist
 def test_fidelity_quick_prints_a_table_with_finite_taus(tmp_path):
-    done = run_script(
-        "fidelity.py", "--quick", "--out", str(tmp_path / "fid"), cwd=tmp_path
-    )
+    done = run_script("fidelity.py", "--quick", "--out", str(tmp_path / "fid"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if re.match(r"e\d-b\d+ ", line)]
-    assert len(rows) == 4, done.stdout[
-        -3000:
-    ]  # e1-b128 (last) and e2-b64 (best, last, mean2)
+    assert len(rows) == 4, done.stdout[-3000:]  # e1-b128 (last) and e2-b64 (best, last, mean2)
     taus = [float(re.search(r"\s(-?\d\.\d\d) ± ", line).group(1)) for line in rows]
     assert all(math.isfinite(t) and -1 <= t <= 1 for t in taus)
     lines = (tmp_path / "fid" / "trainings.jsonl").read_text().splitlines()
     assert len(lines) == 6 * (1 + 2 * 2)  # 6 genomes: reference + 2 variants x 2 seeds
-    again = run_script(
-        "fidelity.py", "--report", str(tmp_path / "fid"), cwd=tmp_path, timeout=120
-    )
+    again = run_script("fidelity.py", "--report", str(tmp_path / "fid"), cwd=tmp_path, timeout=120)
     assert again.returncode == 0 and "e2-b64" in again.stdout
 
 
@@ -265,14 +220,10 @@ def test_search_quality_quick_runs_to_budget_and_plots(tmp_path):
 
     methods = ["ga", "random"] + (["aging"] if "aging" in strategy_names() else [])
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    assert {(r["method"], r["seed"]) for r in runs} == {
-        (m, s) for m in methods for s in (0, 1)
-    }
+    assert {(r["method"], r["seed"]) for r in runs} == {(m, s) for m in methods for s in (0, 1)}
     for run in runs:
         assert run["stopped"] == "budget" and run["compute"] >= run["budget"]
-        assert (
-            run["compute"] - run["trace"][-2][0] > 0
-        )  # only the training that crossed the budget goes past it
+        assert run["compute"] - run["trace"][-2][0] > 0  # only the training that crossed the budget goes past it
         assert run["trace"][-2][0] < run["budget"]
         assert 0 < run["test_accuracy"] <= 1
     assert "reach random" in done.stdout and "goals" in done.stdout
