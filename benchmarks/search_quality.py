@@ -1,46 +1,58 @@
-"""Does the genetic search beat random search and TPE for the same compute? And what does early stopping cost?
+"""Which search finds better architectures for the same compute? Every strategy on real Fashion-MNIST, budget in multiply-adds.
 
-    python benchmarks/search_quality.py                     # defaults: bundled sample, under an hour on 2 cores
-    python benchmarks/search_quality.py --seeds 5 --budget 60 --epochs 5 --workers 4
-    python benchmarks/search_quality.py --data fashion-mnist --max-batches 40   # Debian's full Fashion-MNIST
-    python -m scoop -n 4 benchmarks/search_quality.py --budget 48                # SCOOP workers
+    python benchmarks/search_quality.py                  # defaults: 10,000 training images, 5 seeds (time: see README)
+    python benchmarks/search_quality.py --quick          # a few minutes: tiny networks, 2 seeds, one method per strategy
+    python benchmarks/search_quality.py --budget 12 --widths 16 32 64 --methods ga random ga+halving
 
-For every seed, each method (CNN-GA, random search, TPE) gets the same
-budget of candidate trainings (architectures trained for the first time;
-cache hits are free), the same evaluator (same data, split, low-fidelity
-training settings) and its own evaluation cache and results store. All
-methods score candidates in batches of ``--population`` (the GA's
-generation size), so successive halving (``--halving``) applies to each in
-the same way: all candidates of a batch train at the lowest rung, the best
-``--eta`` of them at the next, up to ``--epochs``.
+Every method gets, per seed, the same **compute budget** (``--budget``, in
+tera multiply-adds x images: a candidate's training costs its forward
+multiply-adds per image x training images x epochs, so a network twice as
+large costs twice as much, and a rung of successive halving costs its own
+epochs). A method runs through the real strategy
+(``deap_cnn.search.strategies.get_strategy(name).run``) until the training
+that crosses the budget finishes; that training counts. All methods share
+the evaluator (same seeded subset, validation split and per-candidate
+settings) and have their own results store, so nothing is served from
+another method's cache.
 
-It prints, per method and halving setting, the mean and standard deviation
-over seeds of the best validation accuracy found and of the test accuracy of
-the method's final pick (retrained on the whole training set for
-``--final-epochs`` and measured once on the test set), and the candidates,
-trainings (every rung counts), epochs and search seconds spent. A second
-table pairs each run with halving against the same seed without: what it
-saves and what it costs in accuracy.
+Candidates train ``--epochs`` (default 1) at batch ``--batch-size`` (default
+32): in ``benchmarks/fidelity.py`` that ranked 12 random genomes against
+6-epoch trainings with Kendall's tau 0.80, as well as 2-3 epochs at batch
+128, for a half to a third of the compute. Methods are a strategy name plus
+``+halving`` (successive halving per batch: rungs from ``--halving-epochs``,
+default 3, and ``--eta``, 1 and 3 epochs; its best validation accuracy comes
+from longer trainings, so compare its picks' test accuracy) and/or
+``+inherit`` (children
+start from their parent's trained weights): ``ga``, ``random``, ``tpe`` and,
+when registered (``deap_cnn.search.strategies.strategy_names()``), ``aging``;
+``+inherit`` only where the installed package supports it. Methods that are
+not available are skipped with a note.
 
-With the defaults (3 seeds, 3 methods, halving off and on: 18 runs of 24
-candidate trainings at 3 epochs of at most 10 batches, rungs of 1 and 3
-epochs with eta 1/3, two worker processes) it took 21 minutes on a 2-core
-CPU, final retrainings included.
+Per method it prints mean ± sd over seeds of: the best validation accuracy
+found, the test accuracy of its pick (the best-validated genome, retrained
+``--final-epochs`` on the whole training subset and measured once on the whole
+test set: the same final training for every pick), how far validation
+overstates test (best validation - pick's test), compute and seconds spent,
+and the compute each run needed to first reach random search's final best
+validation accuracy (mean over seeds; runs that never reach it are counted
+apart). The goals of issue 12 are checked at the end. ``<out>/search_quality.png``
+plots best validation accuracy against compute, one line per method (mean
+over seeds); ``<out>/runs.jsonl`` holds every run (a partial run still
+reports with ``--report <out>``), ``<out>/table.txt`` the table.
 
 The training seed is fixed (``TrainSettings.seed=0``), so on a CPU a genome
-gets the same fitness in every run: the seeds vary the searches only. Each run
-leaves its SQLite store under ``--out`` (default ``runs/search-quality-<time>``),
-with ``results.json`` (every run) and ``table.txt`` (the tables).
+gets the same fitness in every run: the seeds vary the searches only.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import math
 import os
-import sqlite3
+import shutil
 import statistics
 import sys
 import time
@@ -48,25 +60,68 @@ from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, Path(__file__).resolve().parent):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
-from deap_cnn import Genome, SearchSpace  # noqa: E402
-from deap_cnn.runs.store import ResultsStore  # noqa: E402
-from deap_cnn.search.baselines import ga_search, random_search, tpe_search  # noqa: E402
-from deap_cnn.search.cache import EvaluationCache  # noqa: E402
-from deap_cnn.search.evaluation import scoop_map  # noqa: E402
-from deap_cnn.search.halving import SuccessiveHalving, halving_rungs  # noqa: E402
-from deap_cnn.training.datasets import DataError  # noqa: E402
-from deap_cnn.training.devices import available_cpus  # noqa: E402
-from deap_cnn.training.evaluator import Evaluator  # noqa: E402
-from deap_cnn.training.final import train_and_test  # noqa: E402
-from deap_cnn.training.settings import TrainSettings  # noqa: E402
-from deap_cnn.training.sources import DataSource, load_data  # noqa: E402
+from subsets import fashion_mnist_subset
 
-DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
-METHODS = ("ga", "random", "tpe")
-LABELS = {"ga": "CNN-GA", "random": "random", "tpe": "TPE"}
+from deap_cnn import Genome, SearchSpace
+from deap_cnn.families import get_family
+from deap_cnn.runs.store import ResultsStore
+from deap_cnn.search.halving import SuccessiveHalving, halving_rungs
+from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
+from deap_cnn.training.devices import LOCAL_WORKERS_ENV, available_cpus
+from deap_cnn.training.evaluator import Evaluator
+from deap_cnn.training.final import train_and_test
+from deap_cnn.training.settings import TrainSettings
+from deap_cnn.training.sources import load_data
+
+STRATEGIES = ("ga", "aging", "random", "tpe")
+DEFAULT_METHODS = (
+    "ga", "ga+inherit", "aging", "aging+inherit", "random", "tpe",
+    "ga+halving", "random+halving", "tpe+halving",
+)  # fmt: skip
+QUICK_METHODS = ("ga", "aging", "random", "tpe", "random+halving")
+BASELINE = "random"
+UNLIMITED = 10**6  # trainings or generations: the compute budget stops every run first
+TERA = 1e12
+
+
+class BudgetSpent(Exception):
+    """Raised by :class:`Meter` at the first training asked for after the budget is spent."""
+
+
+class Meter:
+    """Every training a run pays for, in order: compute, seconds, fitness; stops the run at the budget."""
+
+    def __init__(self, budget: float, images: int):
+        self.budget = budget
+        self.images = images  # training images per epoch
+        self.trace = []  # (cumulative compute, cumulative seconds, validation accuracy, genome)
+        self.compute = self.seconds = 0.0
+
+    def check(self):
+        if self.compute >= self.budget:
+            raise BudgetSpent(f"{self.compute / TERA:.2f} T multiply-adds x images spent")
+
+    def add(self, record):
+        self.compute += record.flops / 2 * self.images * record.epochs  # count_flops counts a multiply-add as 2
+        self.seconds += record.seconds
+        accuracy = record.fitness[0] if record.status == "ok" else 0.0
+        self.trace.append((self.compute, self.seconds, accuracy, record.genome))
+
+
+class MeteredEvaluator(Evaluator):
+    """An :class:`Evaluator` that books every training on its :class:`Meter` (shared by its halving rung copies)."""
+
+    meter: Meter
+
+    def record(self, genome, *args, **kwargs):
+        self.meter.check()
+        record = super().record(genome, *args, **kwargs)
+        self.meter.add(record)
+        return record
 
 
 def parse_eta(text: str) -> float:
@@ -84,180 +139,377 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
     add(
-        "--data",
-        default="sample",
-        help="sample (bundled), fashion-mnist (Debian's folder), or any deap_cnn data source",
+        "--train-size",
+        type=int,
+        default=10000,
+        help="Fashion-MNIST training images (stratified subset; 0: all)",
     )
-    add("--data-dir", default=None, help="folder of the data (torchvision layouts)")
-    add("--seeds", type=int, default=3, help="search seeds 0..N-1 per method")
-    add("--budget", type=int, default=24, help="candidate trainings per run")
-    add("--seconds", type=float, default=None, help="optional cap on search seconds per run")
-    add("--epochs", type=int, default=3, help="training epochs per candidate (the top rung with halving)")
-    add("--max-batches", type=int, default=10, help="cap on batches per epoch of a candidate's training (0: none)")
-    add("--batch-size", type=int, default=128)
+    add("--data-seed", type=int, default=0)
+    add("--seeds", type=int, default=5, help="search seeds 0..N-1 per method")
+    add(
+        "--budget",
+        type=float,
+        default=3.0,
+        help="compute per run, in T multiply-adds x training images",
+    )
+    add("--epochs", type=int, default=1, help="training epochs per candidate")
+    add(
+        "--halving-epochs",
+        type=int,
+        default=3,
+        help="+halving: epochs of the top rung (rungs from it and --eta)",
+    )
+    add("--batch-size", type=int, default=32)
     add("--lr", type=float, default=0.05)
-    add("--population", type=int, default=8, help="GA population; batch size of random search and TPE")
+    add("--fitness", default="best_val_acc", help="TrainSettings.fitness of a candidate")
+    add(
+        "--max-batches",
+        type=int,
+        default=0,
+        help="cap on batches per epoch of a candidate (0: none; tests only)",
+    )
+    add(
+        "--population",
+        type=int,
+        default=8,
+        help="population of ga and aging; batch size of random and TPE",
+    )
     add("--widths", type=int, nargs="+", default=[8, 16, 32])
     add("--max-skip-units", type=int, default=4)
-    add("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    add("--halving", default="both", choices=["on", "off", "both"], help="successive halving per batch")
-    add("--eta", type=parse_eta, default=1 / 3, help="fraction promoted per rung (1/3, 1/2, ...)")
-    add("--final-epochs", type=int, default=None, help="epochs to retrain each final pick (default --epochs)")
-    add("--final-max-batches", type=int, default=0, help="cap on batches per epoch of the final retraining (0: none)")
-    add("--workers", type=int, default=2, help="evaluation processes (1: serial); ignored under python -m scoop")
+    add(
+        "--methods",
+        nargs="+",
+        default=list(DEFAULT_METHODS),
+        help="strategy[+halving][+inherit] ...",
+    )
+    add(
+        "--eta",
+        type=parse_eta,
+        default=1 / 3,
+        help="fraction promoted per rung of halving (1/3, 1/2, ...)",
+    )
+    add(
+        "--final-epochs",
+        type=int,
+        default=6,
+        help="epochs of the final training of every pick",
+    )
+    add(
+        "--jobs",
+        type=int,
+        default=2,
+        help="runs side by side in worker processes (1: all in this one)",
+    )
+    add(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (runs are serial: the meter counts in-process)",
+    )
     add("--device", default="cpu")
-    add("--out", default=None, help="folder for the runs' stores and results (default runs/search-quality-<time>)")
+    add("--out", default=None, help="output folder (default runs/search-quality-<time>)")
+    add(
+        "--report",
+        default=None,
+        metavar="FOLDER",
+        help="print the table of FOLDER's runs.jsonl and stop",
+    )
+    add(
+        "--quick",
+        action="store_true",
+        help="a few minutes: 1,000 images, tiny networks, 2 seeds",
+    )
     return parser
 
 
-def resolve_source(args) -> DataSource:
-    if args.data == "fashion-mnist" and args.data_dir is None and os.path.isdir(DEBIAN_FASHION_MNIST):
-        return DataSource(DEBIAN_FASHION_MNIST)  # Debian's dataset-fashion-mnist: an IDX folder
-    return DataSource(args.data, root=args.data_dir)
+def apply_quick(args):
+    args.train_size, args.seeds, args.budget, args.epochs, args.batch_size = (
+        1000,
+        2,
+        0.004,
+        2,
+        128,
+    )
+    args.widths, args.max_skip_units, args.population, args.max_batches = (
+        [4, 8],
+        3,
+        3,
+        3,
+    )
+    args.final_epochs = 1
+    if args.methods == list(DEFAULT_METHODS):
+        args.methods = list(QUICK_METHODS)
 
 
-def make_map(workers: int):
-    """``(map function, worker count, pool to close or None)``: SCOOP's map under scoop, else a spawn pool."""
-    map_function, size = scoop_map()
-    if map_function is not map:
-        return map_function, size, None
-    if workers <= 1:
-        return map, 1, None
-    import multiprocessing
-
-    pool = multiprocessing.get_context("spawn").Pool(workers)
-    return pool.map, workers, pool
+def parse_method(text: str) -> tuple[str, bool, bool]:
+    """``"ga+halving+inherit"`` -> ``("ga", True, True)``."""
+    strategy, *flags = text.split("+")
+    unknown = set(flags) - {"halving", "inherit"}
+    if strategy not in STRATEGIES or unknown:
+        raise SystemExit(
+            f"error: unknown method {text!r}: a strategy of {STRATEGIES} with optional +halving and/or +inherit"
+        )
+    return strategy, "halving" in flags, "inherit" in flags
 
 
-def warm_worker(task):
-    """Load torch and the data in a worker before any clock starts: the first run must not pay for it."""
-    source, settings, device = task
-    from deap_cnn.training.device_data import device_data
-    from deap_cnn.training.devices import select_device
-
-    device_data(source, settings, select_device(device))
-    time.sleep(0.5)  # hold this worker so that the next task goes to another one
-    return os.getpid()
+def inheritance_supported() -> bool:
+    """Whether the installed package lets children inherit weights (the evaluator's ``weights_dir``)."""
+    return "weights_dir" in inspect.signature(Evaluator.__init__).parameters
 
 
-def store_totals(path) -> dict:
-    """Trainings (rows, every rung), epochs and training seconds recorded in one run's store."""
-    with sqlite3.connect(path) as db:
-        rows, epochs, seconds = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(epochs), 0), COALESCE(SUM(seconds), 0) FROM evaluations"
-        ).fetchone()
-    return {"trainings": rows, "epochs": epochs, "train_seconds": seconds}
+def availability(method: str) -> str | None:
+    """Why ``method`` cannot run here, or ``None``."""
+    strategy, halving, inherit = parse_method(method)
+    if strategy not in strategy_names():
+        return f"strategy {strategy!r} is not registered in this deap_cnn"
+    if halving and not get_strategy(strategy).supports_halving:
+        return f"strategy {strategy!r} does not take successive halving"
+    if inherit and (strategy not in ("ga", "aging") or not inheritance_supported()):
+        return f"weight inheritance is not available for {strategy!r} in this deap_cnn"
+    return None
 
 
-def run_one(method, halving, seed, args, evaluator, space, map_function, out: Path) -> dict:
-    """One search; its result and what its store says it spent."""
-    path = out / "stores" / f"{method}-halving_{'on' if halving else 'off'}-seed{seed}.sqlite"
-    if path.exists():
-        raise SystemExit(f"error: {path} exists; choose another --out (a reused store would serve cache hits)")
-    common = dict(budget=args.budget, seconds=args.seconds, map_function=map_function, seed=seed)
-    halver = store = None
+def run_one(method, seed, args, settings, source, space, images, out: Path) -> dict:
+    """One search until the budget is spent; its trace and its pick."""
+    strategy, halving, inherit = parse_method(method)
+    folder = out / "stores" / f"{method}-seed{seed}"
+    if folder.exists():
+        shutil.rmtree(folder)  # a rerun of an unfinished run: a reused store would serve free cache hits
+    folder.mkdir(parents=True)
+    meter = Meter(args.budget * TERA, images)
+    extra = {"weights_dir": str(folder / "weights")} if inherit else {}
+    evaluator = MeteredEvaluator(source, space, settings, device=args.device, threads=args.threads, **extra)
+    evaluator.meter = meter
+    store = ResultsStore(folder / "results.sqlite", fingerprint=evaluator.fingerprint())
+    halver = None
+    options = {"map_function": map, "seed": seed, "store": store}
     if halving:
-        halver = SuccessiveHalving(evaluator, rungs=halving_rungs(args.epochs, args.eta), eta=args.eta, store=path)
-        common.update(evaluate_population=halver)
+        evaluator.settings = dataclasses.replace(settings, epochs=args.halving_epochs)
+        rungs = halving_rungs(args.halving_epochs, args.eta)
+        halver = SuccessiveHalving(evaluator, rungs=rungs, eta=args.eta, store=folder / "halving.sqlite")
+        options["evaluate_population"] = halver
+    if inherit:
+        options.update(inherit=True, weights_folder=str(folder / "weights"))
+    if strategy in ("ga", "aging"):
+        budget = Budget(population=args.population, generations=UNLIMITED, trainings=UNLIMITED)
     else:
-        store = ResultsStore(path, fingerprint=evaluator.fingerprint())
-    cache = EvaluationCache(store)
+        budget = Budget(population=args.population, generations=0, trainings=UNLIMITED)
+    started = time.perf_counter()
+    stopped = "budget"
     try:
-        if method == "ga":
-            result = ga_search(space, evaluator.record, cache=cache, population_size=args.population, **common)
-        elif method == "random":
-            result = random_search(space, evaluator.record, cache=cache, batch_size=args.population, **common)
-        else:
-            result = tpe_search(space, evaluator.record, cache=cache, batch_size=args.population, **common)
+        get_strategy(strategy).run(get_family("cnn-ga"), space, evaluator.record, budget, **options)
+        stopped = "strategy ended"  # the space ran out of new genomes, or the strategy stopped itself
+    except BudgetSpent:
+        pass
     finally:
         for closing in (halver, store):
             if closing is not None:
                 closing.close()
+    wall = time.perf_counter() - started
+    trace = meter.trace
+    best = max(trace, key=lambda point: point[2]) if trace else (0.0, 0.0, float("nan"), None)
     return {
         "method": method,
-        "halving": halving,
         "seed": seed,
-        "best_genome": result.best_genome,
-        "best_val_accuracy": result.best_fitness[0] if result.best_fitness else float("nan"),
-        "candidates": result.trainings,
-        "cache_hits": result.cache_hits,
-        "failed": result.failed,
-        "seconds": result.seconds,
-        "stopped": result.stopped,
-        **store_totals(path),
+        "best_genome": best[3],
+        "best_val_accuracy": best[2],
+        "compute": meter.compute,
+        "train_seconds": meter.seconds,
+        "wall_seconds": wall,
+        "trainings": len(trace),
+        "stopped": stopped,
+        "trace": [[c, s, a] for c, s, a, _ in trace],
     }
 
 
-def mean_sd(values) -> str:
-    values = [v for v in values if not math.isnan(v)]
+_FINALS = {}  # genome -> test accuracy of its final training, per process: a pick found again is not retrained
+
+
+def _share_finals(finals):
+    _FINALS.update(finals)
+
+
+def run_and_test(task) -> dict:
+    """One run (:func:`run_one`) and the final training of its pick."""
+    method, seed, args, settings, final_settings, source, space, images, out = task
+    run = run_one(method, seed, args, settings, source, space, images, out)
+    genome = run["best_genome"]
+    if genome is not None and genome not in _FINALS:
+        final = train_and_test(Genome.from_string(genome), source, space, final_settings, args.device)
+        _FINALS[genome] = final["test_accuracy"]
+    run["test_accuracy"] = _FINALS.get(genome, math.nan)
+    run["budget"] = args.budget * TERA
+    return run
+
+
+def best_so_far(trace, compute: float) -> float:
+    """Best validation accuracy among the trainings finished by ``compute`` (nan before the first)."""
+    values = [accuracy for spent, _, accuracy in trace if spent <= compute]
+    return max(values) if values else math.nan
+
+
+def compute_to_reach(trace, target: float) -> float | None:
+    """Compute spent when the run's best validation accuracy first reached ``target``, or ``None``."""
+    for spent, _, accuracy in trace:
+        if accuracy >= target:
+            return spent
+    return None
+
+
+def mean_sd(values, digits=3, scale=1.0) -> str:
+    values = [v / scale for v in values if v is not None and not math.isnan(v)]
     if not values:
         return "n/a"
     sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.4f} ± {sd:.4f}"
+    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
-def summary_table(runs, methods, modes) -> str:
+def summarise(runs: list[dict], budget: float) -> tuple[str, dict]:
+    """The table and the per-method figures (means and sds over seeds)."""
+    methods = list(dict.fromkeys(r["method"] for r in runs))
+    baseline = [r["best_val_accuracy"] for r in runs if r["method"] == BASELINE]
+    target = statistics.fmean(baseline) if baseline else math.nan
     header = (
-        f"{'method':<8} {'halving':<8} {'runs':>4}  {'best val acc':<17}  {'test acc of pick':<17}  "
-        f"{'candidates':>10} {'trainings':>9} {'epochs':>7} {'seconds':>8}"
+        f"{'method':<22} {'runs':>4}  {'best val acc':<15}  {'test acc of pick':<16}  {'val - test':<16}  "
+        f"{'compute (T)':<13}  {'seconds':>7}  {'reach random':<22}"
     )
     lines = [header, "-" * len(header)]
-    for halving in modes:
-        for method in methods:
-            group = [r for r in runs if r["method"] == method and r["halving"] == halving]
-            if not group:
-                continue
-            lines.append(
-                f"{LABELS[method]:<8} {'on' if halving else 'off':<8} {len(group):>4}  "
-                f"{mean_sd([r['best_val_accuracy'] for r in group]):<17}  "
-                f"{mean_sd([r['test_accuracy'] for r in group]):<17}  "
-                f"{statistics.fmean(r['candidates'] for r in group):>10.1f} "
-                f"{statistics.fmean(r['trainings'] for r in group):>9.1f} "
-                f"{statistics.fmean(r['epochs'] for r in group):>7.1f} "
-                f"{statistics.fmean(r['seconds'] for r in group):>8.1f}"
-            )
-    return "\n".join(lines)
-
-
-def halving_table(runs, methods) -> str:
-    """Runs with halving against the same method and seed without, paired."""
-    header = (
-        f"{'method':<8} {'pairs':>5}  {'epochs saved':>12} {'seconds saved':>13}  "
-        f"{'Δ best val acc':<17}  {'Δ test acc':<17}"
-    )
-    lines = [header, "-" * len(header)]
+    figures = {}
     for method in methods:
-        off = {r["seed"]: r for r in runs if r["method"] == method and not r["halving"]}
-        on = {r["seed"]: r for r in runs if r["method"] == method and r["halving"]}
-        seeds = sorted(set(off) & set(on))
-        if not seeds:
-            continue
-        epochs_saved = 1 - sum(on[s]["epochs"] for s in seeds) / max(1, sum(off[s]["epochs"] for s in seeds))
-        seconds_saved = 1 - sum(on[s]["seconds"] for s in seeds) / max(1e-9, sum(off[s]["seconds"] for s in seeds))
+        group = [r for r in runs if r["method"] == method]
+        reach = [compute_to_reach(r["trace"], target) for r in group] if not math.isnan(target) else []
+        reached = [c for c in reach if c is not None]
+        figures[method] = {
+            "runs": len(group),
+            "val": [r["best_val_accuracy"] for r in group],
+            "test": [r.get("test_accuracy", math.nan) for r in group],
+            "compute": [r["compute"] for r in group],
+            "reach": reached,
+            "reached": f"{len(reached)}/{len(group)}",
+        }
+        gap = [r["best_val_accuracy"] - r.get("test_accuracy", math.nan) for r in group]
+        reach_text = (
+            f"{statistics.fmean(reached) / budget:.0%} of budget ({len(reached)}/{len(group)})" if reached else "never"
+        )
         lines.append(
-            f"{LABELS[method]:<8} {len(seeds):>5}  {epochs_saved:>12.0%} {seconds_saved:>13.0%}  "
-            f"{mean_sd([on[s]['best_val_accuracy'] - off[s]['best_val_accuracy'] for s in seeds]):<17}  "
-            f"{mean_sd([on[s]['test_accuracy'] - off[s]['test_accuracy'] for s in seeds]):<17}"
+            f"{method:<22} {len(group):>4}  {mean_sd(figures[method]['val']):<15}  "
+            f"{mean_sd(figures[method]['test']):<16}  {mean_sd(gap):<16}  "
+            f"{mean_sd(figures[method]['compute'], 2, TERA):<13}  "
+            f"{statistics.fmean(r['train_seconds'] for r in group):>7.0f}  {reach_text:<22}"
+        )
+    lines.append(
+        f"\nreach random: compute at which a run's best validation accuracy first reached random search's final "
+        f"best ({target:.4f}, mean over seeds), as a share of the budget ({budget / TERA:g} T), over the runs that did"
+    )
+    return "\n".join(lines), {"target": target, "methods": figures}
+
+
+def goals(figures: dict, budget: float) -> str:
+    """Issue 12's two goals, method by method."""
+    if BASELINE not in figures["methods"]:
+        return "goals: not checked (no random-search runs)"
+    random_test = [t for t in figures["methods"][BASELINE]["test"] if not math.isnan(t)]
+    lines = ["goals (evolutionary methods against random search at equal compute):"]
+    for method, figure in figures["methods"].items():
+        if not method.startswith(("ga", "aging")):
+            continue
+        reach = figure["reach"]
+        fast = len(reach) == figure["runs"] and reach and statistics.fmean(reach) <= 0.5 * budget
+        # Halving's validation accuracy comes from its longer top rung: not comparable with random's.
+        fast_text = "n/a (halving)" if "+halving" in method else ("yes" if fast else "no")
+        test = [t for t in figure["test"] if not math.isnan(t)]
+        better = False
+        if len(test) > 1 and len(random_test) > 1:
+            difference = statistics.fmean(test) - statistics.fmean(random_test)
+            better = difference > max(statistics.stdev(test), statistics.stdev(random_test))
+        lines.append(
+            f"  {method:<22} reaches random's best with <= 50% of the compute: {fast_text}; "
+            f"test accuracy higher by more than one sd: {'yes' if better else 'no'}"
         )
     return "\n".join(lines)
 
 
+def plot(runs: list[dict], budget: float, path: Path):
+    """Best validation accuracy against compute, mean over seeds, one line per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    grid = [budget * k / 100 for k in range(1, 101)]
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for method in dict.fromkeys(r["method"] for r in runs):
+        group = [r for r in runs if r["method"] == method]
+        xs, ys = [], []
+        for point in grid:
+            values = [best_so_far(r["trace"], point) for r in group]
+            if all(not math.isnan(v) for v in values):
+                xs.append(point / TERA)
+                ys.append(statistics.fmean(values))
+        axes.plot(xs, ys, label=method, drawstyle="steps-post")
+    axes.set_xlabel("compute (T multiply-adds x training images)")
+    axes.set_ylabel("best validation accuracy (mean over seeds)")
+    axes.legend(fontsize="small")
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def read_runs(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    runs = []
+    for line in path.read_text().splitlines():
+        try:
+            runs.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a torn last line from a kill
+    return runs
+
+
+def finish(runs, budget, out: Path) -> str:
+    table, figures = summarise(runs, budget)
+    text = table + "\n\n" + goals(figures, budget)
+    (out / "table.txt").write_text(text + "\n")
+    plot(runs, budget, out / "search_quality.png")
+    return text
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    for name in ("seeds", "budget", "epochs", "population", "workers"):
+    if args.report:
+        folder = Path(args.report)
+        runs = read_runs(folder / "runs.jsonl")
+        if not runs:
+            raise SystemExit(f"error: no finished runs in {folder / 'runs.jsonl'}")
+        print(finish(runs, runs[0]["budget"], folder))
+        return runs
+    if args.quick:
+        apply_quick(args)
+    for name in (
+        "seeds",
+        "epochs",
+        "halving_epochs",
+        "population",
+        "final_epochs",
+        "threads",
+        "jobs",
+    ):
         if getattr(args, name) < 1:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    for name in ("max_batches", "final_max_batches"):
-        if getattr(args, name) < 0:
-            raise SystemExit(f"error: --{name.replace('_', '-')} must be 0 (no cap) or more, got {getattr(args, name)}")
-    final_epochs = args.final_epochs or args.epochs
+    if not args.budget > 0:
+        raise SystemExit(f"error: --budget must be a positive number of T multiply-adds x images, got {args.budget}")
+    methods, skipped = [], []
+    for method in args.methods:
+        reason = availability(method)
+        (skipped.append(f"{method} ({reason})") if reason else methods.append(method))
+    if not methods:
+        raise SystemExit("error: none of the methods asked for can run here: " + "; ".join(skipped))
     out = Path(args.out or time.strftime("runs/search-quality-%Y%m%d-%H%M%S"))
-    source = resolve_source(args)
-    try:
-        dataset = load_data(source)
-    except DataError as error:
-        raise SystemExit(f"error: {error}") from None
-    (out / "stores").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    source = fashion_mnist_subset(args.train_size, args.data_seed)
+    dataset = load_data(source)
     space = SearchSpace(
         input_shape=dataset.input_shape,
         n_classes=dataset.n_classes,
@@ -265,68 +517,66 @@ def main(argv=None):
         max_skip_units=args.max_skip_units,
     )
     settings = TrainSettings(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_batches_per_epoch=args.max_batches or None
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        fitness=args.fitness,
+        max_batches_per_epoch=args.max_batches or None,
     )
-    final_settings = dataclasses.replace(
-        settings, epochs=final_epochs, max_batches_per_epoch=args.final_max_batches or None
-    )
-    map_function, workers, pool = make_map(args.workers)
-    threads = max(1, available_cpus() // workers)
-    evaluator = Evaluator(source, space, settings, device=args.device, threads=threads)
-    modes = {"on": [True], "off": [False], "both": [False, True]}[args.halving]
-    rungs = halving_rungs(args.epochs, args.eta)
+    train_idx, _ = dataset.split(settings.val_fraction, settings.split_seed)
+    images = len(train_idx) if not args.max_batches else min(len(train_idx), args.max_batches * args.batch_size)
+    final_settings = dataclasses.replace(settings, epochs=args.final_epochs, max_batches_per_epoch=None)
     print(
-        f"search quality on {dataset.name}: {len(dataset.x_train)} training images {dataset.input_shape}; "
-        f"widths {tuple(args.widths)}, up to {args.max_skip_units} skip units; {args.epochs} epochs per candidate"
-        f"{f' (at most {args.max_batches} batches each)' if args.max_batches else ''}; budget {args.budget} candidate "
-        f"trainings{f' or {args.seconds:g} s' if args.seconds else ''} per run; batches of {args.population}; "
-        f"halving {args.halving} (rungs {rungs} epochs, eta {args.eta:.3g}); seeds 0..{args.seeds - 1}; "
-        f"{workers} worker(s) x {threads} thread(s); final picks retrained {final_epochs} epochs"
-        f"{f' (at most {args.final_max_batches} batches each)' if args.final_max_batches else ''}; out {out}",
+        f"search quality on {dataset.name}: {len(dataset.x_train)} training images ({len(train_idx)} trained on), "
+        f"{len(dataset.x_test)} test images; widths {tuple(args.widths)}, up to {args.max_skip_units} skip units; "
+        f"{args.epochs} epochs per candidate (batch {args.batch_size}, fitness {args.fitness}); budget "
+        f"{args.budget:g} T multiply-adds x images per run; seeds 0..{args.seeds - 1}; methods {', '.join(methods)}; "
+        f"picks retrained {args.final_epochs} epochs; out {out}",
         flush=True,
     )
-    if map_function is not map:
-        list(map_function(warm_worker, [(source, settings, args.device)] * (2 * workers)))
+    for note in skipped:
+        print(f"  skipped: {note}", flush=True)
+    # The final trainings take their torch threads from here (default_threads): --threads, as the searches.
+    os.environ.setdefault(LOCAL_WORKERS_ENV, str(max(1, available_cpus() // args.threads)))
+    log = out / "runs.jsonl"
+    runs = [r for r in read_runs(log) if r["method"] in methods]
+    done = {(r["method"], r["seed"]) for r in runs}
+    _FINALS.update({r["best_genome"]: r["test_accuracy"] for r in runs})
+    tasks = [
+        (method, seed, args, settings, final_settings, source, space, images, out)
+        for seed in range(args.seeds)
+        for method in methods
+        if (method, seed) not in done
+    ]
     started = time.perf_counter()
-    runs, finals = [], {}
+    pool = None
+    if args.jobs > 1 and len(tasks) > 1:
+        import multiprocessing
+
+        # Whole runs side by side, each serial: the meter stays in the process that trains.
+        pool = multiprocessing.get_context("spawn").Pool(min(args.jobs, len(tasks)), initializer=_share_finals,
+                                                         initargs=(dict(_FINALS),))  # fmt: skip
+        results = pool.imap_unordered(run_and_test, tasks)
+    else:
+        results = map(run_and_test, tasks)
     try:
-        for seed in range(args.seeds):
-            for method in args.methods:
-                for halving in modes:
-                    run = run_one(method, halving, seed, args, evaluator, space, map_function, out)
-                    genome = run["best_genome"]
-                    if genome not in finals:
-                        final = train_and_test(Genome.from_string(genome), source, space, final_settings, args.device)
-                        finals[genome] = {"test_accuracy": final["test_accuracy"], "seconds": final["seconds"]}
-                    run["test_accuracy"] = finals[genome]["test_accuracy"]
-                    runs.append(run)
-                    print(
-                        f"  seed {seed} {LABELS[method]:<6} halving {'on ' if halving else 'off'}: "
-                        f"best {genome} val {run['best_val_accuracy']:.4f} test {run['test_accuracy']:.4f}; "
-                        f"{run['candidates']} candidates, {run['trainings']} trainings, {run['epochs']} epochs, "
-                        f"{run['seconds']:.0f} s ({run['stopped']}); {time.perf_counter() - started:.0f} s so far",
-                        flush=True,
-                    )
+        for run in results:
+            runs.append(run)
+            with open(log, "a") as handle:
+                handle.write(json.dumps(run) + "\n")
+            print(
+                f"  seed {run['seed']} {run['method']:<22} best {run['best_genome']} "
+                f"val {run['best_val_accuracy']:.4f} test {run['test_accuracy']:.4f}; {run['trainings']} trainings, "
+                f"{run['compute'] / TERA:.2f} T, {run['train_seconds']:.0f} s training ({run['stopped']}); "
+                f"{time.perf_counter() - started:.0f} s so far",
+                flush=True,
+            )
     finally:
         if pool is not None:
             pool.close()
             pool.join()
-    wall = time.perf_counter() - started
-    tables = (
-        f"\nBest validation accuracy (mean ± sd over seeds), test accuracy of each run's final pick "
-        f"(retrained {final_epochs} epochs on the whole training set), and the mean spent per run:\n\n"
-        + summary_table(runs, args.methods, modes)
-    )
-    if len(modes) == 2:
-        tables += (
-            "\n\nSuccessive halving against no halving, paired by method and seed "
-            "(Δ = with - without; saved = 1 - with / without):\n\n" + halving_table(runs, args.methods)
-        )
-    tables += f"\n\nwall time {wall:.0f} s ({wall / 60:.1f} min), final retrainings included\n"
-    print(tables, flush=True)
-    (out / "table.txt").write_text(tables)
-    with open(out / "results.json", "w") as handle:
-        json.dump({"args": vars(args), "runs": runs, "wall_seconds": wall}, handle, indent=2, default=str)
+    text = finish(runs, args.budget * TERA, out)
+    print("\n" + text + f"\n\nwall time {time.perf_counter() - started:.0f} s", flush=True)
     return runs
 
 

@@ -1,0 +1,232 @@
+"""The measurement benchmarks: the fidelity study and the search-quality comparison run, report, and fail cleanly."""
+
+import importlib
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+needs_fashion_mnist = pytest.mark.skipif(
+    not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
+)
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """The benchmark scripts as modules (benchmarks/ is not a package)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield SimpleNamespace(
+            fidelity=importlib.import_module("fidelity"),
+            quality=importlib.import_module("search_quality"),
+            subsets=importlib.import_module("subsets"),
+        )
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def run_script(name, *args, cwd, timeout=600):
+    env = dict(os.environ, DEAP_CNN_DEVICE="cpu", MPLBACKEND="Agg")
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args], check=False, capture_output=True, text=True, env=env, cwd=cwd,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+# --- subsets ---------------------------------------------------------------------------
+
+
+def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray, prefix: str):
+    folder.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    (folder / f"{prefix}-images-idx3-ubyte").write_bytes(
+        np.array([0x803, n, h, w], dtype=">i4").tobytes() + images.astype(np.uint8).tobytes()
+    )
+    (folder / f"{prefix}-labels-idx1-ubyte").write_bytes(
+        np.array([0x801, n], dtype=">i4").tobytes() + labels.astype(np.uint8).tobytes()
+    )
+
+
+def test_subset_is_stratified_seeded_and_keeps_the_test_set(bench, tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 30)
+    write_idx(tmp_path / "idx", rng.integers(0, 256, (300, 8, 8)), labels, "train")
+    write_idx(tmp_path / "idx", rng.integers(0, 256, (50, 8, 8)), np.arange(50) % 10, "t10k")
+    first = bench.subsets.fashion_mnist_subset(100, seed=3, folder=tmp_path / "idx", cache=tmp_path / "cache")
+    data = first.load()
+    assert np.bincount(data.y_train.numpy()).tolist() == [10] * 10
+    assert len(data.y_test) == 50  # the test set stays whole
+    again = np.load(bench.subsets.fashion_mnist_subset(100, 3, tmp_path / "idx", tmp_path / "rebuilt").name)
+    assert np.array_equal(again["x_train"].reshape(100, -1), data.x_train.numpy().reshape(100, -1))
+    other = np.load(bench.subsets.fashion_mnist_subset(100, 4, tmp_path / "idx", tmp_path / "cache").name)
+    assert not np.array_equal(other["x_train"].reshape(100, -1), data.x_train.numpy().reshape(100, -1))
+
+
+@pytest.mark.parametrize("size", [-10, 15])
+def test_subset_size_must_be_a_positive_multiple_of_ten(bench, tmp_path, size):
+    with pytest.raises(SystemExit, match="multiple of 10"):
+        bench.subsets.fashion_mnist_subset(size, folder=tmp_path, cache=tmp_path)
+
+
+def test_subset_of_a_missing_folder_says_how_to_install(bench, tmp_path):
+    with pytest.raises(SystemExit, match="apt-get install dataset-fashion-mnist"):
+        bench.subsets.fashion_mnist_subset(100, folder=tmp_path / "absent", cache=tmp_path)
+
+
+# --- fidelity: scoring and ranking -------------------------------------------------------
+
+
+def test_fidelity_fitness_kinds(bench):
+    row = {"status": "ok", "val_accuracy": [0.5, 0.7, 0.6]}
+    assert bench.fidelity.fitness_values(row, "best") == 0.7
+    assert bench.fidelity.fitness_values(row, "last") == 0.6
+    assert bench.fidelity.fitness_values(row, "mean2") == pytest.approx(0.65)
+    assert bench.fidelity.fitness_values({"status": "nan", "val_accuracy": [0.9]}, "best") == 0.0
+
+
+def test_fidelity_tau_needs_three_shared_genomes(bench):
+    assert bench.fidelity.tau({"a": 1, "b": 2, "c": 3}, {"a": 1, "b": 2, "c": 3}) == pytest.approx(1.0)
+    assert bench.fidelity.tau({"a": 1, "b": 2, "c": 3}, {"a": 3, "b": 2, "c": 1}) == pytest.approx(-1.0)
+    assert math.isnan(bench.fidelity.tau({"a": 1, "b": 2}, {"a": 1, "b": 2}))
+
+
+def test_fidelity_report_of_a_partial_run(bench, tmp_path):
+    rows = [
+        {"variant": "reference", "seed": 1000, "genome": g, "status": "ok", "val_accuracy": [0.1, acc, acc],
+         "val_images": 400, "epochs": 3, "compute": 3e9, "seconds": 3.0}
+        for g, acc in (("A", 0.9), ("B", 0.8), ("C", 0.7), ("D", 0.6))
+    ] + [
+        {"variant": "e1-b128", "seed": seed, "genome": g, "status": "ok", "val_accuracy": [acc],
+         "val_images": 200, "epochs": 1, "compute": 1e9, "seconds": 1.0}
+        for seed in (0, 1)
+        for g, acc in (("A", 0.5), ("B", 0.4), ("C", 0.3))  # D not trained short yet
+    ]  # fmt: skip
+    text, table = bench.fidelity.report(rows, reference_last=2)
+    (row,) = table
+    assert row["genomes"] == 3 and row["tau"] == pytest.approx(1.0) and row["seed_tau"] == pytest.approx(1.0)
+    assert row["tau_per_second"] == pytest.approx(1.0)
+    assert "e1-b128" in text and "1.00 ± 0.00" in text
+
+
+# --- search quality: budget, reach, methods ------------------------------------------
+
+
+def test_meter_stops_at_the_first_training_after_the_budget(bench):
+    meter = bench.quality.Meter(budget=10e9, images=100)
+    record = SimpleNamespace(flops=2e7, epochs=2, seconds=1.5, status="ok", fitness=(0.5,), genome="S8")
+    meter.check()
+    meter.add(record)  # 1e7 multiply-adds x 100 images x 2 epochs = 2e9
+    assert meter.compute == pytest.approx(2e9) and meter.seconds == pytest.approx(1.5)
+    for _ in range(4):
+        meter.check()
+        meter.add(record)
+    with pytest.raises(bench.quality.BudgetSpent):
+        meter.check()
+    failed = SimpleNamespace(flops=2e7, epochs=1, seconds=1.0, status="failed", fitness=(0.0,), genome="S8")
+    meter.add(failed)
+    assert meter.trace[-1][2] == 0.0
+
+
+def test_compute_to_reach_and_best_so_far(bench):
+    trace = [[1.0, 1, 0.5], [2.0, 2, 0.7], [3.0, 3, 0.6]]
+    assert bench.quality.compute_to_reach(trace, 0.6) == 2.0
+    assert bench.quality.compute_to_reach(trace, 0.8) is None
+    assert math.isnan(bench.quality.best_so_far(trace, 0.5))
+    assert bench.quality.best_so_far(trace, 2.5) == 0.7
+
+
+def test_methods_parse_and_unavailable_ones_are_skipped(bench):
+    assert bench.quality.parse_method("ga+halving+inherit") == ("ga", True, True)
+    with pytest.raises(SystemExit, match="unknown method"):
+        bench.quality.parse_method("ga+turbo")
+    with pytest.raises(SystemExit, match="unknown method"):
+        bench.quality.parse_method("hillclimb")
+    assert bench.quality.availability("random+halving") is None
+    assert "inheritance" in bench.quality.availability("random+inherit")
+    from deap_cnn.search.strategies import strategy_names
+
+    if "aging" not in strategy_names():
+        assert "not registered" in bench.quality.availability("aging")
+
+
+def test_goals_compare_against_random_search(bench):
+    runs = []
+    for seed, (ga_val, ga_test, random_val, random_test) in enumerate([(0.8, 0.80, 0.7, 0.70), (0.8, 0.81, 0.7, 0.71)]):
+        runs.append(
+            {
+                "method": "ga",
+                "seed": seed,
+                "best_val_accuracy": ga_val,
+                "test_accuracy": ga_test,
+                "compute": 10.0,
+                "train_seconds": 1.0,
+                "trace": [[3.0, 1, 0.75], [10.0, 2, ga_val]],
+            }
+        )
+        runs.append({"method": "random", "seed": seed, "best_val_accuracy": random_val, "test_accuracy": random_test,
+                     "compute": 10.0, "train_seconds": 1.0, "trace": [[5.0, 1, 0.6], [10.0, 2, random_val]]})  # fmt: skip
+    table, figures = bench.quality.summarise(runs, budget=10.0)
+    assert figures["target"] == pytest.approx(0.7)
+    assert figures["methods"]["ga"]["reach"] == [3.0, 3.0]
+    assert "30% of budget (2/2)" in table
+    text = bench.quality.goals(figures, budget=10.0)
+    assert "with <= 50% of the compute: yes; test accuracy higher by more than one sd: yes" in text
+
+
+# --- the scripts end to end (quick modes) -----------------------------------------------
+
+
+@needs_fashion_mnist
+def test_fidelity_quick_prints_a_table_with_finite_taus(tmp_path):
+    done = run_script("fidelity.py", "--quick", "--out", str(tmp_path / "fid"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if re.match(r"e\d-b\d+ ", line)]
+    assert len(rows) == 4, done.stdout[-3000:]  # e1-b128 (last) and e2-b64 (best, last, mean2)
+    taus = [float(re.search(r"\s(-?\d\.\d\d) ± ", line).group(1)) for line in rows]
+    assert all(math.isfinite(t) and -1 <= t <= 1 for t in taus)
+    lines = (tmp_path / "fid" / "trainings.jsonl").read_text().splitlines()
+    assert len(lines) == 6 * (1 + 2 * 2)  # 6 genomes: reference + 2 variants x 2 seeds
+    again = run_script("fidelity.py", "--report", str(tmp_path / "fid"), cwd=tmp_path, timeout=120)
+    assert again.returncode == 0 and "e2-b64" in again.stdout
+
+
+@needs_fashion_mnist
+def test_search_quality_quick_runs_to_budget_and_plots(tmp_path):
+    out = tmp_path / "sq"
+    done = run_script(
+        "search_quality.py",
+        "--quick",
+        "--methods",
+        "ga",
+        "random",
+        "aging",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    from deap_cnn.search.strategies import strategy_names
+
+    methods = ["ga", "random"] + (["aging"] if "aging" in strategy_names() else [])
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert {(r["method"], r["seed"]) for r in runs} == {(m, s) for m in methods for s in (0, 1)}
+    for run in runs:
+        assert run["stopped"] == "budget" and run["compute"] >= run["budget"]
+        assert run["compute"] - run["trace"][-2][0] > 0  # only the training that crossed the budget goes past it
+        assert run["trace"][-2][0] < run["budget"]
+        assert 0 < run["test_accuracy"] <= 1
+    assert "reach random" in done.stdout and "goals" in done.stdout
+    assert (out / "search_quality.png").stat().st_size > 0
+    if "aging" not in strategy_names():
+        assert "skipped: aging" in done.stdout
