@@ -32,6 +32,19 @@ def _as_tuple(value, name):
         raise SearchSpaceError(f"{name} must be a sequence, got {value!r}") from None
 
 
+def _as_choices(value, name, check, message):
+    """``value`` as a tuple of allowed choices (duplicates dropped, order kept), each passing ``check``."""
+    if isinstance(value, (str, bytes)):
+        raise SearchSpaceError(f"{name} must be a sequence, got {value!r}")
+    try:
+        values = tuple(value)
+    except TypeError:
+        raise SearchSpaceError(f"{name} must be a sequence, got {value!r}") from None
+    if not values or not all(check(v) for v in values):
+        raise SearchSpaceError(f"{name} must be a non-empty sequence of {message}, got {value!r}")
+    return tuple(dict.fromkeys(values))
+
+
 class GenomeRules:
     """``is_valid`` and ``validate`` for a search space, from the rules it lists.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..base import GenomeRules, SearchSpaceError, _is_int
+from ..base import GenomeRules, SearchSpaceError, _as_choices, _is_int
 from ..devol.genome import ACTIVATIONS, _is_dropout
 from .genome import TRAITS, DenseGenome, HiddenLayer
 
@@ -13,18 +13,6 @@ __all__ = ["DENSE_MUTATIONS", "DenseSpace"]
 
 #: Mutation types of :func:`mut_dense`, in the order of :attr:`DenseSpace.mutation_weights`.
 DENSE_MUTATIONS = ("units", "activation", "dropout", "add", "remove")
-
-
-def _as_choices(value, name, check, message):
-    if isinstance(value, (str, bytes)):
-        raise SearchSpaceError(f"{name} must be a sequence, got {value!r}")
-    try:
-        values = tuple(value)
-    except TypeError:
-        raise SearchSpaceError(f"{name} must be a sequence, got {value!r}") from None
-    if not values or not all(check(v) for v in values):
-        raise SearchSpaceError(f"{name} must be a non-empty sequence of {message}, got {value!r}")
-    return tuple(dict.fromkeys(values))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..base import GenomeRules, SearchSpaceError, _is_int, max_pool_units_for
+from ..base import (
+    GenomeRules,
+    SearchSpaceError,
+    _as_choices,
+    _is_int,
+    max_pool_units_for,
+)
 from .genome import (
     _ACTIVATION_FIELDS,
     _DROPOUT_FIELDS,
@@ -20,18 +26,6 @@ from .genome import (
 )
 
 __all__ = ["DevolSpace"]
-
-
-def _as_choices(value, name, check, message):
-    if isinstance(value, (str, bytes)):
-        raise SearchSpaceError(f"{name} must be a sequence, got {value!r}")
-    try:
-        values = tuple(value)
-    except TypeError:
-        raise SearchSpaceError(f"{name} must be a sequence, got {value!r}") from None
-    if not values or not all(check(v) for v in values):
-        raise SearchSpaceError(f"{name} must be a non-empty sequence of {message}, got {value!r}")
-    return tuple(dict.fromkeys(values))  # duplicates dropped, order kept
 
 
 @dataclass(frozen=True)
