@@ -253,8 +253,10 @@ def exit_with(status: int):
 
     sys.stdout.flush()
     sys.stderr.flush()
-    if status and scoop_is_running():
-        end_scoop_run(None, status)
+    if scoop_is_running():
+        if status:
+            end_scoop_run(None, status)
+        return  # SCOOP prints even SystemExit(0) as a traceback: returning ends the run with 0
     sys.exit(status)
 
 
