@@ -252,5 +252,6 @@ def test_a_preset_script_runs_another_family_and_strategy_under_scoop(tmp_path):
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]  # SCOOP prints even SystemExit(0) as one
     workers = {row[0] for row in sqlite3.connect(out / "results.sqlite").execute("SELECT worker FROM evaluations")}
     assert json.loads((out / "best.json").read_text())["family"] == "devol" and workers
