@@ -1,0 +1,71 @@
+"""``python -m deap_cnn.runs.report RUN [--serve]`` (also ``deap-cnn report``): write the page or serve it live."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .page import write_report
+from .run_data import REPORT_NAME, ReportError
+from .server import serve
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m deap_cnn.runs.report",
+        description="Write a run folder's report.html (self-contained), or serve it live.",
+    )
+    parser.add_argument("run", metavar="RUN", help="the run folder (a search's --out)")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve a live page instead of writing the file",
+    )
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on with --serve (default 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port for --serve (0: any free port; default 8000)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="file to write (default RUN/report.html)"
+    )
+    return parser
+
+
+def main(argv=None) -> int:
+    """The command line; returns the exit status (2: not a run folder, 1: the report could not be made)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.serve:
+            serve(args.run, args.host, args.port)
+        else:
+            print(write_report(args.run, args.out))
+    except ReportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        where = (
+            f"{args.host}:{args.port}"
+            if args.serve
+            else (args.out or Path(args.run) / REPORT_NAME)
+        )
+        fix = (
+            "choose another --port (0: any free one)"
+            if args.serve
+            else "choose a writable --out"
+        )
+        print(
+            f"error: cannot {'serve at' if args.serve else 'write'} {where} ({error.strerror or error}): {fix}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
