@@ -61,7 +61,7 @@ for path in (ROOT, Path(__file__).resolve().parent):
         sys.path.insert(0, str(path))
 
 from scipy.stats import kendalltau
-from subsets import fashion_mnist_subset
+from subsets import fashion_mnist_subset, read_json_lines
 
 from deap_cnn import Genome, SearchSpace
 from deap_cnn.families.cnn_ga.operators import random_genome
@@ -202,16 +202,8 @@ def draw_genomes(space, count: int, seed: int) -> list[str]:
 
 
 def read_trainings(path: Path) -> list[dict]:
-    """Every finished training in ``path`` (a torn last line from a kill is skipped)."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+    """Every finished training in ``path``."""
+    return read_json_lines(path)
 
 
 def train(genome, source, space, settings, device, threads) -> dict:

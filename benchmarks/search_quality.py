@@ -64,7 +64,7 @@ for path in (ROOT, Path(__file__).resolve().parent):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from subsets import fashion_mnist_subset
+from subsets import fashion_mnist_subset, read_json_lines
 
 from deap_cnn import Genome, SearchSpace
 from deap_cnn.families import get_family
@@ -457,15 +457,7 @@ def plot(runs: list[dict], budget: float, path: Path):
 
 
 def read_runs(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    runs = []
-    for line in path.read_text().splitlines():
-        try:
-            runs.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a torn last line from a kill
-    return runs
+    return read_json_lines(path)
 
 
 def finish(runs, budget, out: Path) -> str:

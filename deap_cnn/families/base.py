@@ -45,6 +45,21 @@ def _as_choices(value, name, check, message):
     return tuple(dict.fromkeys(values))
 
 
+def _check_image_shape_and_classes(space):
+    """Check a frozen image space's ``input_shape`` (stored back as a tuple) and ``n_classes``."""
+    try:
+        shape = tuple(space.input_shape)
+    except TypeError:
+        shape = ()
+    if len(shape) != 3 or not all(_is_int(v) and v >= 1 for v in shape):
+        raise SearchSpaceError(
+            f"input_shape must be (channels, height, width) of positive integers, got {space.input_shape!r}"
+        )
+    object.__setattr__(space, "input_shape", shape)
+    if not _is_int(space.n_classes) or space.n_classes < 2:
+        raise SearchSpaceError(f"n_classes must be an integer >= 2, got {space.n_classes!r}")
+
+
 class GenomeRules:
     """``is_valid`` and ``validate`` for a search space, from the rules it lists.
 

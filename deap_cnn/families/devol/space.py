@@ -8,6 +8,7 @@ from ..base import (
     GenomeRules,
     SearchSpaceError,
     _as_choices,
+    _check_image_shape_and_classes,
     _is_int,
     max_pool_units_for,
 )
@@ -81,17 +82,8 @@ class DevolSpace(GenomeRules):
     max_pool_layers: int | None = None
 
     def __post_init__(self):
-        try:
-            shape = tuple(self.input_shape)
-        except TypeError:
-            shape = ()
-        if len(shape) != 3 or not all(_is_int(v) and v >= 1 for v in shape):
-            raise SearchSpaceError(
-                f"input_shape must be (channels, height, width) of positive integers, got {self.input_shape!r}"
-            )
-        object.__setattr__(self, "input_shape", shape)
-        if not _is_int(self.n_classes) or self.n_classes < 2:
-            raise SearchSpaceError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
+        _check_image_shape_and_classes(self)
+        shape = self.input_shape
         for name in ("max_conv_layers", "max_dense_layers"):
             if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
                 raise SearchSpaceError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")

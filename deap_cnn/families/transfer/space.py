@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..base import GenomeRules, SearchSpaceError, _is_int
+from ..base import (
+    GenomeRules,
+    SearchSpaceError,
+    _check_image_shape_and_classes,
+    _is_int,
+)
 from ..hyper.genes import LINEAR_DECIMALS, LOG_DIGITS, quantize_linear, quantize_log
 from .genome import TRANSFER_GENES, TransferGenome
 
@@ -53,17 +58,7 @@ class TransferSpace(GenomeRules):
     def __post_init__(self):
         if not _is_int(self.n_layers) or self.n_layers < 1:
             raise SearchSpaceError(f"n_layers must be an integer >= 1, got {self.n_layers!r}")
-        try:
-            shape = tuple(self.input_shape)
-        except TypeError:
-            shape = ()
-        if len(shape) != 3 or not all(_is_int(v) and v >= 1 for v in shape):
-            raise SearchSpaceError(
-                f"input_shape must be (channels, height, width) of positive integers, got {self.input_shape!r}"
-            )
-        object.__setattr__(self, "input_shape", shape)
-        if not _is_int(self.n_classes) or self.n_classes < 2:
-            raise SearchSpaceError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
+        _check_image_shape_and_classes(self)
         try:
             low, high = (float(v) for v in self.lr_range)
         except (TypeError, ValueError):
