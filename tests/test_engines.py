@@ -7,6 +7,7 @@ marked ``slow`` but run by default; every subprocess has a timeout.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import sqlite3
@@ -162,6 +163,22 @@ def test_dask_contract(dask_engine):
     blocked = dask_engine.submit(time.sleep, 3)
     with pytest.raises(LostWorkerError, match="no evaluation result arrived"):
         list(dask_engine.as_completed([blocked], timeout=0.5))
+
+
+def identity(value):
+    return value
+
+
+@pytest.mark.slow
+def test_dask_leaves_the_global_random_stream_to_the_search(dask_engine):
+    # Lists longer than 10 make dask.sizeof sample with ``random``, in the client's event-loop
+    # thread, after map has returned (the futures' release): the seeded search must not see it.
+    random.seed(5)
+    state = random.getstate()
+    for _ in range(3):
+        assert dask_engine.map(identity, [list(range(50))] * 24) == [list(range(50))] * 24
+        time.sleep(0.3)
+    assert random.getstate() == state
 
 
 @pytest.mark.slow
