@@ -153,7 +153,9 @@ class ScoopEngine(Engine):
         others = self.workers - 1 if self.evaluate_locally else self.workers
         last_result = time.monotonic()
         while len(results) < len(items):
-            while todo and len(remote) < others:
+            # Two tasks per remote worker: its next one already waits in its queue while the
+            # origin is busy training and cannot hand out work.
+            while todo and len(remote) < 2 * others:
                 position = todo.popleft()
                 remote[self._futures.submit(func, items[position])] = position
             finished = self._finished(remote)
@@ -164,7 +166,10 @@ class ScoopEngine(Engine):
             if finished:
                 last_result = time.monotonic()
             if todo and (self.evaluate_locally or others == 0):
-                position = todo.popleft()
+                # The origin cannot hand out work while it trains, so it takes the last item:
+                # the cheapest, when items come most expensive first (evaluate_population's
+                # order), so a remote worker that finishes early waits for little.
+                position = todo.pop()
                 results[position] = func(items[position])
                 report(position, results[position])
                 last_result = time.monotonic()
