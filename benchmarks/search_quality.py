@@ -381,6 +381,7 @@ def summarise(runs: list[dict], budget: float) -> tuple[str, dict]:
         reached = [c for c in reach if c is not None]
         figures[method] = {
             "runs": len(group),
+            "seeds": [r["seed"] for r in group],
             "val": [r["best_val_accuracy"] for r in group],
             "test": [r.get("test_accuracy", math.nan) for r in group],
             "compute": [r["compute"] for r in group],
@@ -426,7 +427,33 @@ def goals(figures: dict, budget: float) -> str:
             f"  {method:<22} reaches random's best with <= 50% of the compute: {fast_text}; "
             f"test accuracy higher by more than one sd: {'yes' if better else 'no'}"
         )
+    paired_lines = [paired_difference(method, figure, figures["methods"][BASELINE])
+                    for method, figure in figures["methods"].items() if method != BASELINE]
+    paired_lines = [line for line in paired_lines if line]
+    if paired_lines:
+        lines.append(
+            "paired by seed (a seed's first draws are the same genomes for every method, so much of the "
+            "spread over seeds is shared): test accuracy of the pick minus random search's"
+        )
+        lines.extend(paired_lines)
     return "\n".join(lines)
+
+
+def paired_difference(method: str, figure: dict, baseline: dict) -> str:
+    """``method``'s pick's test accuracy minus random search's, seed by seed: mean ± sd, standard error, wins."""
+    by_seed = dict(zip(baseline["seeds"], baseline["test"]))
+    differences = [test - by_seed[seed] for seed, test in zip(figure["seeds"], figure["test"])
+                   if seed in by_seed and not math.isnan(test) and not math.isnan(by_seed[seed])]
+    if len(differences) < 2:
+        return ""
+    sd = statistics.stdev(differences)
+    wins = sum(d > 0 for d in differences)
+    losses = sum(d < 0 for d in differences)
+    return (
+        f"  {method:<22} {statistics.fmean(differences):+.4f} ± {sd:.4f} (standard error "
+        f"{sd / math.sqrt(len(differences)):.4f}; better on {wins}, worse on {losses}, "
+        f"equal on {len(differences) - wins - losses} of {len(differences)} seeds)"
+    )
 
 
 def plot(runs: list[dict], budget: float, path: Path):

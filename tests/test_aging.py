@@ -263,3 +263,20 @@ def test_aging_runs_asynchronously_under_scoop(tmp_path):
         parents = [row[0] for row in db.execute("SELECT parent FROM evaluations WHERE inherited > 0")]
     assert len(workers) >= 2 and parents  # evaluations ran on several workers; children inherited
     assert json.loads((out / "best.json").read_text())["strategy"] == "aging"
+
+
+def test_aging_runs_asynchronously_under_dask_with_inheritance(tmp_path):
+    pytest.importorskip("distributed")
+    out = tmp_path / "run"
+    done = subprocess.run(
+        cli("search", *TINY, "--inherit", "--engine", "dask", "--workers", "2", "--out", str(out)),
+        capture_output=True, text=True, env=dict(environment(), DEAP_CNN_LOCAL_WORKERS="2"), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    with sqlite3.connect(out / "results.sqlite") as db:
+        rows = db.execute("SELECT genome, parent, worker FROM evaluations").fetchall()
+        inherited = db.execute("SELECT COUNT(*) FROM evaluations WHERE inherited > 0").fetchone()[0]
+    assert len(rows) == 3 + 3 * 3  # population 3, then 3 generations' worth of children, one per finished evaluation
+    assert len({(genome, parent) for genome, parent, _ in rows}) == len(rows)  # none stored twice
+    assert len({worker for *_, worker in rows}) == 2 and inherited  # both workers trained; children inherited
+    assert json.loads((out / "best.json").read_text())["strategy"] == "aging"
