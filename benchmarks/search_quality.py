@@ -25,8 +25,13 @@ from longer trainings, so compare its picks' test accuracy) and/or
 ``+inherit`` (children
 start from their parent's trained weights): ``ga``, ``random``, ``tpe`` and,
 when registered (``deap_cnn.search.strategies.strategy_names()``), ``aging``;
-``+inherit`` only where the installed package supports it. Methods that are
-not available are skipped with a note.
+``+inherit`` only where the installed package supports it; ``+rerank``
+(any strategy) stops the search early enough to retrain its ``--rerank``
+best distinct genomes (default 3) from scratch for ``--rerank-epochs``
+(default 2) with the next training seed, and picks the best of those
+retrainings (:mod:`deap_cnn.search.rerank`); its best validation accuracy
+and curve are the search's own. Methods that are not available are skipped
+with a note.
 
 Per method it prints mean ± sd over seeds of: the best validation accuracy
 found, the test accuracy of its pick (the best-validated genome, retrained
@@ -57,6 +62,7 @@ import statistics
 import sys
 import time
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,6 +76,7 @@ from deap_cnn import Genome, SearchSpace
 from deap_cnn.families import get_family
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.halving import SuccessiveHalving, halving_rungs
+from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
 from deap_cnn.training.devices import LOCAL_WORKERS_ENV, available_cpus
 from deap_cnn.training.evaluator import Evaluator
@@ -93,21 +100,41 @@ class BudgetSpent(Exception):
 
 
 class Meter:
-    """Every training a run pays for, in order: compute, seconds, fitness; stops the run at the budget."""
+    """Every training a run pays for, in order: compute, seconds, fitness; stops the run at the budget.
 
-    def __init__(self, budget: float, images: int):
+    With ``rerank_k`` the search stops early enough to leave what reranking
+    its current ``rerank_k`` best genomes for ``rerank_epochs`` would cost,
+    so a reranking method spends the same budget in all.
+    """
+
+    def __init__(self, budget: float, images: int, rerank_k: int = 0, rerank_epochs: int = 0):
         self.budget = budget
         self.images = images  # training images per epoch
+        self.rerank_k, self.rerank_epochs = rerank_k, rerank_epochs
         self.trace = []  # (cumulative compute, cumulative seconds, validation accuracy, genome)
+        self.flops = {}  # genome -> forward FLOPs per image
         self.compute = self.seconds = 0.0
 
+    def top(self) -> list:
+        """The ``rerank_k`` best distinct genomes so far."""
+        return top_distinct(((genome, accuracy) for _, _, accuracy, genome in self.trace), self.rerank_k)
+
+    def reserve(self) -> float:
+        if not self.rerank_k or not self.trace:
+            return 0.0
+        return rerank_cost([self.flops[genome] for genome in self.top()], self.images, self.rerank_epochs)
+
     def check(self):
-        if self.compute >= self.budget:
+        if self.compute + self.reserve() >= self.budget:
             raise BudgetSpent(f"{self.compute / TERA:.2f} T multiply-adds x images spent")
 
-    def add(self, record):
+    def spend(self, record):
         self.compute += record.flops / 2 * self.images * record.epochs  # count_flops counts a multiply-add as 2
         self.seconds += record.seconds
+
+    def add(self, record):
+        self.spend(record)
+        self.flops[record.genome] = record.flops
         accuracy = record.fitness[0] if record.status == "ok" else 0.0
         self.trace.append((self.compute, self.seconds, accuracy, record.genome))
 
@@ -188,6 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=1 / 3,
         help="fraction promoted per rung of halving (1/3, 1/2, ...)",
     )
+    add("--rerank", type=int, default=3, help="+rerank: the best distinct genomes retrained to choose the pick")
+    add("--rerank-epochs", type=int, default=2, help="+rerank: epochs of each retraining (from scratch, next seed)")
     add(
         "--final-epochs",
         type=int,
@@ -241,15 +270,19 @@ def apply_quick(args):
         args.methods = list(QUICK_METHODS)
 
 
-def parse_method(text: str) -> tuple[str, bool, bool]:
-    """``"ga+halving+inherit"`` -> ``("ga", True, True)``."""
+FLAGS = ("halving", "inherit", "rerank")
+
+
+def parse_method(text: str) -> tuple[str, bool, bool, bool]:
+    """``"ga+halving+inherit"`` -> ``("ga", True, True, False)``: strategy, halving, inherit, rerank."""
     strategy, *flags = text.split("+")
-    unknown = set(flags) - {"halving", "inherit"}
+    unknown = set(flags) - set(FLAGS)
     if strategy not in STRATEGIES or unknown:
         raise SystemExit(
-            f"error: unknown method {text!r}: a strategy of {STRATEGIES} with optional +halving and/or +inherit"
+            f"error: unknown method {text!r}: a strategy of {STRATEGIES} with any of "
+            f"{', '.join('+' + flag for flag in FLAGS)}"
         )
-    return strategy, "halving" in flags, "inherit" in flags
+    return (strategy, *(flag in flags for flag in FLAGS))
 
 
 def inheritance_supported() -> bool:
@@ -259,7 +292,7 @@ def inheritance_supported() -> bool:
 
 def availability(method: str) -> str | None:
     """Why ``method`` cannot run here, or ``None``."""
-    strategy, halving, inherit = parse_method(method)
+    strategy, halving, inherit, _ = parse_method(method)
     if strategy not in strategy_names():
         return f"strategy {strategy!r} is not registered in this deap_cnn"
     if halving and not get_strategy(strategy).supports_halving:
@@ -271,12 +304,12 @@ def availability(method: str) -> str | None:
 
 def run_one(method, seed, args, settings, source, space, images, out: Path) -> dict:
     """One search until the budget is spent; its trace and its pick."""
-    strategy, halving, inherit = parse_method(method)
+    strategy, halving, inherit, reranking = parse_method(method)
     folder = out / "stores" / f"{method}-seed{seed}"
     if folder.exists():
         shutil.rmtree(folder)  # a rerun of an unfinished run: a reused store would serve free cache hits
     folder.mkdir(parents=True)
-    meter = Meter(args.budget * TERA, images)
+    meter = Meter(args.budget * TERA, images, *((args.rerank, args.rerank_epochs) if reranking else ()))
     extra = {"weights_dir": str(folder / "weights")} if inherit else {}
     evaluator = MeteredEvaluator(source, space, settings, device=args.device, threads=args.threads, **extra)
     evaluator.meter = meter
@@ -305,13 +338,28 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
         for closing in (halver, store):
             if closing is not None:
                 closing.close()
-    wall = time.perf_counter() - started
-    trace = meter.trace
+    trace = list(meter.trace)  # the search's own trainings: reranking's are not part of its curve
     best = max(trace, key=lambda point: point[2]) if trace else (0.0, 0.0, float("nan"), None)
+    pick, reranked = best[3], []
+    if reranking and trace:
+        again = rerank_evaluator(evaluator, args.rerank_epochs)
+        train = partial(Evaluator.record, again)  # past the meter's check: the reserve was kept for this
+
+        def metered(genome):
+            record = train(genome)
+            meter.spend(record)
+            return record
+
+        ranked = rerank([Genome.from_string(text) for text in meter.top()], metered)
+        pick = str(ranked[0][0])
+        reranked = [[str(genome), record.fitness[0], record.status] for genome, record in ranked]
+    wall = time.perf_counter() - started
     return {
         "method": method,
         "seed": seed,
-        "best_genome": best[3],
+        "best_genome": pick,
+        "search_best_genome": best[3],
+        "reranked": reranked,
         "best_val_accuracy": best[2],
         "compute": meter.compute,
         "train_seconds": meter.seconds,
@@ -512,6 +560,8 @@ def main(argv=None):
         "halving_epochs",
         "population",
         "final_epochs",
+        "rerank",
+        "rerank_epochs",
         "threads",
         "jobs",
     ):

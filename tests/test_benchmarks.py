@@ -138,6 +138,22 @@ def test_meter_stops_at_the_first_training_after_the_budget(bench):
     assert meter.trace[-1][2] == 0.0
 
 
+def test_meter_keeps_back_what_reranking_the_current_best_would_cost(bench):
+    meter = bench.quality.Meter(budget=10e9, images=100, rerank_k=2, rerank_epochs=2)
+    small = SimpleNamespace(flops=2e7, epochs=1, seconds=1.0, status="ok", fitness=(0.5,), genome="S8")
+    large = SimpleNamespace(flops=6e7, epochs=1, seconds=1.0, status="ok", fitness=(0.7,), genome="S32")
+    meter.check()
+    meter.add(small)  # spent 1e9; reserve: S8 twice more for 2 epochs = 2e9
+    assert meter.reserve() == pytest.approx(2e9)
+    meter.check()
+    meter.add(large)  # spent 4e9; reserve: S32 and S8 for 2 epochs = 6e9 + 2e9
+    assert meter.top() == ["S32", "S8"] and meter.reserve() == pytest.approx(8e9)
+    with pytest.raises(bench.quality.BudgetSpent):
+        meter.check()  # 4e9 spent + 8e9 kept back is over 10e9
+    meter.spend(large)  # reranking's own trainings cost compute but are not the search's trace
+    assert meter.compute == pytest.approx(7e9) and len(meter.trace) == 2
+
+
 def test_compute_to_reach_and_best_so_far(bench):
     trace = [[1.0, 1, 0.5], [2.0, 2, 0.7], [3.0, 3, 0.6]]
     assert bench.quality.compute_to_reach(trace, 0.6) == 2.0
@@ -147,7 +163,8 @@ def test_compute_to_reach_and_best_so_far(bench):
 
 
 def test_methods_parse_and_unavailable_ones_are_skipped(bench):
-    assert bench.quality.parse_method("ga+halving+inherit") == ("ga", True, True)
+    assert bench.quality.parse_method("ga+halving+inherit") == ("ga", True, True, False)
+    assert bench.quality.parse_method("aging+inherit+rerank") == ("aging", False, True, True)
     with pytest.raises(SystemExit, match="unknown method"):
         bench.quality.parse_method("ga+turbo")
     with pytest.raises(SystemExit, match="unknown method"):

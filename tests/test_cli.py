@@ -123,6 +123,26 @@ def test_best_prints_and_exports_a_loadable_network(tmp_path, capsys):
     assert isinstance(model, nn.Module) and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("strategy, extra", [("aging", ["--inherit", "--trainings", "6"]), ("random", [])])
+def test_rerank_retrains_the_best_distinct_genomes_and_the_final_training_takes_its_pick(tmp_path, strategy, extra):
+    out = tmp_path / "run"
+    args = ["search", "--strategy", strategy, *TINY[:-2], "--final-epochs", "1", "--population", "3", *extra]
+    assert run_cli(*args, "--widths", "4", "8", "--rerank", "2", "--out", out) == 0
+    best = json.loads((out / "best.json").read_text())
+    reranked = best["rerank"]
+    assert best["rerank_epochs"] == 2 and len(reranked) == 2
+    assert len({row["genome"] for row in reranked}) == 2  # distinct genomes
+    searched = {}
+    for genome, fitness in evaluations(out):
+        searched[genome] = max(searched.get(genome, 0.0), json.loads(fitness)[0])
+    top = sorted(searched.values(), reverse=True)[:2]
+    assert sorted(row["search_fitness"] for row in reranked) == sorted(top)  # the search's two best
+    assert [row["rerank_fitness"] for row in reranked] == sorted((row["rerank_fitness"] for row in reranked),
+                                                                reverse=True)  # fmt: skip
+    assert best["genome"] == reranked[0]["genome"] and best["validation_fitness"] == reranked[0]["search_fitness"]
+    assert best["test_accuracy"] > 0 and load_network(out / "best.pt") is not None
+
+
 @pytest.mark.parametrize(
     "args, status, message",
     [
@@ -142,6 +162,10 @@ def test_best_prints_and_exports_a_loadable_network(tmp_path, capsys):
         (["search", "--halving-continue"], 2, "add --halving"),
         (["search", "--strategy", "aging", "--halving"], 2, "cannot use successive halving"),
         (["search", "--strategy", "aging", "--sample-size", "0"], 2, "--sample-size 0: out of range"),
+        (["search", "--strategy", "nsga2", "--objectives", "accuracy", "parameters", "--rerank", "2"], 2,
+         "several --objectives make a Pareto front: drop --rerank"),
+        (["search", "--rerank", "-1"], 2, "--rerank -1: out of range, accepted: >= 0"),
+        (["search", "--rerank", "2", "--rerank-epochs", "0"], 2, "--rerank-epochs 0: out of range"),
         (["resume", "nowhere"], 1, "nothing to resume in nowhere"),
         (["best", "nowhere"], 1, "holds no best.json"),
     ],

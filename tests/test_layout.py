@@ -19,6 +19,7 @@ TORCH_FREE = [
     "deap_cnn.search.halving",
     "deap_cnn.search.aging",
     "deap_cnn.search.inheritance",
+    "deap_cnn.search.rerank",
     "deap_cnn.training.lineage",
     "deap_cnn.runs.config",
     "deap_cnn.runs.folder",

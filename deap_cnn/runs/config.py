@@ -58,6 +58,13 @@ class SearchConfig:
         False, "--halving-continue", "halving: promoted candidates train on from their last rung (extra epochs only)"
     )
     halving_eta: float = setting(1 / 3, "--halving-eta", "fraction promoted to the next rung", low=0, high=1, open=True)
+    rerank: int = setting(
+        0, "--rerank", "retrain the K best distinct genomes from scratch, longer, and pick the best of them (0: off)",
+        low=0,
+    )
+    rerank_epochs: int | None = setting(
+        None, "--rerank-epochs", "epochs of each --rerank training (default 2 x --epochs)", low=1
+    )
     data: str = setting("sample", "--data", "sample, digits, cifar10, cifar100, mnist, fashion-mnist, a .npz or a folder")
     data_dir: str | None = setting(None, "--data-dir", "folder that holds (or receives) torchvision's data sets")
     download: bool = setting(False, "--download", "download missing data (and backbone weights); needs internet")
@@ -154,6 +161,10 @@ class SearchConfig:
             raise ConfigError("--halving-continue continues successive halving's rungs: add --halving")
         if self.inherit and self.halving:
             raise ConfigError("--inherit and --halving together are not supported: drop one of them")
+        if self.rerank and len(self.objectives) > 1:
+            raise ConfigError(
+                "--rerank picks one best genome, but several --objectives make a Pareto front: drop --rerank"
+            )
         if self.objectives[0] != "accuracy" or len(set(self.objectives)) != len(self.objectives):
             raise ConfigError(
                 f"--objectives {' '.join(self.objectives)}: accuracy comes first, then distinct sizes "

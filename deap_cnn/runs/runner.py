@@ -285,9 +285,14 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             tensorboard.update()
             tensorboard.close()
     search_seconds = time.perf_counter() - started
-    summary = _write_outputs(folder, config, parts, outcome, store, search_seconds)
+    best, reranked = outcome.best[0], None
+    if config.rerank:
+        best, reranked = rerank_best(config, parts, store, map_function, verbose)
+    summary = _write_outputs(folder, config, parts, outcome, store, search_seconds, best)
+    if reranked is not None:
+        summary.update(rerank=reranked, rerank_epochs=config.rerank_epochs or 2 * config.epochs)
     store.close()
-    if not _final_training(folder, config, parts, outcome.best[0], summary, verbose):
+    if not _final_training(folder, config, parts, best, summary, verbose):
         folder.write_json("best.json", summary)
     folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy)
     write_report_quietly(folder)
@@ -324,7 +329,49 @@ def write_report_quietly(folder):
         print(f"warning: report.html not written: {type(error).__name__}: {error}", file=sys.stderr)
 
 
-def _write_outputs(folder, config, parts, outcome, store, search_seconds) -> dict:
+def rerank_best(config, parts, store, map_function=map, verbose=True):
+    """The ``--rerank`` best distinct genomes of the store, trained again from scratch; the best of them.
+
+    Returns ``(best, table)``: the chosen individual, carrying its search
+    fitness, and one row per genome retrained (best first). See
+    :mod:`deap_cnn.search.rerank` for why.
+    """
+    from ..families.registry import as_individual
+    from ..search.rerank import rerank, rerank_evaluator, top_distinct
+
+    sign = parts.weights[0]
+    fitness = {}  # genome text -> its best search fitness (with inheritance a genome can have several)
+    for row in store.records():
+        if row.get("status", "ok") != "ok":
+            continue
+        values, known = tuple(row["fitness"]), fitness.get(row["genome"])
+        if known is None or sign * values[0] > sign * known[0]:
+            fitness[row["genome"]] = values
+    texts = top_distinct(((text, values[0]) for text, values in fitness.items()), config.rerank, sign=sign)
+    epochs = config.rerank_epochs or 2 * config.epochs
+    evaluator = rerank_evaluator(parts.evaluator, epochs)
+    kind = parts.family.individual(parts.weights)
+    genomes = [as_individual(kind, parts.family.genome_class.from_string(text)) for text in texts]
+    if verbose:
+        print(
+            f"reranking the {len(genomes)} best distinct genomes: {epochs} epochs each from scratch, "
+            f"training seed {evaluator.settings.seed}",
+            flush=True,
+        )
+    ranked = rerank(genomes, evaluator.record, map_function, sign=sign)
+    table = []
+    for genome, record in ranked:
+        table.append({"genome": str(genome), "search_fitness": fitness[str(genome)][0],
+                      "rerank_fitness": record.fitness[0], "status": record.status})  # fmt: skip
+        if verbose:
+            print(f"  {genome}: search fitness {fitness[str(genome)][0]:.4f}, "
+                  f"rerank fitness {record.fitness[0]:.4f} ({record.status})", flush=True)  # fmt: skip
+    best = ranked[0][0]
+    best.fitness.values = fitness[str(best)]
+    return best, table
+
+
+def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) -> dict:
     from .plots import plot_fitness, plot_front
 
     folder.write_logbook(outcome.logbook)
@@ -333,7 +380,6 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds) -> dic
     if len(config.objectives) > 1:
         store.save_front(outcome.best, config.objectives)
         plot_front(outcome.best, config.objectives, folder.file("front.png"), evaluated=store.records())
-    best = outcome.best[0]
     summary = {
         "family": parts.family.name,
         "strategy": config.strategy,
