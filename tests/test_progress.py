@@ -53,6 +53,18 @@ def test_a_duplicate_result_is_dropped_counted_and_logged(tmp_path):
         assert cache.duplicates == 1 and len(store) == 1
 
 
+def test_the_run_summary_counts_the_duplicates_of_the_logbook():
+    from deap import tools
+
+    from deap_cnn.runs.runner import duplicate_results
+
+    logbook = tools.Logbook()
+    logbook.record(gen=0, duplicates=0)
+    logbook.record(gen=1, duplicates=2)
+    logbook.record(gen=2)  # a strategy whose logbook has no such column
+    assert duplicate_results(logbook) == 2
+
+
 def test_a_run_logs_candidates_writes_its_report_each_generation_and_warns_of_slow_candidates(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["search", *TINY, "--out", str(out), "--candidate-limit", "0.000001"]) == 0
@@ -66,6 +78,7 @@ def test_a_run_logs_candidates_writes_its_report_each_generation_and_warns_of_sl
     rows = sqlite3.connect(out / "results.sqlite").execute("SELECT genome FROM evaluations").fetchall()
     assert all(genome in page for (genome,) in rows)
     assert json.loads((out / "status.json").read_text())["state"] == "finished"
+    assert json.loads((out / "best.json").read_text())["duplicates"] == 0
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0 and (out / "report.html").stat().st_size > 0
 

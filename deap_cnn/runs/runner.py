@@ -300,6 +300,8 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
         if "test_accuracy" in summary:
             line += f", test accuracy {summary['test_accuracy']:.4f} after {config.final_epochs} epochs"
+        if summary["duplicates"]:
+            line += f"; {summary['duplicates']} duplicate result(s) dropped, the store kept one row each"
         print(line + f"); results in {config.out}", flush=True)
     return summary
 
@@ -371,6 +373,11 @@ def rerank_best(config, parts, store, map_function=map, verbose=True):
     return best, table
 
 
+def duplicate_results(logbook) -> int:
+    """Results dropped because their genome was stored already (an engine ran it twice), from the logbook."""
+    return sum(int(row.get("duplicates") or 0) for row in logbook)
+
+
 def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) -> dict:
     from .plots import plot_fitness, plot_front
 
@@ -389,6 +396,7 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
         "objectives": list(config.objectives),
         "evaluations": len(store),
         "trainings": outcome.trainings,
+        "duplicates": duplicate_results(outcome.logbook),
         "stopped": outcome.stopped,
         "search_seconds": round(search_seconds, 1),
         "classes": list(parts.dataset.classes),
