@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from deap_cnn.families import get_family
+from deap_cnn.families.cnn_ga.genome import SkipGene
 from deap_cnn.runs.checkpoint import CheckpointError, save_checkpoint
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.aging import (
@@ -128,6 +129,29 @@ def test_every_worker_is_kept_busy_and_a_child_is_bred_per_finished_evaluation()
     # Until the budget runs out, three evaluations are out whenever one finishes.
     assert counts[: len(counts) - 3] == [3] * (len(counts) - 3) and counts[-3:] == [3, 2, 1]
     assert len(run.history) == 16 and len(population) == 4 and not run.in_flight
+
+
+def test_identical_children_in_flight_train_once_and_share_the_result():
+    calls = []
+
+    def counted(genome):
+        calls.append(str(genome))
+        return toy_fitness(genome)
+
+    toolbox = toolbox_for(counted)
+    draw = toolbox.individual
+
+    def one_unit():  # every initial individual is the same genome
+        individual = draw()
+        individual[:] = [SkipGene(8)]
+        return individual
+
+    toolbox.register("individual", one_unit)
+    engine = LastInFirstOut(workers=3)
+    population, logbook, run = aging_evolution(toolbox, 3, 9, engine=engine, seed=3, cache=EvaluationCache())
+    assert calls.count("S8") == 1 and len(calls) == len(set(calls)) == run.trained  # none trained twice
+    assert run.hits == 9 - run.trained >= 2  # the two other copies of S8 got its result while it trained
+    assert sum(logbook.select("cache_hits")) == run.hits and len(run.history) == 9
 
 
 class Killed(BaseException):

@@ -9,9 +9,10 @@ are never left waiting for a generation to end.
 
 Evaluations go through an engine's ``submit`` and ``as_completed``
 (:mod:`deap_cnn.engines`), ``engine.workers`` of them in flight at once.
-Every finished evaluation is put in the cache (and its store) at once and
-followed by an atomic checkpoint: population with ages, history, the
-genomes still in flight and the random states. A resume submits the
+A child identical to one still training waits for that training's result
+instead of training again. Every finished evaluation is put in the cache
+(and its store) at once and followed by an atomic checkpoint: population
+with ages, history, the genomes still in flight and the random states. A resume submits the
 in-flight genomes again; those whose records reached the store before the
 kill come back as cache hits, so nothing is lost or trained twice, and a
 seeded serial run resumed after a kill ends as the uninterrupted run does.
@@ -198,14 +199,18 @@ def aging_evolution(
     futures = {}  # future -> individual, for this process's submissions
     ready = deque()  # (individual, record, worker) finished without training: cache hits
     submitted = set()  # ids of in-flight individuals already sent (a resume sends them all again)
+    waiting = {}  # evaluation key in training -> later individuals of that key, answered when it finishes
 
     def send(individual):
         key = evaluation_key(individual)
         record = cache.get(key)
         if record is not None:
             ready.append((individual, record, None))
+        elif key in waiting:  # an identical child is training: share its result instead of training again
+            waiting[key].append(individual)
         else:
             futures[engine.submit(evaluate, individual)] = individual
+            waiting[key] = []
         submitted.add(id(individual))
 
     while True:
@@ -235,6 +240,7 @@ def aging_evolution(
         if not hit:
             if cache.get(key) is None:  # an identical child finished first: keep one row per evaluation
                 store_record(cache, key, record, generation=len(run.history) // population_size, worker=worker)
+            ready.extend((other, record, None) for other in waiting.pop(key, ()))
             run.trained += 1
             run.failed += record.get("status", "ok") != "ok"
         else:
