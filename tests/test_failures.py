@@ -212,11 +212,25 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, n
     assert not out.exists()
 
 
-def test_argparse_errors_exit_2_without_a_traceback(tmp_path, capsys):
-    assert main(["search", "--population", "many"]) == 2
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["search", "--population", "many"], "error: deap-cnn search: argument --population: expected an integer, "
+                                             "got 'many'; see deap-cnn search --help"),
+        (["search", "--widths"], "argument --widths: expected at least one argument"),
+        (["search", "--bogus"], "unrecognized arguments: --bogus; see deap-cnn --help"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_argparse_errors_are_one_line_exit_2_without_a_traceback(capsys, argv, message):
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "expected an integer, got 'many'" in err and "Traceback" not in err
+    assert message in err and err.count("\n") == 1 and "usage:" not in err and "Traceback" not in err
+
+
+def test_help_still_prints_the_whole_usage(capsys):
     assert main(["search", "--help"]) == 0
+    assert "usage: deap-cnn search" in capsys.readouterr().out
 
 
 def test_a_failed_start_leaves_the_folder_to_the_corrected_command(tmp_path, capsys):

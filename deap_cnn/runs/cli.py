@@ -36,8 +36,20 @@ INTERRUPTED = 130
 BUG = 1
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line, like every other error of the command line.
+
+    argparse prints the whole usage block (30 lines for ``search``) before
+    its message; the message already names the option, so the block only
+    hides it. ``--help`` still prints everything.
+    """
+
+    def error(self, message):
+        self.exit(USAGE_ERROR, f"error: {self.prog}: {message}; see {self.prog} --help\n")
+
+
 def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="deap-cnn", description="Evolve neural network architectures with DEAP (CNN-GA and friends)."
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
