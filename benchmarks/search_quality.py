@@ -367,6 +367,7 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
         "trainings": len(trace),
         "stopped": stopped,
         "trace": [[c, s, a] for c, s, a, _ in trace],
+        "trace_genomes": [genome for *_, genome in trace],
     }
 
 

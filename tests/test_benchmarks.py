@@ -247,3 +247,25 @@ def test_search_quality_quick_runs_to_budget_and_plots(tmp_path):
     assert (out / "search_quality.png").stat().st_size > 0
     if "aging" not in strategy_names():
         assert "skipped: aging" in done.stdout
+
+
+@needs_fashion_mnist
+def test_search_quality_rerank_keeps_back_its_cost_and_picks_from_the_retrained(tmp_path, bench):
+    out = tmp_path / "sq"
+    done = run_script("search_quality.py", "--quick", "--methods", "random", "random+rerank", "--rerank", "2",
+                      "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = {(r["method"], r["seed"]): r for r in map(json.loads, (out / "runs.jsonl").read_text().splitlines())}
+    for seed in (0, 1):
+        plain, reranked = runs["random", seed], runs["random+rerank", seed]
+        rows = reranked["reranked"]
+        assert plain["reranked"] == [] and plain["best_genome"] == plain["search_best_genome"]
+        assert 1 <= len(rows) <= 2 and len({row[0] for row in rows}) == len(rows)
+        assert reranked["best_genome"] == rows[0][0]
+        assert [row[1] for row in rows] == sorted((row[1] for row in rows), reverse=True)
+        searched = {}
+        for genome, accuracy in zip(reranked["trace_genomes"], (point[2] for point in reranked["trace"])):
+            searched[genome] = max(searched.get(genome, 0.0), accuracy)
+        assert {row[0] for row in rows} == set(bench.quality.top_distinct(searched.items(), 2))
+        # The search stopped early to leave the reranking's cost: fewer search trainings than plain random search.
+        assert reranked["trainings"] <= plain["trainings"] and reranked["trace"][-1][0] < reranked["compute"]
