@@ -1,7 +1,8 @@
 """Which search finds better architectures for the same compute? Every strategy on real Fashion-MNIST, budget in multiply-adds.
 
-    python benchmarks/search_quality.py                  # defaults: 10,000 training images, 5 seeds (time: see README)
-    python benchmarks/search_quality.py --quick          # a few minutes: tiny networks, 2 seeds, one method per strategy
+    python benchmarks/search_quality.py                  # defaults: 10,000 training images, 5 T, 5 seeds, 4 methods
+    python benchmarks/search_quality.py --quick          # a minute: tiny networks, 2 seeds, one method per strategy
+    python benchmarks/search_quality.py --methods all    # issue 12's whole grid and the rerank variants (hours)
     python benchmarks/search_quality.py --budget 12 --widths 16 32 64 --methods ga random ga+halving
 
 Every method gets, per seed, the same **compute budget** (``--budget``, in
@@ -85,11 +86,14 @@ from deap_cnn.training.settings import TrainSettings
 from deap_cnn.training.sources import load_data
 
 STRATEGIES = ("ga", "aging", "random", "tpe")
-DEFAULT_METHODS = (
-    "ga", "ga+inherit", "aging", "aging+inherit", "random", "tpe",
-    "ga+halving", "random+halving", "tpe+halving",
+#: The default run (about an hour here): random search and aging evolution from scratch, inheriting, and reranked.
+DEFAULT_METHODS = ("random", "aging", "aging+inherit", "aging+inherit+rerank")
+#: Every method of issue 12's grid and the rerank variants (several hours here: see the README).
+FULL_GRID = (
+    "ga", "ga+inherit", "aging", "aging+inherit", "aging+rerank", "aging+inherit+rerank", "random", "random+rerank",
+    "tpe", "ga+halving", "random+halving", "tpe+halving",
 )  # fmt: skip
-QUICK_METHODS = ("ga", "aging", "random", "tpe", "random+halving")
+QUICK_METHODS = ("ga", "aging", "random", "tpe", "random+halving", "aging+inherit+rerank")
 BASELINE = "random"
 UNLIMITED = 10**6  # trainings or generations: the compute budget stops every run first
 TERA = 1e12
@@ -176,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--budget",
         type=float,
-        default=3.0,
+        default=5.0,
         help="compute per run, in T multiply-adds x training images",
     )
     add("--epochs", type=int, default=1, help="training epochs per candidate")
@@ -207,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         nargs="+",
         default=list(DEFAULT_METHODS),
-        help="strategy[+halving][+inherit] ...",
+        help="strategy[+halving][+inherit][+rerank] ..., or all (the whole grid)",
     )
     add(
         "--eta",
@@ -571,6 +575,8 @@ def main(argv=None):
     if not args.budget > 0:
         raise SystemExit(f"error: --budget must be a positive number of T multiply-adds x images, got {args.budget}")
     methods, skipped = [], []
+    if args.methods == ["all"]:
+        args.methods = list(FULL_GRID)
     for method in args.methods:
         reason = availability(method)
         (skipped.append(f"{method} ({reason})") if reason else methods.append(method))

@@ -170,6 +170,8 @@ def test_methods_parse_and_unavailable_ones_are_skipped(bench):
     with pytest.raises(SystemExit, match="unknown method"):
         bench.quality.parse_method("hillclimb")
     assert bench.quality.availability("random+halving") is None
+    assert [m for m in bench.quality.FULL_GRID if bench.quality.availability(m)] == []  # the whole grid runs here
+    assert set(bench.quality.DEFAULT_METHODS) <= set(bench.quality.FULL_GRID)
     assert "inheritance" in bench.quality.availability("random+inherit")
     from deap_cnn.search.strategies import strategy_names
 
