@@ -123,6 +123,15 @@ def test_best_prints_and_exports_a_loadable_network(tmp_path, capsys):
     assert isinstance(model, nn.Module) and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
 
+def test_the_default_strategy_is_aging_evolution_nsga2_for_several_objectives_and_ga_with_halving():
+    from deap_cnn.runs.config import SearchConfig
+
+    assert SearchConfig().check().strategy == "aging"
+    assert SearchConfig(objectives=("accuracy", "parameters")).check().strategy == "nsga2"
+    assert SearchConfig(halving=True).check().strategy == "ga"
+    assert SearchConfig(strategy="random", halving=True).check().strategy == "random"  # a named one is kept
+
+
 @pytest.mark.parametrize("strategy, extra", [("aging", ["--inherit", "--trainings", "6"]), ("random", [])])
 def test_rerank_retrains_the_best_distinct_genomes_and_the_final_training_takes_its_pick(tmp_path, strategy, extra):
     out = tmp_path / "run"
@@ -150,7 +159,7 @@ def test_rerank_retrains_the_best_distinct_genomes_and_the_final_training_takes_
         (["search", "--strategy", "nope"], 2, "unknown strategy 'nope'"),
         (["search", "--family", "devol", "--strategy", "tpe"], 2, "use --strategy random or ga"),
         (["search", "--strategy", "nsga2"], 2, "needs several objectives"),
-        (["search", "--objectives", "accuracy", "flops"], 2, "use --strategy nsga2"),
+        (["search", "--strategy", "aging", "--objectives", "accuracy", "flops"], 2, "use --strategy nsga2"),
         (["search", "--strategy", "nsga2", "--objectives", "accuracy", "parameters", "--halving"], 2, "halving"),
         (["search", "--family", "dense"], 1, "use --data digits"),
         (["search", "--data", "digits"], 1, "use --family dense"),

@@ -24,7 +24,7 @@ from deap_cnn.engines.serial import SerialEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-SEARCH_ARGS = ["--population", "4", "--generations", "1", "--epochs", "1", "--max-batches", "3",
+SEARCH_ARGS = ["--strategy", "ga", "--population", "4", "--generations", "1", "--epochs", "1", "--max-batches", "3",
                "--widths", "4", "8", "--max-skip-units", "3", "--final-epochs", "0", "--seed", "3"]
 
 
@@ -249,8 +249,8 @@ def best_of(folder):
 def search_config(out, **changes):
     from deap_cnn.runs.config import SearchConfig
 
-    return SearchConfig(population=4, generations=1, epochs=1, max_batches=3, widths=(4, 8), max_skip_units=3,
-                        final_epochs=0, seed=3, out=str(out), device="cpu", **changes)
+    return SearchConfig(**{"strategy": "ga", **changes}, population=4, generations=1, epochs=1, max_batches=3,
+                        widths=(4, 8), max_skip_units=3, final_epochs=0, seed=3, out=str(out), device="cpu")
 
 
 ENGINE_SCRIPT = """

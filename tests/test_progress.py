@@ -67,7 +67,8 @@ def test_the_run_summary_counts_the_duplicates_of_the_logbook():
 
 def test_a_run_logs_candidates_writes_its_report_each_generation_and_warns_of_slow_candidates(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["search", *TINY, "--out", str(out), "--candidate-limit", "0.000001"]) == 0
+    # CNN-GA's loop: its progress is one bar per generation (aging's is one line per evaluation).
+    assert main(["search", *TINY, "--strategy", "ga", "--out", str(out), "--candidate-limit", "0.000001"]) == 0
     captured = capsys.readouterr()
     assert "warning: the largest candidate of this space (S8-S8)" in captured.err
     assert "--widths, --max-skip-units" in captured.err and "--max-batches or --time-budget" in captured.err

@@ -25,6 +25,14 @@ CPU_AMP = {"on": True, "off": False, "auto": "auto"}
 INHERITING_STRATEGIES = ("ga", "aging")
 
 
+def default_strategy(objectives, halving: bool) -> str:
+    """The strategy of a run that names none: aging evolution, which found the best picks at equal compute
+    (README, "Search quality at equal compute"); NSGA-II for several objectives; CNN-GA's loop with halving."""
+    if len(objectives) > 1:
+        return "nsga2"
+    return "ga" if halving else "aging"
+
+
 class ConfigError(ValueError):
     """A setting is out of range; the message names the option, the value and what is accepted."""
 
@@ -44,7 +52,10 @@ class SearchConfig:
 
     family: str = setting("cnn-ga", "--family", "genome family: cnn-ga, devol, dense, transfer (deap-cnn families)")
     hyper: bool = setting(False, "--hyper", "add hyperparameter genes to the family (cnn-ga, devol)")
-    strategy: str = setting("ga", "--strategy", "search strategy: ga, nsga2, random, tpe, aging (deap-cnn strategies)")
+    strategy: str | None = setting(
+        None, "--strategy", "search strategy: ga, nsga2, random, tpe, aging (default: aging; nsga2 for several "
+        "--objectives, ga with --halving)",
+    )
     inherit: bool = setting(False, "--inherit", "ga, aging: children start from their parent's trained weights")
     sample_size: int | None = setting(
         None, "--sample-size", "aging: members sampled to pick each parent (default population/4, at least 2)", low=1
@@ -152,6 +163,8 @@ class SearchConfig:
         """Check every setting; raise :class:`ConfigError` naming the first bad option. Returns ``self``."""
         for f in dataclasses.fields(self):
             _check_field(f, getattr(self, f.name))
+        if self.strategy is None:
+            self.strategy = default_strategy(self.objectives, self.halving)
         if self.inherit and self.strategy not in INHERITING_STRATEGIES:
             raise ConfigError(
                 f"--inherit works with --strategy {' or '.join(INHERITING_STRATEGIES)}, not {self.strategy}: "

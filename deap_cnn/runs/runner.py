@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..families import get_family
 from ..search.strategies import Budget, get_strategy
-from .config import ConfigError, SearchConfig
+from .config import ConfigError, SearchConfig, default_strategy
 from .folder import RunFolder, RunFolderError
 from .interrupts import RunInterrupted, stop_on_signals
 from .store import ResultsStore
@@ -67,7 +67,7 @@ def compose(config: SearchConfig) -> Composition:
     from ..training.sources import DataSource, load_data
 
     family = get_family(config.family_name)
-    strategy = get_strategy(config.strategy)
+    strategy = get_strategy(config.strategy or default_strategy(config.objectives, config.halving))
     _check_device(config.device)
     strategy.check(family, len(config.objectives), config.halving)
     source = DataSource(config.data, root=config.data_dir, download=config.download)

@@ -221,8 +221,11 @@ def aging_evolution(
                 break
             run.in_flight.append(child)
             bred_now.append(child)
-        if bred_now:
-            save()  # the children and the random state after breeding them: a resume sends the same ones
+        if bred_now and run.history:
+            # The children and the random state after breeding them: a resume sends the same ones. Before
+            # the first result there is nothing to keep (a seeded rerun breeds the same), and a crash then
+            # leaves the folder to the same command again.
+            save()
         for individual in list(run.in_flight):
             if id(individual) not in submitted:
                 send(individual)
