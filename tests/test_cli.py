@@ -55,6 +55,7 @@ PAIRS = [
     ("dense", "aging", ["--data", "digits", "--units", "8", "16", "--inherit"]),
     ("transfer", "ga", ["--backbone", "resnet18", "--allow-random"]),
     ("transfer", "random", ["--backbone", "resnet18", "--allow-random"]),
+    ("transfer", "aging", ["--backbone", "resnet18", "--allow-random"]),
 ]
 
 
