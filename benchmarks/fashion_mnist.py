@@ -1,4 +1,4 @@
-"""CNN-GA on Fashion-MNIST, from a folder of the four IDX files or torchvision's downloader.
+"""CNN-GA's genome on Fashion-MNIST (aging evolution by default), from a folder of the four IDX files or torchvision's downloader.
 
     python -m scoop benchmarks/fashion_mnist.py                # Debian's dataset-fashion-mnist
     python -m scoop benchmarks/fashion_mnist.py --data-dir data --download

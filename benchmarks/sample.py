@@ -1,4 +1,4 @@
-"""A small real CNN-GA search on the bundled Fashion-MNIST sample (no download).
+"""A small real search of CNN-GA's genome (aging evolution, the default) on the bundled Fashion-MNIST sample (no download).
 
     python -m scoop -n 2 benchmarks/sample.py        # what `make run` does
 

@@ -49,7 +49,8 @@ def run(workers, folder, args, threads, engine="scoop"):
     else:
         workers_option = ["--workers", str(workers)] if engine == "dask" else []
         command = [sys.executable, script, "--engine", engine, *workers_option]
-    command += ["--out", str(folder), "--seed", str(args.seed), "--final-epochs", "0"]
+    # CNN-GA's generational loop: its logbook times each generation's evaluation (eval_seconds).
+    command += ["--strategy", "ga", "--out", str(folder), "--seed", str(args.seed), "--final-epochs", "0"]
     command += ["--population", str(args.population), "--generations", str(args.generations)]
     command += ["--epochs", str(args.epochs), "--widths", *map(str, args.widths)]
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
