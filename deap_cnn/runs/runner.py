@@ -285,12 +285,11 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             tensorboard.update()
             tensorboard.close()
     search_seconds = time.perf_counter() - started
-    best, reranked = outcome.best[0], None
+    best, reranked = outcome.best[0], {}
     if config.rerank:
         best, reranked = rerank_best(config, parts, store, map_function, verbose)
     summary = _write_outputs(folder, config, parts, outcome, store, search_seconds, best)
-    if reranked is not None:
-        summary.update(rerank=reranked, rerank_epochs=config.rerank_epochs or 2 * config.epochs)
+    summary.update(reranked)
     store.close()
     if not _final_training(folder, config, parts, best, summary, verbose):
         folder.write_json("best.json", summary)
@@ -334,9 +333,9 @@ def write_report_quietly(folder):
 def rerank_best(config, parts, store, map_function=map, verbose=True):
     """The ``--rerank`` best distinct genomes of the store, trained again from scratch; the best of them.
 
-    Returns ``(best, table)``: the chosen individual, carrying its search
-    fitness, and one row per genome retrained (best first). See
-    :mod:`deap_cnn.search.rerank` for why.
+    Returns ``(best, summary)``: the chosen individual, carrying its search
+    fitness, and for ``best.json`` the epochs and one row per genome
+    retrained (best first). See :mod:`deap_cnn.search.rerank` for why.
     """
     from ..families.registry import as_individual
     from ..search.rerank import rerank, rerank_evaluator, top_distinct
@@ -370,7 +369,7 @@ def rerank_best(config, parts, store, map_function=map, verbose=True):
                   f"rerank fitness {record.fitness[0]:.4f} ({record.status})", flush=True)  # fmt: skip
     best = ranked[0][0]
     best.fitness.values = fitness[str(best)]
-    return best, table
+    return best, {"rerank": table, "rerank_epochs": epochs}
 
 
 def duplicate_results(logbook) -> int:
