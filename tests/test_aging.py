@@ -148,7 +148,7 @@ def test_identical_children_in_flight_train_once_and_share_the_result():
 
     toolbox.register("individual", one_unit)
     engine = LastInFirstOut(workers=3)
-    population, logbook, run = aging_evolution(toolbox, 3, 9, engine=engine, seed=3, cache=EvaluationCache())
+    _, logbook, run = aging_evolution(toolbox, 3, 9, engine=engine, seed=3, cache=EvaluationCache())
     assert calls.count("S8") == 1 and len(calls) == len(set(calls)) == run.trained  # none trained twice
     assert run.hits == 9 - run.trained >= 2  # the two other copies of S8 got its result while it trained
     assert sum(logbook.select("cache_hits")) == run.hits and len(run.history) == 9

@@ -215,8 +215,8 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, n
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["search", "--population", "many"], "error: deap-cnn search: argument --population: expected an integer, "
-                                             "got 'many'; see deap-cnn search --help"),
+        (["search", "--population", "many"], ("error: deap-cnn search: argument --population: expected an integer, "
+                                              "got 'many'; see deap-cnn search --help")),
         (["search", "--widths"], "argument --widths: expected at least one argument"),
         (["search", "--bogus"], "unrecognized arguments: --bogus; see deap-cnn --help"),
         ([], "the following arguments are required: COMMAND"),

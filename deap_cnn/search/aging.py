@@ -12,10 +12,11 @@ Evaluations go through an engine's ``submit`` and ``as_completed``
 A child identical to one still training waits for that training's result
 instead of training again. Every finished evaluation is put in the cache
 (and its store) at once and followed by an atomic checkpoint: population
-with ages, history, the genomes still in flight and the random states. A resume submits the
-in-flight genomes again; those whose records reached the store before the
-kill come back as cache hits, so nothing is lost or trained twice, and a
-seeded serial run resumed after a kill ends as the uninterrupted run does.
+with ages, history, the genomes still in flight and the random states. A
+resume submits the in-flight genomes again; those whose records reached the
+store before the kill come back as cache hits, so nothing is lost or trained
+twice, and a seeded serial run resumed after a kill ends as the uninterrupted
+run does.
 """
 
 from __future__ import annotations
