@@ -5,6 +5,7 @@
 ``devol``  DEvol's fixed-width conv + dense genome with an optimiser gene (:mod:`.devol`)
 ``dense``  fully connected networks on feature vectors (:mod:`.dense`)
 ``transfer`` layers kept/frozen of a torchvision backbone (:mod:`.transfer`)
+``nats``   the NAS-Bench-201 / NATS-Bench topology cell (:mod:`.nats`)
 ``+hyper`` hyperparameter genes on top of ``cnn-ga`` or ``devol`` (:mod:`.hyper`)
 ========== =========================================================================
 
@@ -12,7 +13,7 @@ The shared rules and errors are in :mod:`.base`, the :class:`Family`
 contract and registry in :mod:`.registry`.
 """
 
-from . import cnn_ga, dense, devol, transfer
+from . import cnn_ga, dense, devol, nats, transfer
 from .base import GenomeError, GenomeRules, SearchSpaceError
 from .hyper import HyperCnnGenome, HyperDevolGenome, hyper_family
 from .registry import (
@@ -37,7 +38,7 @@ __all__ = [
     "hyper_family",
 ]
 
-for _family in (cnn_ga.FAMILY, devol.FAMILY, dense.FAMILY, transfer.FAMILY):
+for _family in (cnn_ga.FAMILY, devol.FAMILY, dense.FAMILY, transfer.FAMILY, nats.FAMILY):
     register_family(_family)
 register_family(
     hyper_family(
