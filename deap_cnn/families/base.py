@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["GenomeError", "SearchSpaceError", "GenomeRules", "max_pool_units_for"]
+__all__ = ["GenomeError", "SearchSpaceError", "GenomeRules", "max_pool_units_for", "one_hot"]
 
 
 class GenomeError(ValueError):
@@ -96,3 +96,8 @@ class GenomeRules:
 def max_pool_units_for(height: int, width: int) -> int:
     """How many 2x2 stride-2 poolings an ``height x width`` map survives (stays >= 1x1)."""
     return max(min(height, width), 1).bit_length() - 1
+
+
+def one_hot(value, choices) -> list:
+    """``1.0`` at ``value``'s place among ``choices``, ``0.0`` elsewhere (all zeros for a value not among them)."""
+    return [1.0 if value == choice else 0.0 for choice in choices]

@@ -79,6 +79,14 @@ class Family:
     suggest:
         ``suggest(trial, space) -> genome`` for TPE (Optuna), or ``None``
         when the family has no encoding for it.
+    encode:
+        ``encode(genome, space) -> list of floats``, the same length for
+        every genome of the space: what surrogate models learn from
+        (``--strategy surrogate``), or ``None``.
+    neighbours:
+        ``neighbours(genome, space) -> list of genomes``: every genome one
+        edit away, for local search (``--strategy local``), or ``None``
+        (local search then samples mutants).
     description:
         One line for ``deap-cnn families``.
     """
@@ -96,6 +104,8 @@ class Family:
     train_defaults: dict = field(default_factory=dict)
     data: str = "images"
     suggest: Callable | None = None
+    encode: Callable | None = None
+    neighbours: Callable | None = None
     description: str = ""
 
     def space(self, input_shape, n_classes: int, options: dict | None = None):

@@ -6,6 +6,7 @@ the network builder is in :mod:`.network` (torch).
 """
 
 from ..registry import Family
+from .encoding import encode_chain
 from .genome import POOL_KINDS, Genome, PoolGene, SkipGene
 from .operators import (
     cx_one_point,
@@ -41,5 +42,7 @@ FAMILY = Family(
     select=sel_environmental,
     builder="deap_cnn.families.cnn_ga.network:build_network",
     suggest=suggest_genome,
+
+    encode=encode_chain,
     description="CNN-GA: skip units and pooling units of variable length (Sun et al. 2020)",
 )

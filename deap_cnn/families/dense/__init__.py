@@ -1,6 +1,7 @@
 """Fully connected networks on feature vectors (DeepLearnGene-style; torch-free; builder in :mod:`.network`)."""
 
 from ..registry import Family
+from .encoding import encode_dense
 from .genome import DenseGenome, HiddenLayer
 from .operators import (
     cx_dense,
@@ -54,5 +55,7 @@ FAMILY = Family(
     select_mates=sel_best_plus_random,
     select=sel_best,
     data="vectors",
+
+    encode=encode_dense,
     description="fully connected networks on feature vectors (DeepLearnGene)",
 )

@@ -2,6 +2,7 @@
 
 from ..cnn_ga.operators import sel_binary_tournament, sel_environmental
 from ..registry import Family
+from .encoding import encode_devol
 from .fitness import DevolFitness, fitness_accuracy, fitness_neg_loss
 from .genome import DevolGene, DevolGenome
 from .operators import cx_devol, init_devol, mut_devol, random_devol_genes
@@ -43,5 +44,7 @@ FAMILY = Family(
     mutate=mut_devol,
     select_mates=sel_binary_tournament,
     select=sel_environmental,
+
+    encode=encode_devol,
     description="DEvol: fixed-width conv + dense layers with an optimiser gene",
 )

@@ -9,6 +9,7 @@ whose individuals also carry the genes (``--hyper`` on the command line).
 from functools import partial
 
 from ..registry import Family
+from .encoding import encode_hyper
 from .genes import HyperParams, HyperSpace, crossover_hyper, mutate_hyper, random_hyper
 from .genome import (
     HyperCnnGenome,
@@ -60,6 +61,7 @@ def hyper_family(base: Family, genome_class, random_genes, builder, hyper_space=
         mutate=partial(mut_arch_hyper, arch_mutate=base.mutate),
         select_mates=base.select_mates,
         select=base.select,
+        encode=partial(encode_hyper, arch_encode=base.encode) if base.encode is not None else None,
         builder=builder,
         train_defaults=base.train_defaults,
         data=base.data,
