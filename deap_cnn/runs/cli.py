@@ -181,6 +181,7 @@ def _usage_errors():
 def _failures():
     from ..engines import EngineError
     from ..families.transfer.network import WeightsUnavailableError
+    from ..lookup import TableError
     from ..runs.checkpoint import CheckpointError
     from ..training.datasets import DataError
     from .folder import RunFolderError
@@ -189,7 +190,7 @@ def _failures():
 
     return (
         DataError, RunFolderError, CheckpointError, StoreError, WeightsUnavailableError, EngineError,
-        TensorBoardMissing,
+        TensorBoardMissing, TableError,
     )
 
 

@@ -14,7 +14,10 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["SearchConfig", "ConfigError", "add_arguments", "config_from_args", "at_least", "ENGINES"]
+__all__ = [
+    "SearchConfig", "ConfigError", "add_arguments", "config_from_args", "at_least", "ENGINES", "default_strategy",
+    "default_rerank", "DEFAULT_RERANK",
+]
 
 #: How evaluations are spread: ``auto`` is SCOOP under ``python -m scoop``, else serial.
 ENGINES = ("auto", "serial", "scoop", "dask")
@@ -31,6 +34,16 @@ def default_strategy(objectives, halving: bool) -> str:
     if len(objectives) > 1:
         return "nsga2"
     return "ga" if halving else "aging"
+
+
+#: Distinct genomes a single-objective run retrains to choose its pick, unless --rerank says otherwise.
+DEFAULT_RERANK = 3
+
+
+def default_rerank(objectives) -> int:
+    """The ``--rerank`` of a run that names none: the 3 best distinct genomes for one objective (a search's best
+    score is partly its luckiest training, docs/search.md), none for several (the result is a front)."""
+    return DEFAULT_RERANK if len(objectives) == 1 else 0
 
 
 class ConfigError(ValueError):
@@ -69,12 +82,22 @@ class SearchConfig:
         False, "--halving-continue", "halving: promoted candidates train on from their last rung (extra epochs only)"
     )
     halving_eta: float = setting(1 / 3, "--halving-eta", "fraction promoted to the next rung", low=0, high=1, open=True)
-    rerank: int = setting(
-        0, "--rerank", "retrain the K best distinct genomes from scratch, longer, and pick the best of them (0: off)",
-        low=0,
+    rerank: int | None = setting(
+        None, "--rerank", "retrain the K best distinct genomes from scratch, longer, and pick the best of them "
+        f"(0: off; default {DEFAULT_RERANK} for one objective)", low=0,
     )
     rerank_epochs: int | None = setting(
         None, "--rerank-epochs", "epochs of each --rerank training (default 2 x --epochs)", low=1
+    )
+    lookup: str | None = setting(
+        None, "--lookup", "a benchmark table (CSV: architecture, score) to look each fitness up in instead of training"
+    )
+    lookup_column: str | None = setting(
+        None, "--lookup-column", "--lookup: the table's score column (default: its only numeric column)"
+    )
+    lookup_noise: float = setting(
+        0.0, "--lookup-noise", "--lookup: sd of seeded Gaussian noise added to each lookup, as a short training's",
+        low=0, finite=True,
     )
     data: str = setting("sample", "--data", "sample, digits, cifar10, cifar100, mnist, fashion-mnist, a .npz or a folder")
     data_dir: str | None = setting(None, "--data-dir", "folder that holds (or receives) torchvision's data sets")
@@ -89,6 +112,8 @@ class SearchConfig:
     max_skip_units: int | None = setting(None, "--max-skip-units", "cnn-ga: most skip units in a genome", low=1)
     max_layers: int | None = setting(None, "--max-layers", "devol: conv layers; dense: hidden layers", low=1)
     units: tuple | None = setting(None, "--units", "devol/dense: units of a dense layer to choose from", nargs="+", low=1)
+    cell_channels: int | None = setting(None, "--cell-channels", "nats: channels of the first stage (default 16)", low=1)
+    cells_per_stage: int | None = setting(None, "--cells-per-stage", "nats: cells in each stage (default 5)", low=1)
     backbone: str | None = setting(None, "--backbone", "transfer: torchvision backbone (densenet121, resnet18, ...)")
     weights: str | None = setting(None, "--weights", "transfer: a local state_dict file of the backbone")
     allow_random: bool = setting(False, "--allow-random", "transfer: start from random backbone weights if none load")
@@ -118,7 +143,10 @@ class SearchConfig:
 
     def family_options(self) -> dict:
         """What the family's space and builder read (``widths``, ``max_layers``, ``backbone``, ...)."""
-        names = ("widths", "max_skip_units", "max_layers", "units", "backbone", "weights", "allow_random", "download")
+        names = (
+            "widths", "max_skip_units", "max_layers", "units", "cell_channels", "cells_per_stage", "backbone",
+            "weights", "allow_random", "download",
+        )  # fmt: skip
         return {name: getattr(self, name) for name in names}
 
     def train_settings(self, family=None, epochs=None):
@@ -165,6 +193,8 @@ class SearchConfig:
             _check_field(f, getattr(self, f.name))
         if self.strategy is None:
             self.strategy = default_strategy(self.objectives, self.halving)
+        if self.rerank is None:
+            self.rerank = default_rerank(self.objectives)
         if self.inherit and self.strategy not in INHERITING_STRATEGIES:
             raise ConfigError(
                 f"--inherit works with --strategy {' or '.join(INHERITING_STRATEGIES)}, not {self.strategy}: "
@@ -174,6 +204,14 @@ class SearchConfig:
             raise ConfigError("--halving-continue continues successive halving's rungs: add --halving")
         if self.inherit and self.halving:
             raise ConfigError("--inherit and --halving together are not supported: drop one of them")
+        if self.lookup is None and (self.lookup_column is not None or self.lookup_noise):
+            raise ConfigError("--lookup-column and --lookup-noise describe a --lookup table: add --lookup TABLE.csv")
+        if self.lookup is not None and self.inherit:
+            raise ConfigError("--inherit passes trained weights on, but a --lookup run trains nothing: drop --inherit")
+        if self.lookup is not None and self.halving_continue:
+            raise ConfigError(
+                "--halving-continue continues trainings, but a --lookup run trains nothing: use --halving alone"
+            )
         if self.rerank and len(self.objectives) > 1:
             raise ConfigError(
                 "--rerank picks one best genome, but several --objectives make a Pareto front: drop --rerank"

@@ -60,23 +60,51 @@ def _check_device(device):
         raise ConfigError(f"--device {device}: {error}") from None
 
 
+#: The images a --lookup run's space is made for: a table scores networks trained elsewhere, so the shapes only
+#: size the networks (parameters, FLOPs); these are NATS-Bench's CIFAR-10 ones.
+LOOKUP_IMAGES = ((3, 32, 32), 10)
+
+
+def _lookup_evaluator(config, family):
+    """The space and :class:`~deap_cnn.lookup.LookupEvaluator` of a ``--lookup`` run; the table checked first."""
+    from ..lookup import LookupEvaluator, LookupSettings
+
+    space = family.space(*LOOKUP_IMAGES, config.family_options())
+    settings = LookupSettings(
+        column=config.lookup_column, noise=config.lookup_noise, noise_epochs=config.epochs, epochs=config.epochs,
+        seed=config.seed,
+    )  # fmt: skip
+    evaluator = LookupEvaluator(config.lookup, space, settings)
+    evaluator.table.check_covers(space)
+    return space, evaluator
+
+
 def compose(config: SearchConfig) -> Composition:
-    """Family, strategy, data, space and evaluator for ``config``; checks that they fit before any training."""
+    """Family, strategy, data, space and evaluator for ``config``; checks that they fit before any training.
+
+    A ``--lookup`` run has no data (``source`` and ``dataset`` are ``None``):
+    its evaluator looks fitness up in the table.
+    """
     from ..search.objectives import MultiObjective, objective_weights
-    from ..training.evaluator import Evaluator
-    from ..training.sources import DataSource, load_data
 
     family = get_family(config.family_name)
     strategy = get_strategy(config.strategy or default_strategy(config.objectives, config.halving))
     _check_device(config.device)
     strategy.check(family, len(config.objectives), config.halving)
-    source = DataSource(config.data, root=config.data_dir, download=config.download)
-    dataset = load_data(source)
-    _check_data_kind(family, dataset, config)
-    options = config.family_options()
-    space = family.space(dataset.input_shape, dataset.n_classes, options)
-    builder = family.network_builder(space, options)
-    evaluator = Evaluator(source, space, config.train_settings(family), device=config.device, builder=builder)
+    if config.lookup is not None:
+        source = dataset = None
+        space, evaluator = _lookup_evaluator(config, family)
+    else:
+        from ..training.evaluator import Evaluator
+        from ..training.sources import DataSource, load_data
+
+        source = DataSource(config.data, root=config.data_dir, download=config.download)
+        dataset = load_data(source)
+        _check_data_kind(family, dataset, config)
+        options = config.family_options()
+        space = family.space(dataset.input_shape, dataset.n_classes, options)
+        builder = family.network_builder(space, options)
+        evaluator = Evaluator(source, space, config.train_settings(family), device=config.device, builder=builder)
     if len(config.objectives) > 1:
         scorer = MultiObjective(evaluator, config.objectives)
         weights, evaluate, fingerprint = objective_weights(config.objectives), scorer.record, scorer.fingerprint()
@@ -195,7 +223,7 @@ def _largest_and_probe(parts):
 
 def check_candidate_time(config, parts, verbose=True):
     """Time the largest candidate briefly; warn when it would train longer than ``--candidate-limit``."""
-    if not config.candidate_limit:
+    if not config.candidate_limit or parts.dataset is None:  # a lookup trains nothing
         return None
     from ..training.estimate import estimate_training_seconds
 
@@ -230,10 +258,9 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     folder.set_status("running", family=parts.family.name, strategy=config.strategy, objectives=list(config.objectives))
     if verbose:
         print(
-            f"{parts.family.name} / {config.strategy} on {parts.dataset.name}: {len(parts.dataset.x_train)} training "
-            f"examples {parts.dataset.input_shape}, {parts.dataset.n_classes} classes; population {config.population}, "
-            f"{config.generations} generations, {config.epochs} epochs per candidate, {workers} worker(s); "
-            f"run folder {config.out}",
+            f"{parts.family.name} / {config.strategy} on {_describe_data(parts, config)}; population "
+            f"{config.population}, {config.generations} generations, {config.epochs} epochs per candidate, "
+            f"{workers} worker(s); run folder {config.out}",
             flush=True,
         )
     check_candidate_time(config, parts, verbose)
@@ -286,7 +313,10 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             tensorboard.close()
     search_seconds = time.perf_counter() - started
     best, reranked = outcome.best[0], {}
-    if config.rerank:
+    if config.rerank and getattr(parts.evaluator, "deterministic", False):
+        if verbose:
+            print("reranking skipped: this evaluation scores a genome the same every time", flush=True)
+    elif config.rerank:
         best, reranked = rerank_best(config, parts, store, map_function, verbose)
     summary = _write_outputs(folder, config, parts, outcome, store, search_seconds, best)
     summary.update(reranked)
@@ -299,10 +329,25 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
         if "test_accuracy" in summary:
             line += f", test accuracy {summary['test_accuracy']:.4f} after {config.final_epochs} epochs"
+        if "noise_free_fitness" in summary:
+            line += f", noise-free {summary['noise_free_fitness']:.4f} in the table"
         if summary["duplicates"]:
             line += f"; {summary['duplicates']} duplicate result(s) dropped, the store kept one row each"
         print(line + f"); results in {config.out}", flush=True)
     return summary
+
+
+def _describe_data(parts, config) -> str:
+    """What the candidates are scored on, for the run's first line."""
+    if parts.dataset is None:
+        table = parts.evaluator.table
+        noise = f", noise sd {config.lookup_noise:g}" if config.lookup_noise else ""
+        return f"table {table.path} ({len(table):,} architectures, column {table.column}{noise})"
+    dataset = parts.dataset
+    return (
+        f"{dataset.name}: {len(dataset.x_train)} training examples {dataset.input_shape}, "
+        f"{dataset.n_classes} classes"
+    )
 
 
 def _after_generation(folder, config, parts, tensorboard=None):
@@ -398,11 +443,14 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
         "duplicates": duplicate_results(outcome.logbook),
         "stopped": outcome.stopped,
         "search_seconds": round(search_seconds, 1),
-        "classes": list(parts.dataset.classes),
+        "classes": list(parts.dataset.classes) if parts.dataset is not None else [],
         "input_shape": list(parts.space.input_shape),
         "n_classes": parts.space.n_classes,
         "family_options": config.family_options(),
     }
+    row = store.lookup(str(best))
+    if row is not None and row.get("noise_free_fitness") is not None:  # a noisy lookup: the table's own value too
+        summary["noise_free_fitness"] = row["noise_free_fitness"]
     if len(config.objectives) > 1:
         summary["front"] = [
             {"genome": str(ind), **dict(zip(config.objectives, ind.fitness.values))} for ind in outcome.best
@@ -415,7 +463,7 @@ def _final_training(folder, config, parts, best, summary, verbose) -> bool:
 
     Adds the test accuracy to ``summary``; returns whether it trained.
     """
-    if config.final_epochs <= 0:
+    if config.final_epochs <= 0 or parts.dataset is None:  # a lookup's pick is scored by the table
         return False
     from ..training.final import train_and_test
     from ..training.models import save_network

@@ -8,7 +8,9 @@ looked up by its canonical genome and the fingerprint of the evaluation
 settings, and by the ``parent`` whose trained weights the candidate
 started from (``''`` when it trained from scratch; ``inherited`` counts the
 tensors it took over), so an inherited fitness is never served for a
-from-scratch one. Read it with ``sqlite3`` or ``pandas.read_sql``::
+from-scratch one. A lookup in a benchmark table with added noise keeps the
+table's exact value beside the noisy fitness (``noise_free_fitness``).
+Read it with ``sqlite3`` or ``pandas.read_sql``::
 
     SELECT genome, fitness, parameters, seconds FROM evaluations
     WHERE status = 'ok' ORDER BY json_extract(fitness, '$[0]') DESC LIMIT 5;
@@ -38,6 +40,7 @@ RECORD_FIELDS = (
     "batch_size",
     "parent",
     "inherited",
+    "noise_free_fitness",
 )
 
 
@@ -69,6 +72,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     created_at REAL NOT NULL,
     parent TEXT NOT NULL DEFAULT '',
     inherited INTEGER NOT NULL DEFAULT 0,
+    noise_free_fitness REAL,
     UNIQUE (fingerprint, genome, parent)
 );
 """
@@ -77,6 +81,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
 _ADDED_COLUMNS = {
     "parent": "TEXT NOT NULL DEFAULT ''",
     "inherited": "INTEGER NOT NULL DEFAULT 0",
+    "noise_free_fitness": "REAL",
 }
 
 

@@ -196,6 +196,10 @@ class EvaluationRecord:
     its training state (successive halving's continued training): this one
     trained ``epochs - continued_from`` epochs.
 
+    ``noise_free_fitness`` is the exact score behind a noisy one, where
+    there is one: a table lookup with ``--lookup-noise`` keeps the table's
+    value here (``None`` for trainings).
+
     ``train_loss`` holds each epoch's mean training loss. With
     ``TrainSettings.record_batches`` the growth records are kept too:
     ``epoch_seconds`` (training plus validation, per epoch), and per epoch a
@@ -218,6 +222,7 @@ class EvaluationRecord:
     parent: str = ""
     inherited: int = 0
     continued_from: int = 0
+    noise_free_fitness: float | None = None
     train_loss: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
     batch_loss: list = field(default_factory=list)
