@@ -22,6 +22,7 @@ from deap import tools
 
 from ..families.cnn_ga.operators import sel_binary_tournament
 from ..runs.checkpoint import save_checkpoint
+from ..training.lineage import evaluation_key
 from .cache import EvaluationCache
 from .evaluation import evaluate_population
 from .inheritance import set_parent
@@ -29,7 +30,7 @@ from .inheritance import set_parent
 __all__ = ["vary_cnn_ga", "ea_cnn_ga"]
 
 
-def vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder=None):
+def vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder=None, known=None):
     """CNN-GA's offspring: parents by ``toolbox.select_mates``, crossover, then mutation.
 
     Offspring are clones; the fitness of each one that a variation touched is
@@ -37,6 +38,12 @@ def vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder=None):
     :class:`~deap_cnn.search.inheritance.WeightsFolder`) each varied child
     inherits the trained weights of the parent it was cloned from: the
     mutated parent, or for crossover the parent its first part came from.
+
+    With ``known`` (a predicate: was this genome evaluated?) no child repeats
+    an evaluated genome or a sibling: such a child is mutated again, and
+    after :data:`~deap_cnn.search.aging.MAX_TRIES` failures replaced by a
+    random newcomer. A converged population then still proposes new
+    architectures instead of a generation of cache hits.
     """
     select_mates = getattr(toolbox, "select_mates", sel_binary_tournament)
     offspring, origins = [], []
@@ -53,11 +60,39 @@ def vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder=None):
         if random.random() < mutpb:
             toolbox.mutate(child)
             del child.fitness.values
+    if known is not None:
+        _renew_repeats(offspring, origins, toolbox, known)
     if weights_folder is not None:
         for child, origin in zip(offspring, origins):
-            if not child.fitness.valid:
+            if not child.fitness.valid and origin is not None:
                 set_parent(child, origin, weights_folder)
     return offspring
+
+
+def _renew_repeats(offspring, origins, toolbox, known):
+    """Vary again (or replace by a random newcomer) every child that repeats an evaluated genome or a sibling."""
+    from .aging import fresh
+
+    taken = set()
+
+    def repeated(genome):
+        return known(genome) or str(genome) in taken
+
+    for position, child in enumerate(offspring):
+        if repeated(child):
+
+            def mutant(child=child):
+                other = toolbox.clone(child)
+                (other,) = toolbox.mutate(other)
+                return other
+
+            renewed = fresh(mutant, repeated)
+            if repeated(renewed):
+                renewed, origins[position] = fresh(toolbox.individual, repeated), None  # a newcomer: no parent
+            if renewed.fitness.valid:
+                del renewed.fitness.values
+            offspring[position] = renewed
+        taken.add(str(offspring[position]))
 
 
 def ea_cnn_ga(
@@ -76,6 +111,7 @@ def ea_cnn_ga(
     evaluate_population=evaluate_population,
     callback=None,
     weights_folder=None,
+    fresh_offspring=False,
 ):
     """Run CNN-GA for ``ngen`` generations; return ``(population, logbook)``.
 
@@ -104,6 +140,11 @@ def ea_cnn_ga(
     the evaluator saves trained weights to) turns on weight inheritance; after
     each generation it keeps only the weights of the population and the hall
     of fame.
+
+    ``fresh_offspring`` varies again every child the cache already holds
+    (:func:`vary_cnn_ga`'s ``known``), so a converged population keeps
+    proposing new architectures; CNN-GA as published trains repeats as cache
+    hits (the default).
     """
     cache = EvaluationCache() if cache is None else cache
     if logbook is None:
@@ -119,7 +160,8 @@ def ea_cnn_ga(
         if gen == 0:
             candidates = population
         else:
-            candidates = vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder)
+            known = (lambda ind: cache.get(evaluation_key(ind)) is not None) if fresh_offspring else None
+            candidates = vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder, known)
         eval_started = time.perf_counter()
         duplicates_before = getattr(cache, "duplicates", 0)
         trained, hits, failed = evaluate_population(candidates, toolbox, cache, generation=gen)

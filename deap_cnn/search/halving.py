@@ -62,7 +62,7 @@ from ..runs.store import ResultsStore
 from .cache import EvaluationCache
 from .evaluation import evaluate_population
 
-__all__ = ["halving_rungs", "rung_evaluator", "SuccessiveHalving"]
+__all__ = ["halving_rungs", "rung_evaluator", "SuccessiveHalving", "async_rungs"]
 
 
 def halving_rungs(max_epochs: int, eta: float, min_epochs: int = 1) -> tuple:
@@ -327,3 +327,28 @@ class SuccessiveHalving:
             if scores:
                 floor = min(scores) if floor is None else min(floor, *scores)
         return assigned
+
+
+def async_rungs(evaluator, rungs=None, eta=1 / 3, store=None):
+    """Successive halving's fidelities for the asynchronous strategies (:class:`~deap_cnn.search.steady.Rungs`).
+
+    One :func:`rung_evaluator` copy of ``evaluator`` per lower rung (default
+    :func:`halving_rungs` of its epochs and ``eta``), cheapest first, and
+    ``evaluator`` itself as the top rung. With ``store`` (a SQLite path) each
+    lower rung's results go there under its own fingerprint; close the
+    returned object's stores with ``rungs.close()``.
+    """
+    from .steady import Rungs
+
+    rungs = tuple(rungs) if rungs is not None else halving_rungs(_settings_of(evaluator).epochs, eta)
+    if rungs[-1] != _settings_of(evaluator).epochs:
+        raise ValueError(f"the top rung ({rungs[-1]} epochs) must be the evaluator's own epochs "
+                         f"({_settings_of(evaluator).epochs})")  # fmt: skip
+    copies = [rung_evaluator(evaluator, epochs) for epochs in rungs[:-1]]
+    stores = [None if store is None else ResultsStore(store, fingerprint=_fingerprint(copy)) for copy in copies]
+    return Rungs(
+        evaluate=[copy.record for copy in copies] + [evaluator.record],
+        caches=[EvaluationCache(s) for s in stores],
+        eta=eta,
+        epochs=list(rungs),
+    )

@@ -22,16 +22,21 @@ continue from when it exists. The options every strategy takes:
 open :mod:`deap_cnn.engines` engine, for strategies that submit work
 themselves), ``seed``, ``verbose``, ``cxpb`` and ``mutpb``.
 
-=========== ==================================================================
-``ga``      CNN-GA's generational loop with the family's operators
-``nsga2``   the same loop with NSGA-II's selections (multi-objective)
-``random``  random search over the family's genomes
-``tpe``     Optuna's TPE over the family's encoding (families with ``suggest``)
-``aging``   aging (regularized) evolution, asynchronous: a child per finished evaluation
-=========== ==================================================================
+============= ================================================================
+``ga``        CNN-GA's generational loop with the family's operators
+``nsga2``     the same loop with NSGA-II's selections (multi-objective)
+``random``    random search over the family's genomes
+``tpe``       Optuna's TPE over the family's encoding (families with ``suggest``)
+``aging``     aging (regularized) evolution, asynchronous: a child per finished evaluation
+``local``     local search with restarts, asynchronous (:mod:`~deap_cnn.search.local`)
+``surrogate`` aging evolution whose children a model chooses (families with ``encode``)
+============= ================================================================
 
 ``engine`` (an engine of :mod:`deap_cnn.engines`; ``None``: a serial one)
-is what the asynchronous ``aging`` strategy submits to. ``inherit=True``
+is what the asynchronous strategies (``aging``, ``local``, ``surrogate``,
+:mod:`deap_cnn.search.steady`) submit to; ``rungs`` (a
+:class:`~deap_cnn.search.steady.Rungs`) gives them successive halving's
+fidelities. ``inherit=True``
 (``ga`` and ``aging``) makes children start from their parent's trained
 weights, kept in the folder ``weights_folder`` names (see
 :mod:`deap_cnn.search.inheritance`); ``sample_size`` is aging evolution's
@@ -114,7 +119,9 @@ class Strategy:
     multi_objective: bool = False
     single_objective: bool = True
     needs_suggest: bool = False
+    needs_encode: bool = False
     supports_halving: bool = True
+    asynchronous: bool = False
     description: str = ""
 
     def check(self, family, objectives: int, halving: bool = False):
@@ -131,6 +138,11 @@ class Strategy:
             raise StrategyError(
                 f"strategy {self.name!r} needs an Optuna encoding of the genome, which family {family.name!r} "
                 "does not have; use --strategy random or ga"
+            )
+        if self.needs_encode and family.encode is None:
+            raise StrategyError(
+                f"strategy {self.name!r} needs a numeric encoding of the genome (Family.encode), which family "
+                f"{family.name!r} does not have; use --strategy aging or local"
             )
         if halving and not self.supports_halving:
             why = "it ranks several objectives" if self.multi_objective else "it evaluates one candidate at a time"
@@ -212,6 +224,7 @@ def run_ga(family, space, evaluate, budget, store=None, checkpoint=None, **optio
         evaluate_population=options.get("evaluate_population") or plain_evaluate_population,
         callback=options.get("callback"),
         weights_folder=_weights_folder(options),
+        fresh_offspring=True,  # a converged population would otherwise stall on cache hits
     )
     return SearchOutcome(list(halloffame), logbook, sum(logbook.select("nevals")))
 
@@ -302,22 +315,13 @@ def run_tpe(family, space, evaluate, budget, store=None, checkpoint=None, **opti
     return _baseline(tpe_search, family, space, evaluate, budget, store, **options)
 
 
-def run_aging(family, space, evaluate, budget, store=None, checkpoint=None, **options) -> SearchOutcome:
-    """Aging evolution (:func:`~deap_cnn.search.aging.aging_evolution`) over ``budget.training_count`` evaluations.
-
-    The population is ``budget.population``; ``sample_size`` defaults to a
-    quarter of it (at least 2); ``budget.seconds`` stops breeding early.
-    """
-    from .aging import aging_evolution
-
+def _steady_options(family, space, evaluate, budget, store, checkpoint, options) -> dict:
+    """What the steady-state strategies pass to :func:`~deap_cnn.search.steady.steady_state`, toolbox included."""
     weights = options.get("weights", (1.0,))
-    toolbox = family.toolbox(space, evaluate, options.get("map_function", map), weights=weights)
-    population, logbook, run = aging_evolution(
-        toolbox,
-        budget.population,
-        budget.training_count,
+    return dict(
+        toolbox=family.toolbox(space, evaluate, options.get("map_function", map), weights=weights),
+        trainings=budget.training_count,
         engine=options.get("engine"),
-        sample_size=options.get("sample_size"),
         seconds=budget.seconds,
         cache=_cache(store, options),
         stats=fitness_stats(),
@@ -326,9 +330,53 @@ def run_aging(family, space, evaluate, budget, store=None, checkpoint=None, **op
         weights_folder=_weights_folder(options),
         verbose=options.get("verbose", False),
         callback=options.get("callback"),
+        rungs=options.get("rungs"),
     )
-    stopped = "trainings" if run.bred >= budget.training_count else "seconds"
-    return SearchOutcome(list(run.halloffame), logbook, run.trained, stopped, list(run.history))
+
+
+def _steady_outcome(run) -> SearchOutcome:
+    return SearchOutcome(list(run.halloffame), run.logbook, run.trained, run.stopped, list(run.history))
+
+
+def run_aging(family, space, evaluate, budget, store=None, checkpoint=None, **options) -> SearchOutcome:
+    """Aging evolution (:func:`~deap_cnn.search.aging.aging_evolution`) until ``budget.training_count`` trainings.
+
+    The population is ``budget.population``; ``sample_size`` defaults to
+    half of it (at least 2); ``budget.seconds`` stops breeding early.
+    """
+    from .aging import aging_evolution
+
+    steady = _steady_options(family, space, evaluate, budget, store, checkpoint, options)
+    _, _, run = aging_evolution(
+        steady.pop("toolbox"), budget.population, steady.pop("trainings"), sample_size=options.get("sample_size"),
+        **steady,
+    )  # fmt: skip
+    return _steady_outcome(run)
+
+
+def run_local(family, space, evaluate, budget, store=None, checkpoint=None, **options) -> SearchOutcome:
+    """Local search with restarts (:mod:`deap_cnn.search.local`): ``budget.population`` random genomes per start."""
+    from .local import LocalSearchProposer
+    from .steady import steady_state
+
+    neighbours = partial(family.neighbours, space=space) if family.neighbours is not None else None
+    proposer = LocalSearchProposer(budget.population, neighbours)
+    steady = _steady_options(family, space, evaluate, budget, store, checkpoint, options)
+    return _steady_outcome(steady_state(proposer, row_size=budget.population, **steady))
+
+
+def run_surrogate(family, space, evaluate, budget, store=None, checkpoint=None, **options) -> SearchOutcome:
+    """Surrogate-assisted aging evolution (:mod:`deap_cnn.search.surrogate`) over the family's ``encode``."""
+    from .steady import steady_state
+    from . import surrogate
+    from .surrogate import SurrogateProposer
+
+    proposer = SurrogateProposer(
+        budget.population, options.get("sample_size"), encode=partial(family.encode, space=space),
+        candidates=options.get("candidates") or surrogate.DEFAULT_CANDIDATES,
+    )  # fmt: skip
+    steady = _steady_options(family, space, evaluate, budget, store, checkpoint, options)
+    return _steady_outcome(steady_state(proposer, row_size=budget.population, **steady))
 
 
 _STRATEGIES: dict[str, Strategy] = {}
@@ -371,7 +419,24 @@ register_strategy(
     Strategy(
         "aging",
         run_aging,
-        supports_halving=False,
+        asynchronous=True,
         description="aging (regularized) evolution: a child as soon as any evaluation finishes",
+    )
+)
+register_strategy(
+    Strategy(
+        "local",
+        run_local,
+        asynchronous=True,
+        description="local search: first-improvement climbs through one-edit neighbours, random restarts",
+    )
+)
+register_strategy(
+    Strategy(
+        "surrogate",
+        run_surrogate,
+        needs_encode=True,
+        asynchronous=True,
+        description="surrogate-assisted aging evolution: a model picks which of several mutants to train",
     )
 )

@@ -1,0 +1,118 @@
+"""Surrogate-assisted evolution: a model of the evaluated genomes chooses which mutant to train.
+
+In the spirit of BANANAS (White et al. 2021) and NPENAS (Wei et al. 2022):
+aging evolution as in :mod:`deap_cnn.search.aging`, except that a winner
+of the tournament gets ``candidates`` distinct mutants instead of one, a
+regression model fitted to every genome trained so far (encoded by the
+family's ``encode``) predicts their fitness, and only the mutant it ranks
+best is trained. Training is the expensive step; the model and the
+mutations cost milliseconds.
+
+The model is scikit-learn's: a random forest by default (its trees' spread
+is an uncertainty, which the acquisition can use), refitted whenever the
+results grew by a tenth since the last fit. It is not saved in
+checkpoints: a resumed run fits it again from the results.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+from .aging import AgingProposer, MAX_TRIES, breed_aging_child
+from .steady import Proposer
+
+__all__ = ["SurrogateProposer", "default_model", "DEFAULT_CANDIDATES"]
+
+#: Mutants the model chooses among for each child.
+DEFAULT_CANDIDATES = 4
+
+
+def default_model(seed: int):
+    """A fresh random forest regressor (scikit-learn): robust on small data, no scaling needed."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    return RandomForestRegressor(n_estimators=30, max_features=0.5, random_state=seed)
+
+
+class SurrogateProposer(Proposer):
+    """Aging evolution whose children are the model's choice among ``candidates`` mutants.
+
+    Parameters
+    ----------
+    population_size, sample_size:
+        Aging evolution's (:class:`~deap_cnn.search.aging.AgingProposer`).
+    encode:
+        ``encode(genome) -> list of floats`` (a family's ``encode`` bound to its space).
+    candidates:
+        Mutants per child (at least 1; 1 is plain aging evolution).
+    make_model:
+        ``make_model(seed) -> regressor`` with scikit-learn's ``fit`` and
+        ``predict`` (default :func:`default_model`).
+    """
+
+    name = "surrogate"
+
+    def __init__(self, population_size, sample_size=None, encode=None, candidates=DEFAULT_CANDIDATES,
+                 make_model=default_model):  # fmt: skip
+        if encode is None:
+            raise ValueError("surrogate-assisted evolution needs encode(genome) -> numbers (a family's encode)")
+        if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
+            raise ValueError(f"candidates must be an integer >= 1, got {candidates!r}")
+        self.aging = AgingProposer(population_size, sample_size)
+        self.encode = encode
+        self.candidates = candidates
+        self.make_model = make_model
+        self.features, self.targets = [], []  # every top-rung result told: its encoding and weighted fitness
+        self.model, self.fitted_on = None, 0
+        self.chosen = 0  # children the model chose
+
+    def __getstate__(self):
+        return {**self.__dict__, "model": None, "fitted_on": 0}  # a resume refits: checkpoints stay small
+
+    def _fit(self):
+        grown = len(self.targets) - self.fitted_on
+        if self.model is not None and grown < max(1, math.ceil(len(self.targets) / 10)):
+            return
+        self.model = self.make_model(random.randrange(2**31))
+        self.model.fit(self.features, self.targets)
+        self.fitted_on = len(self.targets)
+
+    def _acquisition(self, features):
+        """Upper confidence bound: predicted mean plus one predicted standard deviation, where the model gives one."""
+        try:
+            mean, sd = self.model.predict(features, return_std=True)
+        except TypeError:  # a model without uncertainty: its prediction alone
+            return list(self.model.predict(features))
+        return [m + s for m, s in zip(mean, sd)]
+
+    def propose(self, toolbox, known):
+        aging = self.aging
+        if aging.bred < aging.population_size or not aging.population or len(self.targets) < 2:
+            return aging.propose(toolbox, known)
+        aging.bred += 1
+        child, parent = breed_aging_child(aging.population, toolbox, aging.sample_size, known=known)
+        mutants = [child]
+        tries = 0
+        while len(mutants) < self.candidates and tries < MAX_TRIES:
+            tries += 1
+            other = toolbox.clone(parent)
+            (other,) = toolbox.mutate(other)
+            del other.fitness.values
+            if not known(other) and all(str(other) != str(m) for m in mutants):
+                mutants.append(other)
+        if len(mutants) > 1:
+            self._fit()
+            scores = self._acquisition([self.encode(m) for m in mutants])
+            child = mutants[max(range(len(mutants)), key=lambda i: scores[i])]
+            self.chosen += 1
+        return child, parent
+
+    def tell(self, individual, top=True):
+        self.aging.tell(individual, top)
+        if top and individual.fitness.valid:
+            self.features.append(list(self.encode(individual)))
+            self.targets.append(individual.fitness.weights[0] * individual.fitness.values[0])
+
+    def members(self) -> list:
+        return self.aging.members()
