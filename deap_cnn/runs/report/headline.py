@@ -1,4 +1,4 @@
-"""The page's first section, what a run's report is opened for: the best architecture, how good it is, and the run's state."""
+"""The page's first section, what a report is opened for: the best architecture, how good it is, the run's state."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .formatting import ago, count, duration, fitness_value
 from .progress import Progress
 from .run_data import RunData, _as_float, best_evaluation
 
-__all__ = ["Headline", "headline", "pick_best"]
+__all__ = ["Headline", "headline", "pick_best", "run_pick"]
 
 #: States in which the run stopped before its end: the resume command is what to do next.
 STOPPED_STATES = ("interrupted", "failed")
@@ -38,14 +38,23 @@ class Headline:
     problems: list = field(default_factory=list)
 
 
+def run_pick(run: RunData) -> dict:
+    """``best.json`` when it speaks for this run: once it has finished (or, in runs older than status.json, always).
+
+    A run resumed after it finished is running again with the last finish's
+    ``best.json`` beside it; until it ends, its best comes from the store.
+    """
+    return run.best if run.state in ("finished", "unknown") else {}
+
+
 def pick_best(run: RunData) -> tuple[str, dict | None]:
-    """``(genome, its evaluation row or None)``: the run's own pick (``best.json``) if it made one, else the top fitness.
+    """``(genome, its evaluation row or None)``: the run's own pick (``best.json``) if it made one, else the top.
 
     The run's pick can differ from the top fitness: ``--rerank`` retrains the
     best few and keeps the one that scores best again. A multi-objective run
     with no scored row yet falls back on its saved front.
     """
-    chosen = str(run.best.get("genome") or "")
+    chosen = str(run_pick(run).get("genome") or "")
     top = best_evaluation(run.evaluations, chosen or None)
     if chosen and (top is None or top["genome"] != chosen):
         return chosen, best_evaluation([row for row in run.evaluations if row["genome"] == chosen])
@@ -80,7 +89,7 @@ def headline(run: RunData, genome: str, row: dict | None, progress: Progress) ->
 
 def _best_facts(run: RunData, genome: str, row: dict | None) -> list:
     """What is known of the best: validation fitness, test accuracy, reranking, size, where it was found."""
-    picked = run.best if run.best.get("genome") == genome else {}
+    picked = run_pick(run) if run_pick(run).get("genome") == genome else {}
     facts = [("validation fitness", _validation_text(run, row, picked))]
     facts.append(("test accuracy", _test_text(run, picked)))
     facts.append(("reranked", _rerank_text(picked, genome)))
@@ -113,7 +122,7 @@ def _test_text(run: RunData, picked: dict) -> str | None:
         return f"{test:.4f} (retrained on the whole training set{trained}, tested once)"
     if epochs == 0:
         return "not measured: the final training was off (final_epochs 0)"
-    if run.state != "finished" and epochs:
+    if run.state not in ("finished", "unknown") and epochs:
         return f"measured when the search ends (the best is retrained for {epochs:.0f} epochs)"
     return None
 
@@ -151,7 +160,7 @@ def _run_facts(run: RunData, progress: Progress) -> list:
     ok = sum(row["status"] == "ok" for row in run.evaluations)
     failed = len(run.evaluations) - ok
     facts.append(("evaluations", f"{len(run.evaluations)} ({ok} ok, {failed} failed)"))
-    searched = _as_float(run.best.get("search_seconds"))
+    searched = _as_float(run_pick(run).get("search_seconds"))
     if searched is not None:
         facts.append(("search time", duration(searched)))
     elif progress.seconds:

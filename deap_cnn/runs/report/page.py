@@ -1,4 +1,4 @@
-"""The report page: its sections in order, rendered by Jinja2 from the package's templates, and the atomic :func:`write_report`.
+"""The report page: its sections in order, rendered by Jinja2 from the package's templates; :func:`write_report`.
 
 The Python computes what each section shows (:mod:`.headline`,
 :mod:`.sections`); ``templates/report.html.j2`` and its section templates
@@ -89,7 +89,9 @@ def page_sections(run) -> list[Section]:
     """
     genome, best_row = pick_best(run)
     progress = best_so_far(run.evaluations)
-    first = _section("best-architecture", "Best architecture", "best.html.j2", headline, run, genome, best_row, progress)
+    first = _section(
+        "best-architecture", "Best architecture", "best.html.j2", headline, run, genome, best_row, progress
+    )
     if not first.error:
         first.title = first.view.title
     candidates = [

@@ -77,13 +77,9 @@ def progress(run: RunData, progress: Progress) -> ProgressView:
         return ProgressView(summary=f"Nothing to plot: {reason}.")
     y_label = f"best {objective} so far"
     tip = {n: f"evaluation {n}: {genome}, {fitness_value(v)}" for n, v, genome in progress.scored}
-    charts = [
-        AxisChart(
-            "evaluations",
-            "evaluations",
-            _progress_chart(progress, list(range(1, progress.count + 1)), tip, "evaluations, in the order they finished", y_label),
-        )
-    ]
+    numbers = list(range(1, progress.count + 1))
+    x_label = "evaluations, in the order they finished"
+    charts = [AxisChart("evaluations", "evaluations", _progress_chart(progress, numbers, tip, x_label, y_label))]
     if progress.seconds:
         scale, unit = _time_unit(progress.seconds[-1])
         xs = [s / scale for s in progress.seconds]
@@ -158,7 +154,7 @@ class FrontView:
 
 
 def pareto_front(run: RunData) -> FrontView | None:
-    """The front (red) over every evaluated point (blue), second objective across, first up; ``None`` if single-objective."""
+    """The front (red) over every evaluated point (blue), second objective across, first up; ``None``: one objective."""
     names, points, front = pareto_points(run)
     if not front and not points:
         return None

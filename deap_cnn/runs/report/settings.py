@@ -37,11 +37,11 @@ class SettingsView:
 
 
 #: How a ``null`` setting reads in the full list.
-NULL_TEXT = "– (the family's or the training's default)"
+NULL_TEXT = "– (default)"
 
 
 def settings_view(config: dict, source: str) -> SettingsView:
-    """The settings of ``config`` (a run's ``config.json``) against the defaults, in the order the defaults list them."""
+    """The settings of ``config`` (a run's ``config.json``) against the defaults, in the defaults' order."""
     defaults, helps = _defaults(config)
     order = {key: n for n, key in enumerate(defaults)}
     view = SettingsView(source=source)

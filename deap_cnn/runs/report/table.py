@@ -44,7 +44,7 @@ class Column:
 
 
 def _number(name: str, pattern: str | None = None) -> Callable[[dict], Cell]:
-    """A cell of a numeric column: sorted as a number, shown short (``12.3k``) or by ``pattern``; text kept if not one."""
+    """A numeric column's cell: sorted as a number, shown short (``12.3k``) or by ``pattern``; other text kept."""
 
     def cell(row: dict) -> Cell:
         value = row.get(name)
