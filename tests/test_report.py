@@ -1,5 +1,6 @@
 """The run report: the page over hand-made run folders, the command line, and the live server."""
 
+import configparser
 import json
 import re
 import sqlite3
@@ -23,6 +24,8 @@ from deap_cnn.runs.report import (
     serve,
     write_report,
 )
+from deap_cnn.runs.report.progress import best_so_far
+from deap_cnn.runs.report.settings import settings_view
 from deap_cnn.runs.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +69,21 @@ def make_run(folder, records=(), status=None, logbook=True, config=True):
 
 def evaluation_rows(page):
     return re.findall(r'<tr class="evaluation[^"]*">', page)
+
+
+def section_keys(page):
+    """The page's sections, top to bottom."""
+    return re.findall(r'<section id="section-([a-z-]+)">', page)
+
+
+def section(page, key):
+    """The HTML of one section (empty if the page has none)."""
+    parts = page.split(f'<section id="section-{key}">')
+    return parts[1].split("</section>")[0] if len(parts) > 1 else ""
+
+
+def column_titles(page):
+    return re.findall(r'<th scope="col" class="col-([a-z]+)"', page)
 
 
 def test_one_row_per_evaluation(tmp_path):
@@ -227,3 +245,151 @@ def test_live_server_shows_new_rows(tmp_path):
             fetch(server.url + "results.sqlite")  # only the page is served
     finally:
         server.shutdown()
+
+
+def test_page_leads_with_the_best_architecture(tmp_path):
+    records = [record("S4-Pmax-S8", (0.5,)), record("S8", (0.7,)), record("S4-S4", (0.2,))]
+    status = {"state": "finished", "message": "best S8", "resume": "deap-cnn resume x", "strategy": "ga"}
+    run = make_run(tmp_path / "run", records, status)
+    best = {"genome": "S8", "validation_fitness": 0.7, "fitness": [0.7], "test_accuracy": 0.6789, "final_epochs": 3}
+    (run / "best.json").write_text(json.dumps(best))
+    page = render_html(run)
+    keys = section_keys(page)
+    assert keys[:3] == ["best-architecture", "best-so-far", "evaluations"]
+    assert keys[-2:] == ["settings", "run-folder"]
+    first = section(page, "best-architecture")
+    assert "<h2>Best architecture</h2>" in first and "<code>S8</code>" in first and 'class="diagram"' in first
+    assert "0.7000" in first and "0.6789" in first and "for 3 epochs" in first
+    assert "1,234" in first and "56,789" in first  # parameters and FLOPs of the best's row
+    assert "evaluation 2 of 3" in first
+    assert 'class="state state-finished"' in first and 'class="resume' not in first  # nothing to resume
+    assert re.findall(r'<tr class="evaluation[^"]*best[^"]*">\s*<td class="col-id" data-sort="2', page)
+
+
+def test_best_so_far_only_rises_though_agings_population_best_falls(tmp_path):
+    fitness = [(0.3, "ok"), (0.6, "ok"), (0.9, "failed"), (0.5, "ok"), (0.7, "ok"), (0.1, "ok")]
+    records = [record(f"S{n + 4}", (value,), status, "boom" if status != "ok" else None) for n, (value, status) in
+               enumerate(fitness)]  # fmt: skip
+    run = make_run(tmp_path / "run", records, {"state": "running", "strategy": "aging"}, logbook=False)
+    (run / "logbook.csv").write_text("gen,nevals,max,mean\n0,3,0.6,0.45\n1,3,0.5,0.4\n")
+    progress = best_so_far(read_run(run).evaluations)
+    assert [value for _, value in progress.best] == [0.3, 0.6, 0.6, 0.6, 0.7, 0.7]  # the failed 0.9 counts for nothing
+    assert [number for number, _, _ in progress.improvements] == [1, 2, 5]
+    assert progress.seconds == [1.5, 3.0, 4.5, 6.0, 7.5, 9.0]  # the failed evaluation's training time counts
+    chart = section(render_html(run), "best-so-far")
+    assert 'class="chart best-so-far"' in chart
+    assert "Best fitness 0.7000, first reached at evaluation 5 of 6" in chart and "1 evaluation since" in chart
+    assert 'data-axis="evaluations"' in chart and 'data-axis="time"' in chart  # evaluations first: the default
+    assert chart.index('data-axis="evaluations"') < chart.index('data-axis="time"')
+    population = section(render_html(run), "population")
+    assert "population best" in population and "best can fall" in population
+
+
+@pytest.mark.parametrize("strategy, shown", [("ga", True), ("nsga2", True), ("random", False), ("tpe", False)])
+def test_population_chart_only_where_a_population_lives_on(tmp_path, strategy, shown):
+    run = make_run(tmp_path / "run", [record("S4")], {"state": "finished", "strategy": strategy})
+    page = render_html(run)
+    assert ("population" in section_keys(page)) == shown
+    assert "best-so-far" in section_keys(page)  # every strategy gets the best so far
+
+
+def test_settings_are_folded_differences_first_without_nulls(tmp_path):
+    config = {"population": 2, "generations": 20, "lr": None, "data": "sample", "strategy": "aging",
+              "objectives": ["accuracy"], "widths": [4, 8], "halving_eta": 1 / 3, "fingerprint": "abc"}  # fmt: skip
+    view = settings_view(config, "config.json")
+    assert [s.key for s in view.changed] == ["population", "widths"]  # aging is the default for one objective
+    assert [s.key for s in view.all][:3] == ["strategy", "objectives", "halving_eta"]  # SearchConfig's order
+    assert view.all[-1].key == "fingerprint"  # not a setting of SearchConfig: listed, never a difference
+    assert "default" in next(s.text for s in view.all if s.key == "lr")
+    assert settings_view({**config, "objectives": ["accuracy", "parameters"]}, "").changed[0].key == "strategy"
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    settings = section(render_html(tmp_path / "run"), "settings")
+    assert settings.lstrip().startswith("<h2>Settings</h2>\n<details") and "<details open" not in settings
+    changed = settings.split('class="plain settings-changed"')[1].split("</table>")[0]
+    assert "population" in changed and "widths" in changed and "4, 8" in changed
+    assert "lr" not in changed and "generations" not in changed and "null" not in settings
+    assert "lr" in settings.split('class="plain settings-all"')[1]
+
+
+def test_running_run_shows_its_best_so_far_and_how_to_resume(tmp_path):
+    status = {"state": "running", "message": "generation 1 done", "resume": "deap-cnn resume runs/x"}
+    page = render_html(make_run(tmp_path / "run", [record("S4", (0.4,)), record("S8", (0.6,))], status))
+    first = section(page, "best-architecture")
+    assert "<h2>Best architecture so far</h2>" in first and "<code>S8</code>" in first
+    assert 'class="resume"' in first and "If it stops" in first and "deap-cnn resume runs/x" in first
+    assert 'class="state state-running"' in first and "generation 1 done" in first
+
+
+def test_resumed_run_leads_with_the_stores_best_not_an_earlier_finishs(tmp_path):
+    run = make_run(tmp_path / "run", [record("S4", (0.5,)), record("S8", (0.7,))], {"state": "running"})
+    (run / "best.json").write_text(json.dumps({"genome": "S4", "test_accuracy": 0.4321}))  # from the last finish
+    first = section(render_html(run), "best-architecture")
+    assert "<code>S8</code>" in first and "0.4321" not in first
+
+
+def test_failed_run_leads_with_its_error_and_resume_command(tmp_path):
+    status = {"state": "failed", "message": "RuntimeError: CUDA error", "resume": "deap-cnn resume runs/x"}
+    page = render_html(make_run(tmp_path / "run", [record("S4", (0.4,))], status))
+    first = section(page, "best-architecture")
+    assert section_keys(page)[0] == "best-architecture"
+    assert 'class="state state-failed"' in first and "RuntimeError: CUDA error" in first
+    assert 'class="resume urgent"' in first and "Continue this run with:" in first
+
+
+def test_run_with_no_evaluations_yet_renders(tmp_path):
+    run = make_run(tmp_path / "run", status={"state": "running"}, logbook=False)
+    ResultsStore(run / "results.sqlite", fingerprint="f").close()  # the store exists, empty
+    page = render_html(run)
+    assert section_keys(page)[:3] == ["best-architecture", "best-so-far", "evaluations"]
+    assert "No architecture has been scored yet" in section(page, "best-architecture")
+    assert "Nothing to plot: no evaluations yet" in section(page, "best-so-far")
+    assert "the store holds none yet" in section(page, "evaluations")
+    assert "This part could not be drawn" not in page
+
+
+def test_multi_objective_run_leads_with_its_most_accurate_member(tmp_path):
+    records = [record("S4", (0.5, 100.0)), record("S8", (0.7, 400.0)), record("S16", (0.6, 900.0))]
+    run = make_run(tmp_path / "run", records, {"state": "finished", "objectives": ["accuracy", "parameters"]})
+    with ResultsStore(run / "results.sqlite", fingerprint="f") as store:
+        store.save_front([("S8", (0.7, 400.0)), ("S4", (0.5, 100.0))], ("accuracy", "parameters"))
+    page = render_html(run)
+    first = section(page, "best-architecture")
+    assert "<code>S8</code>" in first and "accuracy 0.7000 · parameters 400" in first
+    assert 'href="#section-pareto-front"' in first and "of the 2 architectures" in first
+    keys = section_keys(page)
+    assert keys.index("evaluations") < keys.index("pareto-front") < keys.index("settings")
+
+
+def test_rerank_pick_leads_though_another_scored_higher(tmp_path):
+    run = make_run(tmp_path / "run", [record("S4", (0.5,)), record("S8", (0.7,))], {"state": "finished"})
+    rerank = [{"genome": "S4", "search_fitness": 0.5, "rerank_fitness": 0.66, "status": "ok"},
+              {"genome": "S8", "search_fitness": 0.7, "rerank_fitness": 0.61, "status": "ok"}]  # fmt: skip
+    (run / "best.json").write_text(json.dumps({"genome": "S4", "rerank": rerank, "rerank_epochs": 4}))
+    page = render_html(run)
+    first = section(page, "best-architecture")
+    assert "<code>S4</code>" in first and "0.6600 retrained for 4 epochs from scratch" in first
+    assert "the 2 best distinct genomes" in first
+    best_rows = re.findall(r'<tr class="evaluation best">\s*<td class="col-id" data-sort="(\d+)', page)
+    assert best_rows == ["1"]
+
+
+def test_table_columns_follow_the_data(tmp_path):
+    records = [record("S4", flops=None), record("S8", flops=None)]
+    page = render_html(make_run(tmp_path / "run", records))
+    titles = column_titles(page)
+    assert titles[:3] == ["id", "genome", "fitness"] and "status" in titles
+    assert "flops" not in titles and "error" not in titles  # no row has a value there
+    failed = make_run(tmp_path / "failed", [*records, record("S16", (0.0,), "oom", "CUDA out of memory", flops=7)])
+    assert {"flops", "error"} <= set(column_titles(render_html(failed)))
+
+
+def test_templates_ship_with_the_package():
+    """A non-editable install has the templates: setup.cfg's package data covers every file of templates/."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    patterns = [p.strip() for p in config["options.package_data"]["deap_cnn.runs.report"].split(",")]
+    package = ROOT / "deap_cnn" / "runs" / "report"
+    files = [path.relative_to(package) for path in (package / "templates").rglob("*") if path.is_file()]
+    assert files and all(any(path.match(pattern) for pattern in patterns) for path in files)
+    assert any(line.strip().startswith("jinja2") for line in config["options"]["install_requires"].splitlines())

@@ -4,6 +4,8 @@ Needs ``apt-get install chromium`` and ``pip install playwright``; never
 ``playwright install``: the browser is the system's, at /usr/bin/chromium.
 """
 
+import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +18,7 @@ sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser test: no playwright: pip install playwright (not `playwright install`)"
 )
 
-from deap_cnn.runs.report import write_report
+from deap_cnn.runs.report import serve, write_report
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -28,7 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-FITNESS_COLUMN = 2  # "#", "genome", "fitness", ...
+FITNESS = "#evaluations thead th.col-fitness"
 
 
 @pytest.fixture(scope="module")
@@ -75,16 +77,20 @@ def multi_objective_run(tmp_path_factory):
     return out
 
 
-def open_report(browser, run_dir):
-    """The report's page, opened from its file, with every JavaScript error collected in ``page.errors``."""
-    path = write_report(run_dir)
+def open_page(browser, url):
+    """A page at ``url``, with every JavaScript error collected in ``page.errors``."""
     page = browser.new_page()
     page.errors = []
     page.on("pageerror", lambda error: page.errors.append(str(error)))
     page.on("console", lambda message: message.type == "error" and page.errors.append(message.text))
-    page.goto(path.resolve().as_uri())
+    page.goto(url)
     page.wait_for_load_state("load")
     return page
+
+
+def open_report(browser, run_dir):
+    """The report's page, opened from its file."""
+    return open_page(browser, write_report(run_dir).resolve().as_uri())
 
 
 def stored_rows(run_dir):
@@ -92,21 +98,55 @@ def stored_rows(run_dir):
         return db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
 
 
-def column_keys(page, column):
+def fitness_keys(page):
     return page.eval_on_selector_all(
-        "#evaluations tbody tr.evaluation",
-        f"rows => rows.map(r => r.cells[{column}].getAttribute('data-sort'))",
+        "#evaluations tbody tr.evaluation td.col-fitness", "cells => cells.map(c => c.getAttribute('data-sort'))"
     )
 
 
 def check_sorting(page):
-    header = page.locator("#evaluations thead th").nth(FITNESS_COLUMN)
+    header = page.locator(FITNESS)
     header.click()
-    ascending = [float(k) for k in column_keys(page, FITNESS_COLUMN) if k is not None]
+    ascending = [float(k) for k in fitness_keys(page) if k is not None]
     assert ascending == sorted(ascending) and header.get_attribute("aria-sort") == "ascending"
     header.click()
-    descending = [float(k) for k in column_keys(page, FITNESS_COLUMN) if k is not None]
+    descending = [float(k) for k in fitness_keys(page) if k is not None]
     assert descending == sorted(ascending, reverse=True) and header.get_attribute("aria-sort") == "descending"
+
+
+def check_order(page):
+    """The answer first: the best architecture, then the best so far (a chart whose line is drawn), then the table."""
+    sections = page.eval_on_selector_all("main > section", "sections => sections.map(s => s.id)")
+    assert sections[:3] == ["section-best-architecture", "section-best-so-far", "section-evaluations"]
+    assert sections[-1] == "section-run-folder" and "section-settings" in sections[-2:]
+    first = page.locator("main > section").first
+    assert first.locator("svg.diagram").is_visible()  # the best genome's units
+    assert "validation fitness" in first.inner_text()
+    chart = page.locator("#section-best-so-far svg.best-so-far:visible")
+    assert chart.count() == 1 and chart.locator("polyline").count() == 1
+    box = chart.bounding_box()
+    assert box["width"] > 300 and box["height"] > 150
+
+
+def check_axis_choice(page):
+    """The best so far against training time, and back to evaluations (the default)."""
+    charts = page.locator("#section-best-so-far .axis-chart")
+    assert charts.nth(0).is_visible() and not charts.nth(1).is_visible()
+    page.click('.axis-choice button[data-axis="time"]')
+    assert charts.nth(1).is_visible() and not charts.nth(0).is_visible()
+    assert "training time" in charts.nth(1).locator("svg").get_attribute("aria-label")
+    page.click('.axis-choice button[data-axis="evaluations"]')
+    assert charts.nth(0).is_visible() and not charts.nth(1).is_visible()
+
+
+def check_settings_folded(page):
+    """Settings start folded; opened, the differences come first, the full list is folded inside."""
+    assert not page.is_visible(".settings-changed")
+    page.click("#settings-details > summary")
+    assert page.is_visible(".settings-changed") and not page.is_visible(".settings-all")
+    assert "population" in page.locator(".settings-changed").inner_text()
+    page.click("#settings-all > summary")
+    assert page.locator(".settings-all tbody tr").count() > page.locator(".settings-changed tbody tr").count()
 
 
 def check_filter(page):
@@ -137,6 +177,9 @@ def test_report_in_chromium(request, browser, run_fixture, tmp_path):
     page = open_report(browser, run_dir)
     try:
         assert page.locator("#evaluations tbody tr.evaluation").count() == stored_rows(run_dir) > 0
+        check_order(page)
+        check_axis_choice(page)
+        check_settings_folded(page)
         check_sorting(page)
         check_filter(page)
         assert page.locator("svg.diagram").count() == 1  # the best genome's units
@@ -149,3 +192,39 @@ def test_report_in_chromium(request, browser, run_fixture, tmp_path):
         assert page.errors == []
     finally:
         page.close()
+
+
+def test_live_page_keeps_the_readers_choices_across_refreshes(browser, single_objective_run, tmp_path):
+    """Served while running, the page takes in a new evaluation and keeps the filter, sort and axis chosen."""
+    run_dir = tmp_path / "running"
+    shutil.copytree(single_objective_run, run_dir)
+    status = json.loads((run_dir / "status.json").read_text())
+    (run_dir / "status.json").write_text(json.dumps({**status, "state": "running"}))
+    server = serve(run_dir, port=0, block=False)
+    page = open_page(browser, server.url)
+    try:
+        assert page.locator("main > section").first.get_attribute("id") == "section-best-architecture"
+        page.fill("#evaluation-filter", "S")
+        page.locator(FITNESS).click()
+        page.click('.axis-choice button[data-axis="time"]')
+        page.click("#settings-details > summary")
+        rows = stored_rows(run_dir)
+        with sqlite3.connect(run_dir / "results.sqlite") as db:  # the run records one more evaluation
+            db.execute(
+                "INSERT INTO evaluations (fingerprint, genome, generation, fitness, status, created_at, seconds) "
+                "SELECT fingerprint, 'S8-Pmax-S4', 9, '[0.99]', 'ok', created_at, 1.0 FROM evaluations LIMIT 1"
+            )
+        page.wait_for_function(
+            f"document.querySelectorAll('#evaluations tbody tr.evaluation').length === {rows + 1}", timeout=30_000
+        )
+        assert page.input_value("#evaluation-filter") == "S"
+        assert page.locator(FITNESS).get_attribute("aria-sort") == "ascending"
+        assert page.is_visible('.axis-chart[data-axis="time"]')
+        assert not page.is_visible('.axis-chart[data-axis="evaluations"]')
+        assert page.is_visible(".settings-changed")  # the settings the reader unfolded stay open
+        # The new best leads: the copied best.json is an earlier finish's, and the run is running again.
+        assert "0.9900" in page.locator("#section-best-architecture").inner_text()
+        assert page.errors == []
+    finally:
+        page.close()
+        server.shutdown()

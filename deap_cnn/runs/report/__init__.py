@@ -6,6 +6,15 @@ run's files change, so a running search can be watched in a browser. The
 page needs no network: its style, script and charts (inline SVG drawn here)
 are all inside it, and it prints legibly to PDF.
 
+The page leads with what it is opened for: the best architecture (diagram,
+validation fitness, test accuracy after the final training, size) beside
+the run's state and, when it stopped early, the command that resumes it;
+then the best fitness so far against evaluations (or summed training time),
+which only rises, for every strategy; the evaluations table; then
+validation curves, the Pareto front, the population per generation (where a
+population lives on), hyperparameter genes and failures by cause; the
+settings last, folded, those that differ from the defaults first.
+
 It reads whatever the folder holds and says what it lacks, so finished,
 failed, interrupted and still-running runs all render:
 
@@ -13,12 +22,20 @@ failed, interrupted and still-running runs all render:
 - ``status.json``: ``state`` (running, finished, interrupted or failed),
   ``message``, ``resume`` (the command that continues the run), ``updated``
   (unix time), ``family``, ``strategy``, ``objectives``; every key optional;
-- ``logbook.csv``: statistics per generation (else computed from the store);
-- ``results.sqlite``: the evaluations and the Pareto front (:mod:`deap_cnn.store`),
+- ``best.json``: the run's pick, its test accuracy and reranking, when it has finished;
+- ``logbook.csv``: the population's statistics per generation;
+- ``results.sqlite``: the evaluations and the Pareto front (:mod:`deap_cnn.runs.store`),
   opened read-only, briefly, so the run writing it never waits on the report.
 
-Nothing here imports torch (nor the rest of the package): a report can be
-made on a machine that only has the run folder.
+The modules: :mod:`.run_data` reads the folder; :mod:`.progress`,
+:mod:`.settings`, :mod:`.table`, :mod:`.headline` and :mod:`.sections`
+compute what each part of the page shows; :mod:`.charts` and :mod:`.units`
+draw; :mod:`.page` renders the Jinja2 templates of ``templates/`` (the page,
+one template per section, ``report.css`` and ``report.js``, inlined) and
+writes the file; :mod:`.server` serves it live.
+
+Nothing here imports torch: a report can be made on a machine that only
+has the run folder and this package.
 """
 
 from .cli import main

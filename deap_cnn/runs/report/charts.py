@@ -7,28 +7,13 @@ import itertools
 import math
 from dataclasses import dataclass
 
+from .formatting import short_number as _fmt
 from .palette import BLUE, GREEN, GREY, GRID, MUTED, ORANGE, PURPLE, RED
 from .units import genome_units
 
 
 def _e(value) -> str:
     return html.escape(str(value), quote=True)
-
-
-def _fmt(value: float) -> str:
-    """A short, readable number for axes and cells."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    magnitude = abs(value)
-    if magnitude >= 1e9:
-        return f"{value / 1e9:.3g}G"
-    if magnitude >= 1e6:
-        return f"{value / 1e6:.3g}M"
-    if magnitude >= 1e4:
-        return f"{value / 1e3:.3g}k"
-    if magnitude == 0 or magnitude >= 0.01:
-        return f"{value:.4g}"
-    return f"{value:.2e}"
 
 
 class Scale:
@@ -185,6 +170,39 @@ def line_chart(
         ]
         parts.append(_legend(frame, n, name, colour))
     return _svg(frame, parts, f"{y_label} per {x_label}")
+
+
+def best_so_far_chart(scored, best, improvements, x_label: str, y_label: str) -> str:
+    """The best so far as a step line that only rises, over every scored evaluation as a faint dot.
+
+    ``scored`` and ``improvements`` are ``(x, y, tooltip)``, ``best`` is
+    ``(x, best so far)`` at every evaluation from the first scored one on, in
+    order; the improvements (where the line steps up) are ringed.
+    """
+    frame = Frame()
+    xs = [x for x, _ in best] + [x for x, _, _ in scored]
+    x_scale = Scale(*_span(xs, 0), *frame.x)
+    y_scale = Scale(*_span([y for _, y, _ in scored], 0.02), *frame.y, snap=True)
+    parts = _axes(frame, x_scale, y_scale, x_label, y_label, _integer_ticks(xs))
+    for x, y, tip in scored:
+        parts.append(
+            f'<circle cx="{x_scale(x):.1f}" cy="{y_scale(y):.1f}" r="3" fill="{GREY}" fill-opacity="0.7">'
+            f"<title>{_e(tip)}</title></circle>"
+        )
+    corners = []
+    for x, y in best:  # across at the old best, then up to the new one
+        if corners:
+            corners.append((x_scale(x), corners[-1][1]))
+        corners.append((x_scale(x), y_scale(y)))
+    parts.append(_polyline(corners, BLUE, 2.5, title=y_label))
+    for x, y, tip in improvements:
+        parts.append(
+            f'<circle cx="{x_scale(x):.1f}" cy="{y_scale(y):.1f}" r="4.5" fill="white" stroke="{BLUE}" '
+            f'stroke-width="2"><title>{_e(tip)}</title></circle>'
+        )
+    parts.append(_legend(frame, 0, "best so far", BLUE))
+    parts.append(_legend(frame, 1, "each evaluation", GREY))
+    return _svg(frame, parts, f"{y_label} against {x_label}", "chart best-so-far")
 
 
 def _legend(frame: Frame, n: int, name: str, colour: str) -> str:

@@ -7,7 +7,6 @@ import json
 import math
 import re
 import sqlite3
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +16,7 @@ __all__ = ["ReportError", "RunData", "read_run"]
 RUN_FILES = {
     "config.json": "the run's settings",
     "status.json": "whether the run is running, finished, interrupted or failed (older runs do not write it)",
-    "logbook.csv": "statistics per generation (written when the search ends)",
+    "logbook.csv": "the population's statistics per generation",
     "results.sqlite": "one row per evaluation",
 }
 
@@ -38,6 +37,7 @@ _BOOKKEEPING_COLUMNS = {
     "failed",
     "seconds",
     "eval_seconds",
+    "duplicates",
 }
 
 
@@ -154,7 +154,7 @@ def _read_logbook(path: Path, problems: list) -> list:
             return [dict(row) for row in csv.DictReader(handle)]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         problems.append(
-            f"logbook.csv could not be read ({error}); statistics come from the store instead"
+            f"logbook.csv could not be read ({error}); the population's statistics are left out"
         )
         return []
 
@@ -288,32 +288,17 @@ def best_evaluation(evaluations, preferred=None) -> dict | None:
     )
 
 
-def generation_series(run: RunData) -> tuple[str, list, dict]:
-    """``(source, generations, {series name: values})`` for the fitness chart.
+def population_series(run: RunData) -> tuple[list, dict]:
+    """``(generations, {series name: values})`` from the logbook: the population's statistics per row.
 
-    From the logbook: ``max`` as best and ``mean`` (or every other numeric
-    column a multi-objective logbook has). Without one, from the store: the
-    best so far and the mean of the candidates first evaluated in each generation.
+    ``max`` and ``mean`` become the population's best and mean; a logbook
+    without them gives every column that is not bookkeeping. Empty without
+    a logbook: the store tells the best so far (:mod:`.progress`), not what
+    a population held.
     """
-    if run.logbook:
-        xs, series = _logbook_series(run.logbook)
-        if xs and series:
-            return "logbook.csv", xs, series
-    by_generation = {}
-    for row in run.evaluations:
-        value = _first(row["fitness_values"])
-        if value is not None and isinstance(row.get("generation"), int):
-            by_generation.setdefault(row["generation"], []).append(value)
-    generations = sorted(by_generation)
-    best, running = [], -math.inf
-    for generation in generations:
-        running = max(running, max(by_generation[generation]))
-        best.append(running)
-    mean = [statistics.fmean(by_generation[g]) for g in generations]
-    series = (
-        {"best so far": best, "mean of new candidates": mean} if generations else {}
-    )
-    return "results.sqlite", generations, series
+    if not run.logbook:
+        return [], {}
+    return _logbook_series(run.logbook)
 
 
 def _logbook_series(rows) -> tuple[list, dict]:
@@ -322,13 +307,14 @@ def _logbook_series(rows) -> tuple[list, dict]:
         _as_float(row.get(x_name)) if x_name else float(n) for n, row in enumerate(rows)
     ]
     columns = [name for name in rows[0] if name and name not in _BOOKKEEPING_COLUMNS]
+    names = {}
     if "max" in columns and "mean" in columns:
-        columns = ["max", "mean"]
+        columns, names = ["max", "mean"], {"max": "population best", "mean": "population mean"}
     series = {}
     for name in columns:
         values = [_as_float(row.get(name)) for row in rows]
         if any(v is not None for v in values):
-            series["best" if name == "max" and "mean" in columns else name] = values
+            series[names.get(name, name)] = values
     return xs, series
 
 

@@ -1,0 +1,76 @@
+"""The search's progress: the best fitness found so far after each evaluation, in the order the store recorded them.
+
+This is the one progress measure every strategy shares: generational loops,
+aging evolution (whose population loses its best to age, so a population's
+best can fall), random search and TPE all add rows to the store as their
+evaluations finish, and the best so far can only rise. Fitness is maximised
+(the first objective is accuracy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .run_data import _as_float, _first
+
+__all__ = ["Progress", "best_so_far"]
+
+
+@dataclass
+class Progress:
+    """The best so far over a run's evaluations; evaluations are numbered from 1 in the store's order."""
+
+    count: int = 0
+    #: ``(evaluation number, fitness, genome)`` of every scored (``ok``) evaluation.
+    scored: list = field(default_factory=list)
+    #: ``(evaluation number, best fitness so far)`` from the first scored evaluation on: never falls.
+    best: list = field(default_factory=list)
+    #: The scored evaluations that raised the best so far, in order.
+    improvements: list = field(default_factory=list)
+    #: Training seconds summed up to and including each evaluation (failed ones too); empty if none were timed.
+    seconds: list = field(default_factory=list)
+
+    @property
+    def last_improvement(self):
+        """``(evaluation number, fitness, genome)`` of the evaluation holding the best, or ``None``."""
+        return self.improvements[-1] if self.improvements else None
+
+    @property
+    def since_improvement(self) -> int:
+        """Evaluations after the one that found the best (a long run of them: the search has levelled off)."""
+        last = self.last_improvement
+        return self.count - last[0] if last else self.count
+
+
+def best_so_far(evaluations) -> Progress:
+    """The :class:`Progress` of ``evaluations`` (the store's rows, in the order of their ids).
+
+    A tie does not count as an improvement: the best is credited to the
+    evaluation that first reached it.
+    """
+    progress = Progress(count=len(evaluations))
+    best = -math.inf
+    for number, row in enumerate(evaluations, start=1):
+        value = _first(row["fitness_values"]) if row["status"] == "ok" else None
+        if value is not None:
+            progress.scored.append((number, value, row["genome"]))
+            if value > best:
+                best = value
+                progress.improvements.append((number, value, row["genome"]))
+        if progress.improvements:
+            progress.best.append((number, best))
+    progress.seconds = _cumulative_seconds(evaluations)
+    return progress
+
+
+def _cumulative_seconds(evaluations) -> list:
+    """Training seconds summed in order; an untimed row adds nothing. Empty when no row was timed."""
+    seconds = [_as_float(row.get("seconds")) for row in evaluations]
+    if not any(s is not None and s > 0 for s in seconds):
+        return []
+    total, sums = 0.0, []
+    for value in seconds:
+        total += value if value is not None and value > 0 else 0.0
+        sums.append(total)
+    return sums
