@@ -14,7 +14,7 @@ failed, interrupted and still-running runs all render:
   ``message``, ``resume`` (the command that continues the run), ``updated``
   (unix time), ``family``, ``strategy``, ``objectives``; every key optional;
 - ``logbook.csv``: statistics per generation (else computed from the store);
-- ``results.sqlite``: the evaluations and the Pareto front (:mod:`deap_cnn.store`),
+- ``results.sqlite``: the evaluations and the Pareto front (:mod:`deap_cnn.runs.store`),
   opened read-only, briefly, so the run writing it never waits on the report.
 
 Nothing here imports torch (nor the rest of the package): a report can be

@@ -43,7 +43,7 @@ REFRESH_SECONDS = 5
 
 
 def render_html(run_dir, live=False) -> str:
-    """The report page of a run folder as a string; ``live`` adds the self-refresh of :func:`serve`."""
+    """The report page of a run folder as a string; ``live`` adds the self-refresh of :func:`~deap_cnn.runs.report.server.serve`."""
     run = read_run(run_dir)
     best = best_evaluation(run.evaluations, run.best.get("genome"))
     sections = [
