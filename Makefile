@@ -1,10 +1,11 @@
 # Two entry points for newcomers: `make run` and `make test`. Both create the
-# virtual environment first (once; again when setup.cfg changes).
+# virtual environment first (once; again when setup.cfg changes). `make docs`
+# builds the documentation site into docs/_build/html.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test
+.PHONY: setup run test docs
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -20,3 +21,13 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The documentation site: the Markdown pages and the API reference from the docstrings.
+# Nitpicky (-n: every name a docstring references must exist) and warnings are errors (-W).
+docs: $(VENV)/.docs-installed
+	$(PY) -m sphinx -b html -n -W --keep-going -q docs docs/_build/html
+	@echo "docs/_build/html/index.html"
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet -e '.[docs]'
+	touch $@

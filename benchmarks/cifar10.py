@@ -5,7 +5,7 @@
     python -m scoop benchmarks/cifar10.py --strategy ga       # CNN-GA's own loop: 0.9 crossover, 0.2 mutation
 
 Population 20 and 20 generations' worth of trainings (420) with the default
-strategy, aging evolution (README, "Search quality at equal compute"),
+strategy, aging evolution (docs/benchmarks.md, "Search quality at equal compute"),
 fitness on a 10% validation split; the best architecture is retrained on the
 whole training set and its test accuracy reported once. ``--help`` lists
 every option.

@@ -25,7 +25,7 @@ PRESET = SearchConfig(
     max_skip_units=4,
     # One epoch at batch 32 ranked 12 random genomes of this space against 6-epoch trainings with
     # Kendall's tau 0.80 ± 0.02, as well as 3 epochs at batch 128 (0.80 ± 0.02) for a third of the
-    # compute (benchmarks/fidelity.py; README, "Short trainings that rank right").
+    # compute (benchmarks/fidelity.py; docs/benchmarks.md, "Short trainings that rank right").
     epochs=1,
     batch_size=32,
     final_epochs=6,

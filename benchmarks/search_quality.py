@@ -88,7 +88,7 @@ from deap_cnn.training.sources import load_data
 STRATEGIES = ("ga", "aging", "random", "tpe")
 #: The default run (about an hour here): random search and aging evolution from scratch, inheriting, and reranked.
 DEFAULT_METHODS = ("random", "aging", "aging+inherit", "aging+inherit+rerank")
-#: Every method of issue 12's grid and the rerank variants (several hours here: see the README).
+#: Every method of issue 12's grid and the rerank variants (several hours here: see docs/benchmarks.md).
 FULL_GRID = (
     "ga", "ga+inherit", "aging", "aging+inherit", "aging+rerank", "aging+inherit+rerank", "random", "random+rerank",
     "tpe", "ga+halving", "random+halving", "tpe+halving",

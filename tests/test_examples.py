@@ -1,4 +1,4 @@
-"""Every runnable example the README names still runs, at a small size."""
+"""Every runnable example the docs name (docs/families.md) still runs, at a small size."""
 
 import os
 import subprocess

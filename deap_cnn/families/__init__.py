@@ -1,13 +1,13 @@
 """Genome families: each a torch-free genome, space and operators beside its network builder.
 
-========== =========================================================================
-``cnn-ga`` CNN-GA's skip/pooling chains (:mod:`.cnn_ga`)
-``devol``  DEvol's fixed-width conv + dense genome with an optimiser gene (:mod:`.devol`)
-``dense``  fully connected networks on feature vectors (:mod:`.dense`)
+============ =========================================================================
+``cnn-ga``   CNN-GA's skip/pooling chains (:mod:`.cnn_ga`)
+``devol``    DEvol's fixed-width conv + dense genome with an optimiser gene (:mod:`.devol`)
+``dense``    fully connected networks on feature vectors (:mod:`.dense`)
 ``transfer`` layers kept/frozen of a torchvision backbone (:mod:`.transfer`)
-``nats``   the NAS-Bench-201 / NATS-Bench topology cell (:mod:`.nats`)
-``+hyper`` hyperparameter genes on top of ``cnn-ga`` or ``devol`` (:mod:`.hyper`)
-========== =========================================================================
+``nats``     the NAS-Bench-201 / NATS-Bench topology cell (:mod:`.nats`)
+``+hyper``   hyperparameter genes on top of ``cnn-ga`` or ``devol`` (:mod:`.hyper`)
+============ =========================================================================
 
 The shared rules and errors are in :mod:`.base`, the :class:`Family`
 contract and registry in :mod:`.registry`.

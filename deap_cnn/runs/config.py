@@ -30,7 +30,8 @@ INHERITING_STRATEGIES = ("ga", "aging")
 
 def default_strategy(objectives, halving: bool) -> str:
     """The strategy of a run that names none: aging evolution, which found the best picks at equal compute
-    (README, "Search quality at equal compute"); NSGA-II for several objectives; CNN-GA's loop with halving."""
+    (docs/benchmarks.md, "Search quality at equal compute"); NSGA-II for several objectives; CNN-GA's
+    loop with halving."""
     if len(objectives) > 1:
         return "nsga2"
     return "ga" if halving else "aging"

@@ -1,6 +1,6 @@
 """Which hyperparameter genes mattered in a run: the store's rows against fitness.
 
-Reads a run's results store (SQLite, :mod:`deap_cnn.store`), parses the
+Reads a run's results store (SQLite, :mod:`deap_cnn.runs.store`), parses the
 hyperparameter part of each evaluated genome
 (``S64-Pmax-S128|lr=0.01,wd=0.0005,...``), and for every gene
 

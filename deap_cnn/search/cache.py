@@ -19,7 +19,7 @@ class EvaluationCache:
     :class:`~deap_cnn.runs.store.ResultsStore` behind it, the records persist (and
     are found again after a resume); without, they live in memory. A record
     that arrives for a genome already held (an engine that ran a task twice)
-    is dropped and counted in :attr:`duplicates`.
+    is dropped and counted in ``duplicates``.
     """
 
     def __init__(self, store=None):

@@ -159,6 +159,8 @@ class SuccessiveHalving:
         Folder for those training states (default: a temporary folder,
         removed by :meth:`close`). A run folder keeps them across a resume.
 
+    Notes
+    -----
     Call it as ``halving(individuals, toolbox, cache=None, generation=None)``:
     every individual with an invalid fitness gets one; returns ``(trained,
     cache_hits, failed)`` like :func:`~deap_cnn.search.evaluation.evaluate_population`,
@@ -167,9 +169,9 @@ class SuccessiveHalving:
     trainings go through ``toolbox.map``. The loop's ``cache`` argument is
     not used: each rung has its own cache. A lone candidate goes straight
     to the top rung (there is nobody to halve against). The totals over all
-    calls are in :attr:`candidates`, :attr:`trainings`, :attr:`epochs_trained` (epochs
+    calls are in ``candidates``, ``trainings``, ``epochs_trained`` (epochs
     actually run: a continued candidate counts only its extra epochs)
-    and :attr:`rung_trainings`; :attr:`reached` maps each genome to the most
+    and ``rung_trainings``; ``reached`` maps each genome to the most
     epochs it was trained for.
 
     Only single-objective fitness is supported: ranking needs one number.

@@ -11,14 +11,14 @@ Each problem with the data raises :class:`DataError`, whose message names
 the problem, the offending value and a way to fix it: a search that runs for
 hours should fail in its first second when the data cannot serve it.
 
-:class:`DataSource` is the small, picklable description of where data lives
+:class:`~deap_cnn.training.sources.DataSource` is the small, picklable description of where data lives
 (``DataSource("cifar10", root="data")``); SCOOP workers receive it instead
-of the tensors and each loads the data once per process (:meth:`DataSource.load`
+of the tensors and each loads the data once per process (:meth:`~deap_cnn.training.sources.DataSource.load`
 caches).
 
 Feature vectors, for fully connected networks, have their own in-memory
 form, :class:`VectorDataset` (float32 ``(N, F)``), with the same interface;
-:func:`from_vectors` builds one from arrays and :func:`load_digits` reads
+:func:`from_vectors` builds one from arrays and :func:`~deap_cnn.training.loaders.load_digits` reads
 scikit-learn's bundled digits (``DataSource("digits")``).
 """
 
@@ -86,6 +86,8 @@ class ImageDataset:
     name:
         A label for messages and results.
 
+    Notes
+    -----
     Build one with :func:`from_arrays` (or any ``load_*`` function) rather than
     by hand: those convert layouts and dtypes, this class only checks them.
     Equality is identity (``eq=False``): comparing tensors element-wise is
@@ -165,7 +167,7 @@ class ImageDataset:
 
         Returns
         -------
-        (train_idx, val_idx):
+        train_idx, val_idx : torch.Tensor
             Sorted int64 index tensors into ``x_train``, disjoint, together
             covering every index.
         """
@@ -458,6 +460,8 @@ class VectorDataset:
     name:
         A label for messages and results.
 
+    Notes
+    -----
     Build one with :func:`from_vectors`, which converts arrays and dtypes.
     """
 

@@ -13,7 +13,7 @@ take the same path for fully connected networks: each batch is standardised
 per feature on the device, with no augmentation and no channels-last layout.
 
 Fitness comes from a validation split carved out of the training set; the
-test set is touched only by :func:`train_and_test`, which a search calls
+test set is touched only by :func:`~deap_cnn.training.final.train_and_test`, which a search calls
 once, for its final report.
 
 :class:`Evaluator` is what DEAP calls (``toolbox.register("evaluate",
@@ -304,6 +304,8 @@ class Evaluator:
         epochs) too, a candidate whose state after that many epochs is there
         trains on from it for the remaining epochs only.
 
+    Notes
+    -----
     Only these arguments make up its state, so it pickles small; data and
     device live in a per-process cache.
     """

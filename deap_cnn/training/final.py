@@ -21,7 +21,7 @@ def train_and_test(genome, data, space, settings=TrainSettings(), device=None, b
     """Retrain ``genome`` on the whole training set and measure it once on the test set.
 
     The search's fitness never sees the test set; this is the number to
-    report for the architecture it found. Unlike :meth:`Evaluator.record`
+    report for the architecture it found. Unlike :meth:`~deap_cnn.training.evaluator.Evaluator.record`
     it raises on failure: there is nothing left to score it against.
 
     Returns a dict: ``genome``, ``test_accuracy``, ``test_loss``,

@@ -216,6 +216,8 @@ def load_torchvision(name: str, root, download: bool = False) -> ImageDataset:
     download:
         Fetch missing files with torchvision (needs internet access).
 
+    Notes
+    -----
     Files already on disk are read here directly (CIFAR's pickled batches,
     MNIST's IDX files) rather than through torchvision's classes: torchvision
     first checks each file's MD5 against the published archives, which costs
@@ -413,7 +415,7 @@ def load_sample() -> ImageDataset:
     )
 
 
-#: Name of scikit-learn's bundled digits for :class:`DataSource` and :func:`load_data`.
+#: Name of scikit-learn's bundled digits for :class:`~deap_cnn.training.sources.DataSource` and :func:`~deap_cnn.training.sources.load_data`.
 DIGITS_NAME = "digits"
 
 

@@ -59,7 +59,7 @@ def make_optimizer(parameters, settings: TrainSettings) -> torch.optim.Optimizer
 class Trainer:
     """One candidate's training: model, optimiser, schedule and the batches it draws.
 
-    Both :meth:`Evaluator.record` and ``benchmarks/throughput.py`` train
+    Both :meth:`~deap_cnn.training.evaluator.Evaluator.record` and ``benchmarks/throughput.py`` train
     through :meth:`train_steps`, so the benchmark times the real path.
 
     Parameters
@@ -161,7 +161,7 @@ class Trainer:
         infinite loss. The loss is summed on the device and read back every
         ``check_every`` steps, so a GPU is not stalled on every step.
         With ``settings.record_batches`` each step's loss and duration are
-        appended to new lists in :attr:`batch_loss` and :attr:`batch_seconds`
+        appended to new lists in ``batch_loss`` and ``batch_seconds``
         (each step then waits for its loss).
         """
         self.model.train()

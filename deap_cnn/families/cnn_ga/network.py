@@ -51,7 +51,7 @@ def build_network(
     ``deap_cnn.SearchSpace`` carries both: ``build_network(g, space.input_shape, space.n_classes)``.
     ``activation``, ``kernel_size`` (of every skip unit) and ``dropout`` (before
     the linear layer; no dropout module at all when 0) are the architecture-wide
-    hyperparameter genes (:mod:`deap_cnn.hyperparameters`); their defaults give
+    hyperparameter genes (:mod:`deap_cnn.families.hyper`); their defaults give
     CNN-GA's network exactly.
     """
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:

@@ -43,6 +43,8 @@ class SearchSpace(GenomeRules):
         Relative weights of add-skip, add-pooling, remove and change mutations
         (CNN-GA: 0.7, 0.1, 0.1, 0.1).
 
+    Notes
+    -----
     A genome never starts with a pooling unit.
     """
 

@@ -11,7 +11,7 @@ from .genome import TRAITS, DenseGenome, HiddenLayer
 
 __all__ = ["DENSE_MUTATIONS", "DenseSpace"]
 
-#: Mutation types of :func:`mut_dense`, in the order of :attr:`DenseSpace.mutation_weights`.
+#: Mutation types of :func:`~deap_cnn.families.dense.operators.mut_dense`, in the order of :attr:`DenseSpace.mutation_weights`.
 DENSE_MUTATIONS = ("units", "activation", "dropout", "add", "remove")
 
 

@@ -168,6 +168,8 @@ class HyperSearchSpace(GenomeRules):
         The class text parses into (default :class:`HyperCnnGenome`); a class
         from :func:`hyper_genome_class`.
 
+    Notes
+    -----
     ``input_shape`` and ``n_classes`` are the architecture space's, so an
     :class:`~deap_cnn.training.evaluator.Evaluator` takes this space as it is.
     """

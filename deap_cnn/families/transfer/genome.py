@@ -54,7 +54,7 @@ class TransferGenome(list):
     Item assignment keeps the types and the rounding (``lr`` to 3 significant
     digits, ``dropout`` to 2 decimals), so ``str(g)`` always names ``g``'s
     values exactly and ``TransferGenome.from_string(str(g)) == g``.
-    Whether the values fit a backbone is the space's business (:class:`TransferSpace`).
+    Whether the values fit a backbone is the space's business (:class:`~deap_cnn.families.transfer.space.TransferSpace`).
     """
 
     __slots__ = ()

@@ -83,7 +83,7 @@ class BackboneError(ValueError):
 
 
 def backbone_family(name: str) -> str:
-    """``"densenet"``, ``"resnet"`` or ``"features"``: how :mod:`deap_cnn.transfer_network` counts its layers."""
+    """``"densenet"``, ``"resnet"`` or ``"features"``: how :mod:`deap_cnn.families.transfer.network` counts its layers."""
     if name.startswith("densenet"):
         return "densenet"
     if name.startswith(("resnet", "resnext", "wide_resnet")):
@@ -433,6 +433,8 @@ class TransferBuilder:
         Resize images to ``resize x resize`` before the backbone (``None``:
         leave them; small images then reach fewer layers).
 
+    Notes
+    -----
     Only these settings travel when pickled; each process loads the
     backbone once (:func:`load_backbone`).
     """

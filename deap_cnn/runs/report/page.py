@@ -64,7 +64,7 @@ def _asset(name: str) -> Markup:
 
 
 def render_html(run_dir, live=False) -> str:
-    """The report page of a run folder as a string; ``live`` adds the self-refresh of :func:`serve`."""
+    """The report page of a run folder as a string; ``live`` adds the self-refresh of :func:`~deap_cnn.runs.report.server.serve`."""
     run = read_run(run_dir)
     title = f"Run report: {run.folder.resolve().name}"
     return _environment().get_template("report.html.j2").render(
