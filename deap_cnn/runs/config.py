@@ -18,7 +18,6 @@ __all__ = ["SearchConfig", "ConfigError", "add_arguments", "config_from_args", "
 
 #: How evaluations are spread: ``auto`` is SCOOP under ``python -m scoop``, else serial.
 ENGINES = ("auto", "serial", "scoop", "dask")
-OBJECTIVE_NAMES = ("accuracy", "parameters", "flops")
 AUGMENT_NAMES = ("auto", "crop_flip", "flip", "none")
 CPU_AMP = {"on": True, "off": False, "auto": "auto"}
 #: Strategies whose children have parents to inherit trained weights from.
@@ -27,8 +26,9 @@ INHERITING_STRATEGIES = ("ga", "aging")
 
 def default_strategy(objectives, halving: bool) -> str:
     """The strategy of a run that names none: aging evolution, which found the best picks at equal compute
-    (README, "Search quality at equal compute"); NSGA-II for several objectives; CNN-GA's loop with halving."""
-    if len(objectives) > 1:
+    (README, "Search quality at equal compute"); NSGA-II for several objectives; CNN-GA's loop with halving.
+    ``objectives`` ``None``: the family's (one objective)."""
+    if len(objectives or ()) > 1:
         return "nsga2"
     return "ga" if halving else "aging"
 
@@ -60,9 +60,10 @@ class SearchConfig:
     sample_size: int | None = setting(
         None, "--sample-size", "aging: members sampled to pick each parent (default population/4, at least 2)", low=1
     )
-    objectives: tuple = setting(
-        ("accuracy",), "--objectives", "accuracy, then parameters and/or flops for nsga2", nargs="+",
-        choices=OBJECTIVE_NAMES,
+    objectives: tuple | None = setting(
+        None, "--objectives", "what to optimise: accuracy, last_accuracy, loss (minimised), parameters, flops "
+        "(minimised); several for nsga2, e.g. accuracy parameters (default: the family's, accuracy; transfer: loss)",
+        nargs="+",
     )
     halving: bool = setting(False, "--halving", "successive halving: train candidates short first, the best longer")
     halving_continue: bool = setting(
@@ -174,14 +175,16 @@ class SearchConfig:
             raise ConfigError("--halving-continue continues successive halving's rungs: add --halving")
         if self.inherit and self.halving:
             raise ConfigError("--inherit and --halving together are not supported: drop one of them")
-        if self.rerank and len(self.objectives) > 1:
+        if self.objectives is not None:
+            from ..search.objectives import ObjectiveError, check_objectives
+
+            try:
+                check_objectives(self.objectives)
+            except ObjectiveError as error:
+                raise ConfigError(f"--objectives: {error}") from None
+        if self.rerank and len(self.objectives or ()) > 1:
             raise ConfigError(
                 "--rerank picks one best genome, but several --objectives make a Pareto front: drop --rerank"
-            )
-        if self.objectives[0] != "accuracy" or len(set(self.objectives)) != len(self.objectives):
-            raise ConfigError(
-                f"--objectives {' '.join(self.objectives)}: accuracy comes first, then distinct sizes "
-                "(parameters, flops), e.g. --objectives accuracy parameters"
             )
         return self
 

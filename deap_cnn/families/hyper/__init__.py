@@ -62,6 +62,7 @@ def hyper_family(base: Family, genome_class, random_genes, builder, hyper_space=
         select=base.select,
         builder=builder,
         train_defaults=base.train_defaults,
+        objectives=base.objectives,
         data=base.data,
         description=f"{base.name} with hyperparameter genes",
     )

@@ -9,7 +9,7 @@ from functools import partial
 
 from ..cnn_ga.operators import sel_environmental
 from ..registry import Family
-from .genome import TRAIN_DEFAULTS, TransferGenome
+from .genome import OBJECTIVES, TRAIN_DEFAULTS, TransferGenome
 from .operators import cx_two_point, init_transfer_genome, mut_transfer, sel_tournament
 from .space import TransferSpace
 
@@ -45,5 +45,6 @@ FAMILY = Family(
     select_mates=partial(sel_tournament, tournsize=2),  # the paper's tournaments of two
     select=sel_environmental,
     train_defaults=TRAIN_DEFAULTS,
+    objectives=OBJECTIVES,
     description="transfer learning over a torchvision backbone (layers kept/frozen, lr, dropout)",
 )
