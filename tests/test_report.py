@@ -13,6 +13,7 @@ import pytest
 
 from deap_cnn.runs.report import (
     ReportError,
+    best_evaluation,
     failure_groups,
     gene_values,
     genome_units,
@@ -23,6 +24,7 @@ from deap_cnn.runs.report import (
     serve,
     write_report,
 )
+from deap_cnn.runs.report.run_data import generation_series
 from deap_cnn.runs.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +171,22 @@ def test_non_dominated_respects_directions():
     assert [g for g, _ in non_dominated(points, [])] == ["a", "b"]  # unnamed: first maximised, rest minimised
     swapped = [(g, values[::-1]) for g, values in points]  # names, not positions, say which way is better
     assert [g for g, _ in non_dominated(swapped, ["parameters", "accuracy"])] == ["a", "b"]
+
+
+def test_a_run_that_minimises_shows_its_lowest_fitness_as_the_best(tmp_path):
+    records = [record("S4", (0.9,)), record("S8", (0.3,)), record("S16", (0.6,))]
+    status = {"state": "finished", "objectives": ["score"], "directions": ["minimise"]}  # a user's objective
+    run = read_run(make_run(tmp_path / "run", records, status, logbook=False))
+    assert run.directions == ["minimise"] and run.sign == -1.0
+    assert best_evaluation(run.evaluations, sign=run.sign)["genome"] == "S8"
+    _, _, series = generation_series(run)
+    assert series["best so far"] == [0.6, 0.3]  # generation 0 holds S4 and S16, generation 1 S8
+    best = render_html(run.folder).split('id="section-best-architecture"')[1].split("</section>")[0]
+    assert "S8" in best and "S16" not in best
+    logbook = read_run(make_run(tmp_path / "logged", records, status))
+    assert generation_series(logbook)[2]["best"] == [0.3, 0.3]  # the logbook's min column
+    unrecorded = read_run(make_run(tmp_path / "old", records, {"objectives": ["loss", "accuracy"]}))
+    assert unrecorded.directions == ["minimise", "maximise"]  # built-in names say their direction
 
 
 def test_hyperparameter_genes_get_one_plot_each(tmp_path):

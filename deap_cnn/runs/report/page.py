@@ -45,7 +45,7 @@ REFRESH_SECONDS = 5
 def render_html(run_dir, live=False) -> str:
     """The report page of a run folder as a string; ``live`` adds the self-refresh of :func:`serve`."""
     run = read_run(run_dir)
-    best = best_evaluation(run.evaluations, run.best.get("genome"))
+    best = best_evaluation(run.evaluations, run.best.get("genome"), run.sign)
     sections = [
         ("Status", _status_section),
         ("Settings", _settings_section),

@@ -45,7 +45,11 @@ _BOOKKEEPING_COLUMNS = {
 _MINIMISED = {"parameters", "flops", "loss", "val_loss", "seconds", "latency"}
 
 
-_MAXIMISED = {"accuracy", "val_accuracy", "fitness"}
+_MAXIMISED = {"accuracy", "last_accuracy", "val_accuracy", "fitness"}
+
+
+#: How a run names its objectives' directions (``status.json``, ``best.json``, the store's settings).
+MAXIMISE, MINIMISE = "maximise", "minimise"
 
 
 #: A size at or beyond this marks a failed candidate in multi-objective runs (``multiobjective.WORST_SIZE``).
@@ -88,6 +92,21 @@ class RunData:
             if isinstance(names, list) and names:
                 return [str(name) for name in names]
         return []
+
+    @property
+    def directions(self) -> list:
+        """``"maximise"`` or ``"minimise"`` per objective: as the run recorded them, else by :func:`minimised`."""
+        names = self.objectives
+        for directions in (self.status.get("directions"), self.best.get("directions"), self.config.get("directions")):
+            known = isinstance(directions, list) and set(directions) <= {MAXIMISE, MINIMISE}
+            if known and len(directions) == len(names):
+                return list(directions)
+        return [MINIMISE if minimised(name, n) else MAXIMISE for n, name in enumerate(names)]
+
+    @property
+    def sign(self) -> float:
+        """``-1.0`` when the first objective is minimised (lower fitness is better), else ``1.0``."""
+        return -1.0 if self.directions[:1] == [MINIMISE] else 1.0
 
 
 def is_run_folder(folder) -> bool:
@@ -270,8 +289,8 @@ def _first(values):
     return values[0] if values and math.isfinite(values[0]) else None
 
 
-def best_evaluation(evaluations, preferred=None) -> dict | None:
-    """The ``ok`` evaluation with the highest first fitness value (fitness is maximised).
+def best_evaluation(evaluations, preferred=None, sign=1.0) -> dict | None:
+    """The ``ok`` evaluation with the best first fitness value: the highest, the lowest with ``sign=-1``.
 
     Among ties the one whose genome is ``preferred`` (the run's own pick, from ``best.json``) wins,
     then the earliest.
@@ -283,7 +302,7 @@ def best_evaluation(evaluations, preferred=None) -> dict | None:
     ]
     return max(
         scored,
-        key=lambda row: (_first(row["fitness_values"]), row["genome"] == preferred),
+        key=lambda row: (sign * _first(row["fitness_values"]), row["genome"] == preferred),
         default=None,
     )
 
@@ -291,12 +310,13 @@ def best_evaluation(evaluations, preferred=None) -> dict | None:
 def generation_series(run: RunData) -> tuple[str, list, dict]:
     """``(source, generations, {series name: values})`` for the fitness chart.
 
-    From the logbook: ``max`` as best and ``mean`` (or every other numeric
-    column a multi-objective logbook has). Without one, from the store: the
-    best so far and the mean of the candidates first evaluated in each generation.
+    From the logbook: ``max`` (``min`` when the first objective is
+    minimised) as best and ``mean`` (or every other numeric column a
+    multi-objective logbook has). Without one, from the store: the best so
+    far and the mean of the candidates first evaluated in each generation.
     """
     if run.logbook:
-        xs, series = _logbook_series(run.logbook)
+        xs, series = _logbook_series(run.logbook, "min" if run.sign < 0 else "max")
         if xs and series:
             return "logbook.csv", xs, series
     by_generation = {}
@@ -307,8 +327,8 @@ def generation_series(run: RunData) -> tuple[str, list, dict]:
     generations = sorted(by_generation)
     best, running = [], -math.inf
     for generation in generations:
-        running = max(running, max(by_generation[generation]))
-        best.append(running)
+        running = max(running, max(run.sign * value for value in by_generation[generation]))
+        best.append(run.sign * running)
     mean = [statistics.fmean(by_generation[g]) for g in generations]
     series = (
         {"best so far": best, "mean of new candidates": mean} if generations else {}
@@ -316,19 +336,19 @@ def generation_series(run: RunData) -> tuple[str, list, dict]:
     return "results.sqlite", generations, series
 
 
-def _logbook_series(rows) -> tuple[list, dict]:
+def _logbook_series(rows, best="max") -> tuple[list, dict]:
     x_name = next((name for name in ("gen", "generation") if name in rows[0]), None)
     xs = [
         _as_float(row.get(x_name)) if x_name else float(n) for n, row in enumerate(rows)
     ]
     columns = [name for name in rows[0] if name and name not in _BOOKKEEPING_COLUMNS]
-    if "max" in columns and "mean" in columns:
-        columns = ["max", "mean"]
+    if best in columns and "mean" in columns:
+        columns = [best, "mean"]
     series = {}
     for name in columns:
         values = [_as_float(row.get(name)) for row in rows]
         if any(v is not None for v in values):
-            series["best" if name == "max" and "mean" in columns else name] = values
+            series["best" if name == best and "mean" in columns else name] = values
     return xs, series
 
 
@@ -371,7 +391,7 @@ def pareto_points(run: RunData) -> tuple[list, list, list]:
             if m["fitness"] and _plottable(m["fitness"])
         ]
     else:
-        front = non_dominated(points, names)
+        front = non_dominated(points, names, run.directions)
     width = len(front[0][1]) if front else len(points[0][1]) if points else 0
     if len(names) != width:
         names = [f"objective {n + 1}" for n in range(width)]
@@ -382,15 +402,21 @@ def _plottable(values) -> bool:
     return all(math.isfinite(v) and abs(v) < _FAILED_SIZE for v in values)
 
 
-def non_dominated(points, names) -> list:
-    """The points no other point dominates (at least as good everywhere, better somewhere)."""
+def non_dominated(points, names, directions=()) -> list:
+    """The points no other point dominates (at least as good everywhere, better somewhere).
+
+    ``directions`` (``"maximise"``/``"minimise"`` per objective) when the run
+    recorded them, else each objective's is told by :func:`minimised`.
+    """
+
+    def is_minimised(n):
+        if len(directions) == len(names) and n < len(directions):
+            return directions[n] == MINIMISE
+        return minimised(names[n] if n < len(names) else "", n)
 
     def oriented(values):
         """The values with every objective turned into one to maximise."""
-        return [
-            -v if minimised(names[n] if n < len(names) else "", n) else v
-            for n, v in enumerate(values)
-        ]
+        return [-v if is_minimised(n) else v for n, v in enumerate(values)]
 
     scored = [(genome, values, oriented(values)) for genome, values in points]
     return [
