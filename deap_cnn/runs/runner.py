@@ -228,7 +228,7 @@ def _duration(seconds: float) -> str:
 
 
 def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> dict:
-    folder.set_status("running", **_run_details(config, parts))
+    folder.set_status("running", family=parts.family.name, strategy=config.strategy, **_objective_details(parts))
     if verbose:
         print(
             f"{parts.family.name} / {config.strategy} on {parts.dataset.name}: {len(parts.dataset.x_train)} training "
@@ -244,7 +244,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
 
         tensorboard = TensorBoardLog(folder.path)
     store = ResultsStore(folder.store_file, fingerprint=parts.fingerprint)
-    store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint, **_run_details(config, parts)})
+    store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint, **_objective_details(parts)})
     halving = None
     if config.halving:
         from ..search.halving import SuccessiveHalving
@@ -294,7 +294,8 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     store.close()
     if not _final_training(folder, config, parts, best, summary, verbose):
         folder.write_json("best.json", summary)
-    folder.set_status("finished", f"best {summary['genome']}", **_run_details(config, parts))
+    folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy,
+                      **_objective_details(parts))  # fmt: skip
     write_report_quietly(folder)
     if verbose:
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
@@ -306,11 +307,9 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     return summary
 
 
-def _run_details(config, parts) -> dict:
-    """What ``status.json`` and the store's settings say of a run besides its config: family, strategy, objectives."""
-    objectives = parts.objectives
-    return {"family": parts.family.name, "strategy": config.strategy, "objectives": list(objectives.names),
-            "directions": list(objectives.directions)}  # fmt: skip
+def _objective_details(parts) -> dict:
+    """How ``status.json``, ``best.json`` and the store's settings name the run's objectives (the report reads them)."""
+    return {"objectives": list(parts.objectives.names), "directions": list(parts.objectives.directions)}
 
 
 def _after_generation(folder, config, parts, tensorboard=None):
@@ -319,7 +318,8 @@ def _after_generation(folder, config, parts, tensorboard=None):
     def after(generation, population, halloffame, logbook):
         if logbook is not None:
             folder.write_logbook(logbook)
-        folder.set_status("running", f"generation {generation} done", **_run_details(config, parts))
+        folder.set_status("running", f"generation {generation} done", family=parts.family.name,
+                          strategy=config.strategy, **_objective_details(parts))
         write_report_quietly(folder)
         if tensorboard is not None:
             tensorboard.update()
@@ -402,8 +402,7 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
         "genome": str(best),
         "validation_fitness": best.fitness.values[0],
         "fitness": list(best.fitness.values),
-        "objectives": list(objectives.names),
-        "directions": list(objectives.directions),
+        **_objective_details(parts),
         "evaluations": len(store),
         "trainings": outcome.trainings,
         "duplicates": duplicate_results(outcome.logbook),
