@@ -181,7 +181,9 @@ def test_a_run_that_minimises_shows_its_lowest_fitness_as_the_best(tmp_path):
     assert best_evaluation(run.evaluations, sign=run.sign)["genome"] == "S8"
     _, _, series = generation_series(run)
     assert series["best so far"] == [0.6, 0.3]  # generation 0 holds S4 and S16, generation 1 S8
-    best = render_html(run.folder).split('id="section-best-architecture"')[1].split("</section>")[0]
+    page = render_html(run.folder)
+    assert "score (minimised)" in page.split('id="section-status"')[1].split("</section>")[0]
+    best = page.split('id="section-best-architecture"')[1].split("</section>")[0]
     assert "S8" in best and "S16" not in best
     logbook = read_run(make_run(tmp_path / "logged", records, status))
     assert generation_series(logbook)[2]["best"] == [0.3, 0.3]  # the logbook's min column

@@ -104,7 +104,7 @@ def _status_section(run: RunData) -> str:
         if run.status.get(key):
             facts.append((key, run.status[key]))
     if run.objectives:
-        facts.append(("objectives", ", ".join(run.objectives)))
+        facts.append(("objectives", ", ".join(f"{n} ({d}d)" for n, d in zip(run.objectives, run.directions))))
     ok = sum(row["status"] == "ok" for row in run.evaluations)
     facts.append(
         (
