@@ -91,7 +91,6 @@ class Variant:
             label_smoothing=self.label_smoothing,
             val_fraction=self.val_fraction,
             seed=seed,
-            fitness="last_val_acc",
             max_batches_per_epoch=max_batches,
         )
 
@@ -354,7 +353,6 @@ def main(argv=None):
         epochs=args.reference_epochs,
         val_fraction=args.reference_val_fraction,
         seed=REFERENCE_SEED,
-        fitness="last_val_acc",
         max_batches_per_epoch=max_batches,
     )
     plan = []  # genome-major, so that a partial run ranks its first genomes on every variant

@@ -8,8 +8,9 @@ Fixed-width genomes of up to 3 convolutional and 2 dense layers plus an
 optimiser gene (DevolSpace, DEvol's GenomeHandler), one-point crossover and
 per-gene mutation, CNN-GA's loop (binary-tournament mates, elitist
 environmental selection) with its evaluation cache, SQLite results store
-and checkpoint after every generation. The fitness goes through DEvol's
-hook: a function of the last epoch's validation accuracy and loss.
+and checkpoint after every generation. The fitness is DEvol's hook as the
+search's one objective: a function of the last epoch's validation accuracy
+and loss.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from deap import base, creator, tools
 
 from deap_cnn import sel_binary_tournament, sel_environmental
-from deap_cnn.families.devol.fitness import DevolFitness
+from deap_cnn.families.devol.fitness import devol_objective
 from deap_cnn.families.devol.genome import DevolGenome
 from deap_cnn.families.devol.network import build_devol_network
 from deap_cnn.families.devol.operators import cx_devol, init_devol, mut_devol
@@ -33,6 +34,7 @@ from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.evaluation import scoop_map
 from deap_cnn.search.ga import ea_cnn_ga
+from deap_cnn.search.objectives import Objectives
 from deap_cnn.training.evaluator import Evaluator
 from deap_cnn.training.settings import TrainSettings
 from deap_cnn.training.sources import DataSource
@@ -74,7 +76,7 @@ def main():
     # One torch thread per process: networks this small gain little from more, and lose much when
     # the cores are shared; `python -m scoop -n 2` puts both cores to work instead.
     evaluator = Evaluator(DataSource("sample"), SPACE, SETTINGS, device="cpu", threads=1, builder=build_devol_network)
-    fitness = DevolFitness(evaluator, accuracy_minus_loss)
+    fitness = Objectives(devol_objective(accuracy_minus_loss)).wrap(evaluator)  # maximised, as the fitness type
     toolbox = base.Toolbox()
     toolbox.register("individual", init_devol, creator.DevolExampleIndividual, SPACE)
     toolbox.register("population", tools.initRepeat, list, toolbox.individual)

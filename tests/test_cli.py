@@ -133,6 +133,28 @@ def test_the_default_strategy_is_aging_evolution_nsga2_for_several_objectives_an
     assert SearchConfig(strategy="random", halving=True).check().strategy == "random"  # a named one is kept
 
 
+def test_a_minimised_objective_runs_through_halving_rerank_store_and_report(tmp_path):
+    from deap_cnn.runs.report import best_evaluation, read_run
+
+    out = tmp_path / "run"
+    args = ["search", "--objectives", "loss", "--halving", *TINY[:-2], "--epochs", "2", "--final-epochs", "0"]
+    assert run_cli(*args, "--population", "3", "--widths", "4", "8", "--rerank", "2", "--out", out) == 0
+    best = json.loads((out / "best.json").read_text())
+    assert best["strategy"] == "ga" and best["objectives"] == ["loss"] and best["directions"] == ["minimise"]
+    with sqlite3.connect(out / "results.sqlite") as db:
+        rows = db.execute("SELECT fitness, val_loss, epochs FROM evaluations WHERE status = 'ok'").fetchall()
+        settings = dict(db.execute("SELECT key, value FROM settings").fetchall())
+    assert rows and all(json.loads(f) == [min(json.loads(losses))] for f, losses, _ in rows)  # the lowest loss
+    assert {epochs for _, _, epochs in rows} == {1, 2}  # both rungs, scored alike
+    assert json.loads(settings["objectives"]) == ["loss"] and json.loads(settings["directions"]) == ["minimise"]
+    reranked = [row["rerank_fitness"] for row in best["rerank"]]
+    assert reranked == sorted(reranked)  # lowest loss first
+    run = read_run(out)
+    assert run.directions == ["minimise"] and run.sign == -1.0
+    lowest = min(row["fitness_values"][0] for row in run.evaluations if row["status"] == "ok")
+    assert best_evaluation(run.evaluations, sign=run.sign)["fitness_values"][0] == lowest
+
+
 @pytest.mark.parametrize("strategy, extra", [("aging", ["--inherit", "--trainings", "6"]), ("random", [])])
 def test_rerank_retrains_the_best_distinct_genomes_and_the_final_training_takes_its_pick(tmp_path, strategy, extra):
     out = tmp_path / "run"
@@ -165,7 +187,9 @@ def test_rerank_retrains_the_best_distinct_genomes_and_the_final_training_takes_
         (["search", "--family", "dense"], 1, "use --data digits"),
         (["search", "--data", "digits"], 1, "use --family dense"),
         (["search", "--population", "0"], 2, "--population 0: out of range, accepted: >= 1"),
-        (["search", "--objectives", "parameters", "accuracy"], 2, "accuracy comes first"),
+        (["search", "--objectives", "parameters", "accuracy"], 2, "the first, parameters, is a size"),
+        (["search", "--objectives", "depth"], 2, "--objectives: unknown objective 'depth': choose from accuracy"),
+        (["search", "--objectives", "loss", "loss"], 2, "loss named twice; name each objective once"),
         (["search", "--family", "transfer", "--backbone", "resnet18"], 1, "--allow-random"),
         (["search", "--strategy", "random", "--inherit"], 2, "--inherit works with --strategy ga or aging"),
         (["search", "--inherit", "--halving"], 2, "--inherit and --halving together"),

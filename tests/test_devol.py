@@ -18,7 +18,7 @@ from deap_cnn import GenomeError, SearchSpaceError, sel_environmental
 from deap_cnn.families.base import max_pool_units_for
 from deap_cnn.families.devol.fitness import (
     FAILED_LOSS,
-    DevolFitness,
+    devol_objective,
     fitness_accuracy,
     fitness_neg_loss,
 )
@@ -42,6 +42,7 @@ from deap_cnn.runs.checkpoint import load_checkpoint, restore_random_state
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.ga import ea_cnn_ga
+from deap_cnn.search.objectives import Objectives
 from deap_cnn.training.datasets import from_arrays
 from deap_cnn.training.evaluator import Evaluator
 from deap_cnn.training.loaders import load_sample
@@ -430,20 +431,27 @@ def accuracy_minus_loss(accuracy, loss):
     return accuracy - 0.1 * loss
 
 
+def hooked(function, evaluator=None, **options):
+    """``evaluator`` scored by DEvol's hook ``function``, as ``toolbox.evaluate`` gets it."""
+    return Objectives(devol_objective(function, **options)).wrap(evaluator or FakeEvaluator())
+
+
 def test_the_fitness_hook_scores_the_last_epoch():
-    hook = DevolFitness(FakeEvaluator(), accuracy_minus_loss)
+    hook = hooked(accuracy_minus_loss)
     assert hook.record("x").fitness == pytest.approx((0.6 - 0.11,))
     assert hook("x") == hook.record("x").fitness
-    assert DevolFitness(FakeEvaluator(), fitness_accuracy)("x") == (0.6,)
-    assert DevolFitness(FakeEvaluator(), fitness_neg_loss)("x") == (-1.1,)
+    assert hook.objectives.names == ("accuracy_minus_loss",) and hook.weights == (1.0,)
+    assert hooked(fitness_accuracy)("x") == (0.6,)
+    assert hooked(fitness_neg_loss)("x") == (-1.1,)
+    assert hooked(fitness_neg_loss, direction="minimise", name="neg_loss").objectives.directions == ("minimise",)
 
 
 def test_the_fitness_hook_gives_failures_the_worst_score():
-    hook = DevolFitness(FakeEvaluator(status="oom"), accuracy_minus_loss)
-    assert hook.failed_fitness == (0.0 - 0.1 * FAILED_LOSS,)
-    assert hook("x") == hook.failed_fitness
-    assert hook.failed_fitness[0] < DevolFitness(FakeEvaluator(), accuracy_minus_loss)("x")[0]
-    assert DevolFitness(FakeEvaluator("nan"), fitness_accuracy, failed_fitness=(-1,))("x") == (-1.0,)
+    objective = devol_objective(accuracy_minus_loss)
+    assert objective.worst == 0.0 - 0.1 * FAILED_LOSS
+    assert hooked(accuracy_minus_loss, FakeEvaluator(status="oom"))("x") == (objective.worst,)
+    assert objective.worst < hooked(accuracy_minus_loss)("x")[0]
+    assert hooked(fitness_accuracy, FakeEvaluator("nan"), worst=-1)("x") == (-1.0,)
 
 
 def infinite(accuracy, loss):
@@ -451,21 +459,21 @@ def infinite(accuracy, loss):
 
 
 def test_the_fitness_hook_refuses_non_finite_scores_and_non_callables():
-    with pytest.raises(ValueError, match="failed_fitness"):
-        DevolFitness(FakeEvaluator(), infinite)
-    hook = DevolFitness(FakeEvaluator(), infinite, failed_fitness=(0.0,))
+    with pytest.raises(ValueError, match="the score of a failed candidate: pass worst=value"):
+        devol_objective(infinite)
+    hook = hooked(infinite, worst=0.0)
     with pytest.raises(ValueError, match="finite"):
         hook("x")
-    with pytest.raises(TypeError):
-        DevolFitness(FakeEvaluator(), "accuracy")
+    with pytest.raises(TypeError, match="function must be callable as function\\(accuracy, loss\\)"):
+        devol_objective("accuracy")
 
 
 def test_the_fitness_hook_pickles_and_fingerprints_its_function():
-    hook = DevolFitness(FakeEvaluator(), accuracy_minus_loss)
+    hook = hooked(accuracy_minus_loss)
     twin = pickle.loads(pickle.dumps(hook))
     assert twin("x") == hook("x")
     assert hook.fingerprint() == twin.fingerprint()
-    assert hook.fingerprint() != DevolFitness(FakeEvaluator(), fitness_accuracy).fingerprint()
+    assert hook.fingerprint() != hooked(fitness_accuracy).fingerprint()
 
 
 # --- one short run through the loop -----------------------------------------------------------
@@ -515,7 +523,7 @@ def test_a_short_search_runs_through_the_loop_store_and_resume(tiny_images, tmp_
     )
     settings = TrainSettings(epochs=1, batch_size=32, max_batches_per_epoch=2)
     evaluator = Evaluator(tiny_images, space, settings, device="cpu", threads=1, builder=build_devol_network)
-    hook = DevolFitness(evaluator, accuracy_minus_loss)
+    hook = Objectives(devol_objective(accuracy_minus_loss)).wrap(evaluator)
     counting = Counting(hook.record)
     toolbox = make_devol_toolbox(space, counting)
     random.seed(1)

@@ -164,7 +164,9 @@ def test_call_returns_the_fitness_for_deap_and_accepts_individuals():
 
 
 def test_neg_val_loss_fitness_is_the_lowest_loss_negated():
-    record = _record(replace(QUICK, fitness="neg_val_loss"))
+    with pytest.warns(DeprecationWarning, match="--objectives loss"):  # deprecated, still working
+        settings = replace(QUICK, fitness="neg_val_loss")
+    record = _record(settings)
     assert record.fitness == (-min(record.val_loss),)
 
 
@@ -261,7 +263,8 @@ def test_a_nan_loss_is_recorded_as_nan():
 
 
 def test_failed_neg_val_loss_gets_a_finite_worst_fitness():
-    settings = replace(QUICK, fitness="neg_val_loss")
+    with pytest.warns(DeprecationWarning, match="--objectives loss"):
+        settings = replace(QUICK, fitness="neg_val_loss")
     assert _record(settings, builder=broken_builder).fitness == (WORST_NEG_VAL_LOSS,)
 
 

@@ -178,7 +178,7 @@ SETTINGS = [
     ("strategy-unknown", ["--strategy", "annealing"], 2, "unknown strategy 'annealing'"),
     ("backbone-unknown", ["--family", "transfer", "--backbone", "resnet9000"], 2, "--backbone resnet9000"),
     ("weights-missing", ["--family", "transfer", "--backbone", "resnet18", "--weights", "gone.pt"], 1, "gone.pt"),
-    ("objectives-order", ["--objectives", "flops", "accuracy"], 2, "accuracy comes first"),
+    ("objectives-order", ["--objectives", "flops", "accuracy"], 2, "the first, flops, is a size"),
 ]
 
 

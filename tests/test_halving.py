@@ -10,6 +10,7 @@ from deap import base, creator, tools
 import deap_cnn
 from deap_cnn.search.ga import ea_cnn_ga
 from deap_cnn.search.halving import SuccessiveHalving, halving_rungs, rung_evaluator
+from deap_cnn.search.objectives import Objectives
 from deap_cnn.training.evaluator import Evaluator
 from deap_cnn.training.settings import EvaluationRecord, TrainSettings
 from deap_cnn.training.sources import DataSource
@@ -137,6 +138,34 @@ def test_repeated_and_lone_candidates():
     lone = individuals(distinct_genomes(5, seed=2)[4:])
     halving(lone, toolbox())
     assert evaluator.calls[calls:] == [(str(lone[0]), 3)]
+
+
+class LossEvaluator(FakeEvaluator):
+    """Records whose validation loss is 1 - the accuracy FakeEvaluator would give: lower is better."""
+
+    def record(self, genome):
+        record = super().record(genome)
+        record.val_loss = [1.0 - record.val_accuracy[0]]
+        return record
+
+
+def test_halving_ranks_by_a_wrapped_evaluators_objective_and_its_direction():
+    if not hasattr(creator, "HalvingFitnessMin"):
+        creator.create("HalvingFitnessMin", base.Fitness, weights=(-1.0,))
+        creator.create("HalvingIndividualMin", deap_cnn.Genome, fitness=creator.HalvingFitnessMin)
+    evaluator = LossEvaluator(epochs=3)
+    scorer = Objectives("loss").wrap(evaluator)
+    halving = SuccessiveHalving(scorer, eta=1 / 3)
+    assert halving.rungs == (1, 3)
+    one = halving.evaluators[0]
+    assert one.objectives == scorer.objectives and one.evaluator.settings.epochs == 1  # the rung copy, still scored
+    assert evaluator.settings.epochs == 3 and one.fingerprint() != scorer.fingerprint()
+    population = [creator.HalvingIndividualMin(g) for g in distinct_genomes(9)]
+    assert halving(population, toolbox()) == (9, 0, 0)
+    promoted = [key for key, epochs in halving.reached.items() if epochs == 3]
+    assert sorted(promoted) == sorted(sorted(halving.reached, key=quality, reverse=True)[:3])  # the lowest losses
+    loss = {str(ind): ind.fitness.values[0] for ind in population}
+    assert max(loss[k] for k in promoted) < min(loss[k] for k in loss if k not in promoted)
 
 
 def test_halving_needs_one_objective():

@@ -18,7 +18,7 @@ from deap_cnn.search.nsga2 import (
     nsga2,
     sel_dominance_tournament,
 )
-from deap_cnn.search.objectives import WORST_SIZE, MultiObjective, check_objectives
+from deap_cnn.search.objectives import WORST_SIZE, Objectives, check_objectives
 from deap_cnn.training.settings import EvaluationRecord, TrainSettings
 
 SPACE = deap_cnn.SearchSpace(input_shape=(1, 28, 28), n_classes=10, widths=(4, 8), max_skip_units=3)
@@ -64,7 +64,8 @@ class FakeEvaluator:
         parameters = sum(w * w * 18 for w in widths)
         accuracy = min(0.99, 0.3 + 0.4 * len(widths) / 3 + zlib.crc32(key.encode()) % 100 / 1000)
         return EvaluationRecord(
-            genome=key, fitness=(accuracy,), parameters=parameters, flops=parameters * 700, epochs=1
+            genome=key, fitness=(accuracy,), val_accuracy=[accuracy], parameters=parameters, flops=parameters * 700,
+            epochs=1,
         )
 
 
@@ -102,41 +103,41 @@ def test_dominance_tournament_prefers_the_better_front_then_less_crowding():
 
 
 def test_objective_wrapper_builds_store_ready_records(tmp_path):
-    objective = MultiObjective(FakeEvaluator(fail={"S8-S8"}), ("accuracy", "parameters"))
+    objective = Objectives("accuracy", "parameters").wrap(FakeEvaluator(fail={"S8-S8"}))
     genome = deap_cnn.Genome.from_string("S4-Pmax-S8")
-    record = objective(genome)
+    record = objective.record(genome)
     assert record.fitness == (FakeEvaluator().record(genome).fitness[0], 4 * 4 * 18 + 8 * 8 * 18)
     assert set(RECORD_FIELDS) <= set(record.to_dict())
-    failed = objective(deap_cnn.Genome.from_string("S8-S8"))
+    failed = objective.record(deap_cnn.Genome.from_string("S8-S8"))
     assert failed.fitness == (0.0, WORST_SIZE)
-    flops = MultiObjective(FakeEvaluator(), ("accuracy", "flops"))(deap_cnn.Genome.from_string("S4"))
-    assert flops.fitness[1] == 4 * 4 * 18 * 700
+    flops = Objectives("accuracy", "flops").wrap(FakeEvaluator())(deap_cnn.Genome.from_string("S4"))
+    assert flops[1] == 4 * 4 * 18 * 700
     with ResultsStore(tmp_path / "r.sqlite", fingerprint=objective.fingerprint()) as store:
         store.add(record)
         assert store.lookup("S4-Pmax-S8")["fitness"] == record.fitness
     clone = pickle.loads(pickle.dumps(objective))
-    assert clone(deap_cnn.Genome.from_string("S4")).fitness == objective(deap_cnn.Genome.from_string("S4")).fitness
-    assert objective.fingerprint() != MultiObjective(FakeEvaluator(), ("accuracy", "flops")).fingerprint()
+    assert clone(deap_cnn.Genome.from_string("S4")) == objective(deap_cnn.Genome.from_string("S4"))
+    assert objective.fingerprint() != Objectives("accuracy", "flops").wrap(FakeEvaluator()).fingerprint()
 
 
 def test_objectives_are_checked():
     assert check_objectives(["accuracy", "flops"]) == ("accuracy", "flops")
+    assert check_objectives("loss") == ("loss",)
     for bad in (
-        ("accuracy",),
         ("parameters", "accuracy"),
         ("accuracy", "parameters", "parameters"),
         ("accuracy", "depth"),
     ):
-        with pytest.raises(ValueError, match="objectives"):
+        with pytest.raises(ValueError, match="objective"):
             check_objectives(bad)
     with pytest.raises(TypeError, match="record"):
-        MultiObjective(lambda genome: (0.5,))
+        Objectives("accuracy", "parameters").wrap(lambda genome: (0.5,))
 
 
 def test_nsga2_through_the_cnn_ga_loop_returns_a_true_front():
     random.seed(2)
-    objective = MultiObjective(FakeEvaluator())
-    toolbox = make_nsga2_toolbox(SPACE, objective)
+    objective = Objectives("accuracy", "parameters").wrap(FakeEvaluator())
+    toolbox = make_nsga2_toolbox(SPACE, objective.record)
     assert toolbox.select.func is tools.selNSGA2 and toolbox.select_mates.func is sel_dominance_tournament
     cache = EvaluationCache()
     population = toolbox.population(n=8)

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from deap_cnn.search.objectives import Objectives
 from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
 from deap_cnn.training.settings import TrainSettings
 
@@ -70,3 +71,11 @@ def test_rerank_evaluator_trains_longer_from_scratch_with_the_next_seed():
     assert (evaluator.settings.epochs, evaluator.settings.seed, evaluator.weights_dir) == (1, 4, "runs/x/weights")
     with pytest.raises(ValueError, match="at least 1"):
         rerank_evaluator(evaluator, epochs=0)
+
+
+def test_rerank_evaluator_keeps_the_objectives_of_a_wrapped_evaluator():
+    inner = SimpleNamespace(settings=TrainSettings(epochs=1, seed=4), weights_dir="w", record=lambda genome: None)
+    again = rerank_evaluator(Objectives("loss").wrap(inner), epochs=3)
+    assert again.objectives == Objectives("loss") and again.weights == (-1.0,)
+    assert (again.evaluator.settings.epochs, again.evaluator.settings.seed, again.evaluator.weights_dir) == (3, 5, None)
+    assert inner.settings.epochs == 1 and inner.weights_dir == "w"

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from deap_cnn import GenomeError, SearchSpaceError
+from deap_cnn.families.transfer import FAMILY
 from deap_cnn.families.transfer.genome import TRANSFER_GENES, TransferGenome
 from deap_cnn.families.transfer.operators import (
     changeable_genes,
@@ -467,7 +468,8 @@ def test_no_weights_and_no_permission_is_a_clear_error(fresh):
 # --- training and a whole run --------------------------------------------------------------
 
 
-def test_the_genes_reach_training_and_fitness_is_the_negated_validation_loss():
+def test_the_genes_reach_training_and_the_family_minimises_the_validation_loss():
+    from deap_cnn.search.objectives import Objectives
     from deap_cnn.training.evaluator import Evaluator
 
     builder = _random_builder("densenet121")
@@ -475,10 +477,12 @@ def test_the_genes_reach_training_and_fitness_is_the_negated_validation_loss():
     evaluator = Evaluator("sample", space, tn.transfer_settings(epochs=1, batch_size=16, max_batches_per_epoch=1), device="cpu", threads=1, builder=builder)
     genome = space.validate("keep=8,freeze=3,lr=0.000316,drop=0.5")
     settings = evaluator.settings_for(genome)
-    assert settings.lr == 0.000316 and settings.fitness == "neg_val_loss" and settings.optimizer == "adam"
-    record = evaluator.record("keep=8,freeze=3,lr=0.000316,drop=0.5")
+    assert settings.lr == 0.000316 and settings.optimizer == "adam"
+    objectives = Objectives(FAMILY.objectives)
+    assert objectives.names == ("loss",) and objectives.weights == (-1.0,)
+    record = objectives.wrap(evaluator).record("keep=8,freeze=3,lr=0.000316,drop=0.5")
     assert record.status == "ok", record.error
-    assert record.fitness == (-min(record.val_loss),) and record.fitness[0] < 0
+    assert record.fitness == (min(record.val_loss),) and record.fitness[0] > 0
     assert 0 < record.parameters  # trainable parameters only: the frozen ones are not counted
     full = evaluator.builder(TransferGenome([8, 0, 1e-3, 0.5]), (1, 28, 28), 10)
     assert record.parameters < sum(p.numel() for p in full.parameters())
@@ -491,6 +495,7 @@ def test_a_short_run_through_the_loop_and_store(tmp_path):
     from deap_cnn.runs.store import ResultsStore
     from deap_cnn.search.cache import EvaluationCache
     from deap_cnn.search.ga import ea_cnn_ga
+    from deap_cnn.search.objectives import Objectives
     from deap_cnn.training.evaluator import Evaluator
 
     torch.manual_seed(0)
@@ -499,10 +504,13 @@ def test_a_short_run_through_the_loop_and_store(tmp_path):
     builder = tn.TransferBuilder("resnet18", weights_path=str(path))
     space = builder.space((1, 28, 28), 10)
     settings = tn.transfer_settings(epochs=1, batch_size=16, max_batches_per_epoch=2)
-    evaluator = Evaluator("sample", space, settings, device="cpu", threads=1, builder=builder)
+    evaluator = Objectives(FAMILY.objectives).wrap(
+        Evaluator("sample", space, settings, device="cpu", threads=1, builder=builder)
+    )
+    individual = FAMILY.individual(evaluator.weights)
 
     toolbox = base.Toolbox()
-    toolbox.register("individual", init_transfer_genome, creator.TransferIndividual, space)
+    toolbox.register("individual", init_transfer_genome, individual, space)
     toolbox.register("population", tools.initRepeat, list, toolbox.individual)
     toolbox.register("mate", cx_two_point, space=space)
     toolbox.register("mutate", mut_transfer, space=space)
@@ -515,16 +523,16 @@ def test_a_short_run_through_the_loop_and_store(tmp_path):
     population = toolbox.population(n=4)
     population, logbook = ea_cnn_ga(population, toolbox, ngen=1, verbose=False, cache=EvaluationCache(store))
     assert logbook.select("gen") == [0, 1] and logbook[0]["nevals"] == 4
-    assert all(type(ind) is creator.TransferIndividual and space.is_valid(ind) for ind in population)
+    assert all(type(ind) is individual and space.is_valid(ind) for ind in population)
     rows = store.records()
     assert len(rows) == sum(logbook.select("nevals"))
     for row in rows:
         assert row["status"] == "ok", row["error"]
-        assert row["fitness"][0] == pytest.approx(-min(row["val_loss"]))
+        assert row["fitness"][0] == pytest.approx(min(row["val_loss"]))
         assert row["batch_size"] == 16
         space.validate(row["genome"])
-    best = max(population, key=lambda ind: ind.fitness.values)
-    assert best.fitness.values[0] == max(row["fitness"][0] for row in rows if row["genome"] in {str(i) for i in population})
+    best = max(population, key=lambda ind: ind.fitness)  # the lowest loss: DEAP compares by the weights
+    assert best.fitness.values[0] == min(row["fitness"][0] for row in rows if row["genome"] in {str(i) for i in population})
     store.close()
 
 

@@ -74,6 +74,9 @@ class Family:
     train_defaults:
         :class:`~deap_cnn.training.settings.TrainSettings` fields this
         family trains with unless the user says otherwise.
+    objectives:
+        Names of the objectives (:mod:`deap_cnn.search.objectives`) a search
+        of this family optimises unless the user names others (``--objectives``).
     data:
         ``"images"`` or ``"vectors"`` (fully connected networks on features).
     suggest:
@@ -107,6 +110,7 @@ class Family:
     encode: Callable | None = None
     neighbours: Callable | None = None
     description: str = ""
+    objectives: tuple = ("accuracy",)
 
     def space(self, input_shape, n_classes: int, options: dict | None = None):
         """The family's search space for data of ``input_shape`` and ``n_classes``."""

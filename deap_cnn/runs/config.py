@@ -21,7 +21,6 @@ __all__ = [
 
 #: How evaluations are spread: ``auto`` is SCOOP under ``python -m scoop``, else serial.
 ENGINES = ("auto", "serial", "scoop", "dask")
-OBJECTIVE_NAMES = ("accuracy", "parameters", "flops")
 AUGMENT_NAMES = ("auto", "crop_flip", "flip", "none")
 CPU_AMP = {"on": True, "off": False, "auto": "auto"}
 #: Strategies whose children have parents to inherit trained weights from.
@@ -31,8 +30,8 @@ INHERITING_STRATEGIES = ("ga", "aging")
 def default_strategy(objectives, halving: bool) -> str:
     """The strategy of a run that names none: aging evolution, which found the best picks at equal compute
     (docs/benchmarks.md, "Search quality at equal compute"); NSGA-II for several objectives; CNN-GA's
-    loop with halving."""
-    if len(objectives) > 1:
+    loop with halving. ``objectives`` ``None``: the family's (one objective)."""
+    if len(objectives or ()) > 1:
         return "nsga2"
     return "ga" if halving else "aging"
 
@@ -43,8 +42,9 @@ DEFAULT_RERANK = 3
 
 def default_rerank(objectives) -> int:
     """The ``--rerank`` of a run that names none: the 3 best distinct genomes for one objective (a search's best
-    score is partly its luckiest training, docs/search.md), none for several (the result is a front)."""
-    return DEFAULT_RERANK if len(objectives) == 1 else 0
+    score is partly its luckiest training, docs/strategies.md), none for several (the result is a front);
+    ``objectives`` ``None``: the family's (one objective)."""
+    return DEFAULT_RERANK if len(objectives or ()) <= 1 else 0
 
 
 class ConfigError(ValueError):
@@ -74,9 +74,10 @@ class SearchConfig:
     sample_size: int | None = setting(
         None, "--sample-size", "aging: members sampled to pick each parent (default population/4, at least 2)", low=1
     )
-    objectives: tuple = setting(
-        ("accuracy",), "--objectives", "accuracy, then parameters and/or flops for nsga2", nargs="+",
-        choices=OBJECTIVE_NAMES,
+    objectives: tuple | None = setting(
+        None, "--objectives", "what to optimise: accuracy, last_accuracy, loss (minimised), parameters, flops "
+        "(minimised); several for nsga2, e.g. accuracy parameters (default: the family's, accuracy; transfer: loss)",
+        nargs="+",
     )
     halving: bool = setting(False, "--halving", "successive halving: train candidates short first, the best longer")
     halving_continue: bool = setting(
@@ -213,14 +214,16 @@ class SearchConfig:
             raise ConfigError(
                 "--halving-continue continues trainings, but a --lookup run trains nothing: use --halving alone"
             )
-        if self.rerank and len(self.objectives) > 1:
+        if self.objectives is not None:
+            from ..search.objectives import ObjectiveError, check_objectives
+
+            try:
+                check_objectives(self.objectives)
+            except ObjectiveError as error:
+                raise ConfigError(f"--objectives: {error}") from None
+        if self.rerank and len(self.objectives or ()) > 1:
             raise ConfigError(
                 "--rerank picks one best genome, but several --objectives make a Pareto front: drop --rerank"
-            )
-        if self.objectives[0] != "accuracy" or len(set(self.objectives)) != len(self.objectives):
-            raise ConfigError(
-                f"--objectives {' '.join(self.objectives)}: accuracy comes first, then distinct sizes "
-                "(parameters, flops), e.g. --objectives accuracy parameters"
             )
         return self
 

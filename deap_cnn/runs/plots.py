@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..search.objectives import WORST_SIZE, check_objectives
+from ..search.objectives import SIZE_OBJECTIVES, Objectives
 
 __all__ = ["plot_fitness", "plot_front"]
 
@@ -21,20 +21,24 @@ def _front_points(members) -> list[tuple[str, tuple]]:
 
 
 def plot_front(front, objectives, path, evaluated=()):
-    """Save a PNG of accuracy against the first size objective.
+    """Save a PNG of the first objective against the second.
 
+    ``objectives`` are names or an :class:`~deap_cnn.search.objectives.Objectives`.
     ``front`` and ``evaluated`` hold individuals, ``(genome, values)`` pairs
     or store rows (dicts with ``genome`` and ``fitness``); every evaluated
     candidate is a grey dot, the front a red staircase. Sizes are on a log
-    scale (they span orders of magnitude); failed candidates
-    (:data:`WORST_SIZE`) are left out of the picture.
+    scale (they span orders of magnitude); failed candidates (an objective
+    at its worst value) are left out of the picture.
     """
     plt = _pyplot()
-    names = check_objectives(objectives)
-    size_name = names[1]
+    objectives = Objectives(objectives)
+    first, second = objectives[0], objectives[1]
 
     def xy(members):
-        points = [values for _, values in _front_points(members) if values[1] < WORST_SIZE]
+        points = [
+            values for _, values in _front_points(members)
+            if not any(value == objective.worst for value, objective in zip(values, objectives))
+        ]  # fmt: skip
         return [p[1] for p in points], [p[0] for p in points]
 
     figure, axes = plt.subplots(figsize=(6, 4))
@@ -44,15 +48,17 @@ def plot_front(front, objectives, path, evaluated=()):
     fx, fy = xy(front)
     if fx:
         order = sorted(range(len(fx)), key=lambda n: fx[n])
-        axes.step([fx[n] for n in order], [fy[n] for n in order], where="post", color="tab:red", alpha=0.6)
+        where = "post" if second.weight < 0 else "pre"  # a member's value holds on the side where x worsens
+        axes.step([fx[n] for n in order], [fy[n] for n in order], where=where, color="tab:red", alpha=0.6)
         axes.scatter(fx, fy, s=30, color="tab:red", label="Pareto front", zorder=3)
-        axes.set_xscale("log")
-    axes.set_xlabel(f"{size_name} (minimised)")
-    axes.set_ylabel("validation accuracy (maximised)")
-    if len(names) > 2:
-        axes.set_title(f"front over {', '.join(names)}; shown: accuracy vs {size_name}", fontsize=9)
+        if second.name in SIZE_OBJECTIVES:
+            axes.set_xscale("log")
+    axes.set_xlabel(f"{second.name} ({second.direction}d)")
+    axes.set_ylabel(f"{first.name} ({first.direction}d)")
+    if len(objectives) > 2:
+        axes.set_title(f"front over {', '.join(objectives.names)}; shown: {first.name} vs {second.name}", fontsize=9)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+    axes.legend(loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
@@ -67,14 +73,14 @@ def _pyplot():
     return plt
 
 
-def plot_fitness(logbook, path, ylabel="fitness (validation accuracy)"):
-    """Save a PNG of the best and mean fitness per generation (``max``/``mean`` of the logbook)."""
+def plot_fitness(logbook, path, ylabel="fitness (validation accuracy)", minimise=False):
+    """Save a PNG of the best and mean fitness per generation (``max``, or ``min`` when minimised, and ``mean``)."""
     import matplotlib.ticker
 
     plt = _pyplot()
     figure, axes = plt.subplots(figsize=(6, 4))
     generations = logbook.select("gen")
-    axes.plot(generations, logbook.select("max"), marker="o", label="best")
+    axes.plot(generations, logbook.select("min" if minimise else "max"), marker="o", label="best")
     axes.plot(generations, logbook.select("mean"), marker=".", label="mean")
     axes.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axes.set_xlabel("generation")

@@ -34,6 +34,7 @@ class Composition:
     evaluate: object
     weights: tuple
     fingerprint: str
+    objectives: object
 
 
 def _check_data_kind(family, dataset, config):
@@ -85,12 +86,13 @@ def compose(config: SearchConfig) -> Composition:
     A ``--lookup`` run has no data (``source`` and ``dataset`` are ``None``):
     its evaluator looks fitness up in the table.
     """
-    from ..search.objectives import MultiObjective, objective_weights
+    from ..search.objectives import Objectives
 
     family = get_family(config.family_name)
-    strategy = get_strategy(config.strategy or default_strategy(config.objectives, config.halving))
+    objectives = Objectives(config.objectives or family.objectives)
+    strategy = get_strategy(config.strategy or default_strategy(objectives, config.halving))
     _check_device(config.device)
-    strategy.check(family, len(config.objectives), config.halving)
+    strategy.check(family, len(objectives), config.halving)
     if config.lookup is not None:
         source = dataset = None
         space, evaluator = _lookup_evaluator(config, family)
@@ -105,12 +107,11 @@ def compose(config: SearchConfig) -> Composition:
         space = family.space(dataset.input_shape, dataset.n_classes, options)
         builder = family.network_builder(space, options)
         evaluator = Evaluator(source, space, config.train_settings(family), device=config.device, builder=builder)
-    if len(config.objectives) > 1:
-        scorer = MultiObjective(evaluator, config.objectives)
-        weights, evaluate, fingerprint = objective_weights(config.objectives), scorer.record, scorer.fingerprint()
-    else:
-        weights, evaluate, fingerprint = (1.0,), evaluator.record, evaluator.fingerprint()
-    return Composition(family, strategy, source, dataset, space, evaluator, evaluate, weights, fingerprint)
+    scorer = objectives.wrap(evaluator)
+    return Composition(
+        family, strategy, source, dataset, space, evaluator, scorer.record, objectives.weights, scorer.fingerprint(),
+        objectives,
+    )
 
 
 #: Settings a resume takes from the command, not from the folder: they change how, not what, is searched.
@@ -255,7 +256,7 @@ def _duration(seconds: float) -> str:
 
 
 def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> dict:
-    folder.set_status("running", family=parts.family.name, strategy=config.strategy, objectives=list(config.objectives))
+    folder.set_status("running", family=parts.family.name, strategy=config.strategy, **_objective_details(parts))
     if verbose:
         print(
             f"{parts.family.name} / {config.strategy} on {_describe_data(parts, config)}; population "
@@ -270,13 +271,13 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
 
         tensorboard = TensorBoardLog(folder.path)
     store = ResultsStore(folder.store_file, fingerprint=parts.fingerprint)
-    store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint})
+    store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint, **_objective_details(parts)})
     halving = None
     if config.halving:
         from ..search.halving import SuccessiveHalving
 
         halving = SuccessiveHalving(
-            parts.evaluator, eta=config.halving_eta, store=folder.store_file,
+            parts.objectives.wrap(parts.evaluator), eta=config.halving_eta, store=folder.store_file,
             continue_training=config.halving_continue, state_dir=folder.file("halving-state"),
         )  # fmt: skip
     weights_folder = None
@@ -323,7 +324,8 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     store.close()
     if not _final_training(folder, config, parts, best, summary, verbose):
         folder.write_json("best.json", summary)
-    folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy)
+    folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy,
+                      **_objective_details(parts))  # fmt: skip
     write_report_quietly(folder)
     if verbose:
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
@@ -350,6 +352,11 @@ def _describe_data(parts, config) -> str:
     )
 
 
+def _objective_details(parts) -> dict:
+    """How ``status.json``, ``best.json`` and the store's settings name the run's objectives (the report reads them)."""
+    return {"objectives": list(parts.objectives.names), "directions": list(parts.objectives.directions)}
+
+
 def _after_generation(folder, config, parts, tensorboard=None):
     """What a run does after every generation (or batch): save the logbook, refresh status and report."""
 
@@ -357,7 +364,7 @@ def _after_generation(folder, config, parts, tensorboard=None):
         if logbook is not None:
             folder.write_logbook(logbook)
         folder.set_status("running", f"generation {generation} done", family=parts.family.name,
-                          strategy=config.strategy, objectives=list(config.objectives))
+                          strategy=config.strategy, **_objective_details(parts))
         write_report_quietly(folder)
         if tensorboard is not None:
             tensorboard.update()
@@ -404,7 +411,7 @@ def rerank_best(config, parts, store, map_function=map, verbose=True):
             f"training seed {evaluator.settings.seed}",
             flush=True,
         )
-    ranked = rerank(genomes, evaluator.record, map_function, sign=sign)
+    ranked = rerank(genomes, parts.objectives.wrap(evaluator).record, map_function, sign=sign)
     table = []
     for genome, record in ranked:
         table.append({"genome": str(genome), "search_fitness": fitness[str(genome)][0],
@@ -426,18 +433,21 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
     from .plots import plot_fitness, plot_front
 
     folder.write_logbook(outcome.logbook)
+    objectives = parts.objectives
     if len(outcome.logbook):
-        plot_fitness(outcome.logbook, folder.file("fitness.png"))
-    if len(config.objectives) > 1:
-        store.save_front(outcome.best, config.objectives)
-        plot_front(outcome.best, config.objectives, folder.file("front.png"), evaluated=store.records())
+        primary = objectives[0]
+        label = f"fitness ({primary.name}, {primary.direction}d)"
+        plot_fitness(outcome.logbook, folder.file("fitness.png"), ylabel=label, minimise=primary.weight < 0)
+    if len(objectives) > 1:
+        store.save_front(outcome.best, objectives.names)
+        plot_front(outcome.best, objectives, folder.file("front.png"), evaluated=store.records())
     summary = {
         "family": parts.family.name,
         "strategy": config.strategy,
         "genome": str(best),
         "validation_fitness": best.fitness.values[0],
         "fitness": list(best.fitness.values),
-        "objectives": list(config.objectives),
+        **_objective_details(parts),
         "evaluations": len(store),
         "trainings": outcome.trainings,
         "duplicates": duplicate_results(outcome.logbook),
@@ -451,9 +461,9 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
     row = store.lookup(str(best))
     if row is not None and row.get("noise_free_fitness") is not None:  # a noisy lookup: the table's own value too
         summary["noise_free_fitness"] = row["noise_free_fitness"]
-    if len(config.objectives) > 1:
+    if len(objectives) > 1:
         summary["front"] = [
-            {"genome": str(ind), **dict(zip(config.objectives, ind.fitness.values))} for ind in outcome.best
+            {"genome": str(ind), **dict(zip(objectives.names, ind.fitness.values))} for ind in outcome.best
         ]
     return summary
 

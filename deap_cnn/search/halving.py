@@ -61,6 +61,7 @@ from deap import base
 from ..runs.store import ResultsStore
 from .cache import EvaluationCache
 from .evaluation import evaluate_population
+from .objectives import ObjectiveEvaluator
 
 __all__ = ["halving_rungs", "rung_evaluator", "SuccessiveHalving", "async_rungs"]
 
@@ -102,8 +103,13 @@ def rung_evaluator(evaluator, epochs: int, schedule_epochs=None, state_dir=None,
     reloaded). For continued training, ``schedule_epochs`` is the top rung's
     epochs, ``state_dir`` the folder of training states and ``continue_from``
     the previous rung's epochs (an :class:`~deap_cnn.training.evaluator.Evaluator`'s
-    arguments of those names).
+    arguments of those names). An evaluator wrapped by objectives
+    (:meth:`~deap_cnn.search.objectives.Objectives.wrap`) gives the wrapped
+    rung evaluator, scored by the same objectives.
     """
+    if isinstance(evaluator, ObjectiveEvaluator):
+        inner = rung_evaluator(evaluator.evaluator, epochs, schedule_epochs, state_dir, continue_from)
+        return evaluator.objectives.wrap(inner)
     settings = _settings_of(evaluator)
     clone = copy.copy(evaluator)
     clone.settings = dataclasses.replace(settings, epochs=epochs)
@@ -119,6 +125,8 @@ def rung_evaluator(evaluator, epochs: int, schedule_epochs=None, state_dir=None,
 
 
 def _settings_of(evaluator):
+    if isinstance(evaluator, ObjectiveEvaluator):
+        evaluator = evaluator.evaluator
     settings = getattr(evaluator, "settings", None)
     if not dataclasses.is_dataclass(settings) or "epochs" not in {f.name for f in dataclasses.fields(settings)}:
         raise TypeError(

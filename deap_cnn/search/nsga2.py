@@ -1,4 +1,4 @@
-"""Multi-objective search: validation accuracy against network size, with NSGA-II.
+"""Multi-objective search: validation accuracy against network size (or any objectives), with NSGA-II.
 
 A user who needs a small or cheap network, not only an accurate one, wants
 the trade-off itself: every architecture for which no other found is both at
@@ -6,8 +6,9 @@ least as accurate and at least as small. This module gets it from the same
 CNN-GA loop (:func:`~deap_cnn.search.ga.ea_cnn_ga`) with three swaps:
 
 - the fitness is a tuple such as ``(validation accuracy, parameters)``, made
-  by :class:`~deap_cnn.search.objectives.MultiObjective` around an ordinary
-  evaluator (accuracy is maximised, parameters and FLOPs minimised);
+  by :class:`~deap_cnn.search.objectives.Objectives` around an ordinary
+  evaluator (``Objectives("accuracy", "parameters").wrap(evaluator)``:
+  accuracy is maximised, parameters and FLOPs minimised);
 - environmental selection is :func:`deap.tools.selNSGA2` and mate selection
   :func:`sel_dominance_tournament` (NSGA-II's crowded binary tournament);
 - the hall of fame is a :class:`deap.tools.ParetoFront`.
@@ -103,8 +104,8 @@ def make_nsga2_toolbox(
 ) -> base.Toolbox:
     """The family's toolbox with NSGA-II's selections and the multi-objective individual type.
 
-    ``evaluate`` is typically a :class:`~deap_cnn.search.objectives.MultiObjective`;
-    its fitness tuple must have one value per objective.
+    ``evaluate`` is typically ``Objectives(*objectives).wrap(evaluator)``
+    (:mod:`deap_cnn.search.objectives`); its fitness tuple must have one value per objective.
     """
     toolbox = get_family(family).toolbox(
         space, evaluate, map_function, weights=objective_weights(objectives)

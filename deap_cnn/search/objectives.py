@@ -1,111 +1,422 @@
-"""Multi-objective fitness: accuracy against parameters and/or FLOPs around an ordinary evaluator."""
+"""What a search optimises: named objectives of an evaluation record, each maximised or minimised.
+
+An :class:`Objective` is a name, a direction and a function of the
+:class:`~deap_cnn.training.settings.EvaluationRecord` an evaluator returns
+(plus the value a failed record gets). The built-in ones are registered by
+name, and ``deap-cnn search --objectives`` takes those names:
+
+================= ========= =================================================
+``accuracy``      maximise  the best validation accuracy over the epochs
+``last_accuracy`` maximise  the validation accuracy after the last epoch
+``loss``          minimise  the lowest validation loss over the epochs
+``parameters``    minimise  the network's (trainable) parameters
+``flops``         minimise  the network's forward FLOPs per image
+================= ========= =================================================
+
+:class:`Objectives` is the ordered set a search declares once: it gives DEAP
+its ``weights`` and, through :meth:`Objectives.wrap`, the evaluator that
+``toolbox.evaluate`` calls, whose records carry the fitness tuple (one value
+per objective) and whose ``fingerprint()`` names the objectives, so a
+results store never mixes fitness definitions::
+
+    objectives = Objectives("accuracy", "parameters")
+    evaluate = objectives.wrap(Evaluator(data, space, settings))
+    individual = family.individual(objectives.weights)
+
+The first objective is the primary one: halving, reranking and ``best.json``
+rank by it. Your own objective is ``Objective(name, direction, function)``
+with a module-level (picklable) ``function(record) -> float``; DEvol's hook
+``f(accuracy, loss)`` becomes one with
+:func:`~deap_cnn.families.devol.fitness.devol_objective`. Torch-free.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Callable
 
-__all__ = ["OBJECTIVES", "WORST_SIZE", "check_objectives", "objective_weights", "MultiObjective"]
+__all__ = [
+    "MAXIMISE",
+    "MINIMISE",
+    "OBJECTIVES",
+    "SIZE_OBJECTIVES",
+    "WORST_VALUE",
+    "WORST_SIZE",
+    "FAILED_LOSS",
+    "ObjectiveError",
+    "Objective",
+    "Objectives",
+    "ObjectiveEvaluator",
+    "register_objective",
+    "get_objective",
+    "objective_names",
+    "check_objectives",
+    "objective_weights",
+    "MultiObjective",
+]
 
-#: Objective names: the first is maximised, the sizes are minimised.
-OBJECTIVES = ("accuracy", "parameters", "flops")
-
-
-SIZE_OBJECTIVES = ("parameters", "flops")
-
-
-#: Size given to a candidate whose training failed: finite (so sorting,
-#: statistics, JSON and SQLite keep working) and beyond any real network, so a
-#: failure is dominated by every candidate that trained.
-WORST_SIZE = 1e18
-
-
-def check_objectives(objectives) -> tuple:
-    """``objectives`` as a tuple, or a ``ValueError`` saying what is allowed.
-
-    Accuracy comes first, then one or two distinct size objectives
-    (``"parameters"``, ``"flops"``): the individual types are fixed at import
-    (workers must be able to unpickle them), and these are the combinations
-    they cover.
-    """
-    if isinstance(objectives, str):
-        objectives = (objectives,)
-    names = tuple(objectives)
-    sizes = names[1:]
-    if (
-        len(names) < 2
-        or names[0] != "accuracy"
-        or not sizes
-        or len(set(sizes)) != len(sizes)
-        or any(name not in SIZE_OBJECTIVES for name in sizes)
-    ):
-        raise ValueError(
-            f"objectives must be 'accuracy' followed by one or two of {SIZE_OBJECTIVES}, "
-            f"e.g. ('accuracy', 'parameters') or ('accuracy', 'flops'); got {objectives!r}"
-        )
-    return names
+MAXIMISE, MINIMISE = "maximise", "minimise"
 
 
-def objective_weights(objectives) -> tuple:
-    """DEAP weights for ``objectives``: accuracy maximised, sizes minimised."""
-    return tuple(1.0 if name == "accuracy" else -1.0 for name in check_objectives(objectives))
+#: Beyond any real value: what a failed record gets for an objective that names no worst value of its own.
+#: Finite, so sorting, statistics, JSON and SQLite keep working.
+WORST_VALUE = 1e18
 
 
-class MultiObjective:
-    """Wrap an evaluator so that a record's fitness is ``(accuracy, size, ...)``.
+#: The worst size (parameters, FLOPs): a failure is dominated by every candidate that trained.
+WORST_SIZE = WORST_VALUE
+
+
+#: The loss a failed candidate is scored at: finite and far above any real loss.
+FAILED_LOSS = 1e9
+
+
+class ObjectiveError(ValueError):
+    """An unknown objective, objectives that do not fit together, or a value that is not a finite number."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One thing a search optimises: ``function(record)``, maximised or minimised.
 
     Parameters
     ----------
-    evaluator:
-        A :class:`~deap_cnn.training.evaluator.Evaluator`, or anything with
-        ``record(genome)`` returning a record that has ``fitness``,
-        ``parameters``, ``flops``, ``status`` and ``to_dict()``.
-    objectives:
-        ``("accuracy", "parameters")`` (default), ``("accuracy", "flops")``
-        or all three. "accuracy" is the evaluator's own scalar fitness (the
-        best validation accuracy with the default
-        :class:`~deap_cnn.training.settings.TrainSettings`).
-
-    Calling it returns the record with its fitness replaced, so the record
-    still fills every column of :data:`deap_cnn.runs.store.RECORD_FIELDS` and
-    :func:`~deap_cnn.search.ga.ea_cnn_ga` takes it as it takes a plain
-    evaluator's. A failed candidate keeps the evaluator's worst accuracy and
-    gets :data:`WORST_SIZE` for every size, so no failure sits on the front
-    because its network never got built (and so counted 0 parameters). It
-    pickles small (its evaluator and the names), so workers can receive it.
+    name:
+        What the store, the report and ``--objectives`` call it.
+    direction:
+        ``"maximise"`` or ``"minimise"``.
+    function:
+        ``function(record) -> float`` of a record whose status is ``"ok"``; a
+        module-level function (SCOOP and Dask workers unpickle it), not a
+        lambda. Its values must be finite.
+    worst:
+        The value of a failed record (out of memory, diverged, broken): no
+        real candidate should score worse. ``None``: ``-WORST_VALUE`` when
+        maximised, ``WORST_VALUE`` when minimised (pass your own to keep the
+        per-generation means readable).
     """
 
-    def __init__(self, evaluator, objectives=("accuracy", "parameters")):
-        if not callable(getattr(evaluator, "record", None)):
-            raise TypeError(f"evaluator must have a record(genome) method, got {type(evaluator).__name__}")
-        self.evaluator = evaluator
-        self.objectives = check_objectives(objectives)
+    name: str
+    direction: str
+    function: Callable
+    worst: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ObjectiveError(f"an objective's name must be a non-empty string, got {self.name!r}")
+        if self.direction not in (MAXIMISE, MINIMISE):
+            raise ObjectiveError(
+                f"objective {self.name!r}: direction must be {MAXIMISE!r} or {MINIMISE!r}, got {self.direction!r}"
+            )
+        if not callable(self.function):
+            raise ObjectiveError(f"objective {self.name!r}: function must be callable as function(record), got "
+                                 f"{self.function!r}")  # fmt: skip
+        worst = (-WORST_VALUE if self.direction == MAXIMISE else WORST_VALUE) if self.worst is None else self.worst
+        if _finite(worst) is None:
+            raise ObjectiveError(f"objective {self.name!r}: worst must be a finite number, got {worst!r}")
+        object.__setattr__(self, "worst", _finite(worst))
+
+    @property
+    def weight(self) -> float:
+        """DEAP's weight: ``1.0`` maximised, ``-1.0`` minimised."""
+        return 1.0 if self.direction == MAXIMISE else -1.0
+
+    def value(self, record) -> float:
+        """The objective's value of ``record``: :attr:`worst` unless its status is ``"ok"``."""
+        if getattr(record, "status", "ok") != "ok":
+            return self.worst
+        value = self.function(record)
+        if _finite(value) is None:
+            raise ObjectiveError(
+                f"objective {self.name!r} gave {value!r} for {getattr(record, 'genome', 'a record')}: "
+                "an objective's value must be a finite number"
+            )
+        return _finite(value)
+
+
+def _finite(value):
+    """``value`` as a finite float (numpy and torch scalars too), or ``None``."""
+    if isinstance(value, (bool, str)):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+# --- the built-in objectives ----------------------------------------------------------------------
+
+
+def _curve(record, field: str, objective: str) -> list:
+    values = list(getattr(record, field, None) or ())
+    if not values:
+        raise ObjectiveError(
+            f"objective {objective!r} needs the record's {field}, but {getattr(record, 'genome', 'the record')} "
+            f"has none (a table lookup records no loss): choose another objective, such as accuracy"
+        )
+    return values
+
+
+def best_val_accuracy(record) -> float:
+    """The highest validation accuracy over the epochs."""
+    return max(_curve(record, "val_accuracy", "accuracy"))
+
+
+def last_val_accuracy(record) -> float:
+    """The validation accuracy after the last epoch."""
+    return _curve(record, "val_accuracy", "last_accuracy")[-1]
+
+
+def lowest_val_loss(record) -> float:
+    """The lowest validation loss over the epochs."""
+    return min(_curve(record, "val_loss", "loss"))
+
+
+def parameter_count(record) -> float:
+    """The network's (trainable) parameters."""
+    return record.parameters
+
+
+def flop_count(record) -> float:
+    """The network's forward FLOPs per image."""
+    return record.flops
+
+
+_BUILT_IN = (
+    Objective("accuracy", MAXIMISE, best_val_accuracy, worst=0.0),
+    Objective("last_accuracy", MAXIMISE, last_val_accuracy, worst=0.0),
+    Objective("loss", MINIMISE, lowest_val_loss, worst=FAILED_LOSS),
+    Objective("parameters", MINIMISE, parameter_count, worst=WORST_SIZE),
+    Objective("flops", MINIMISE, flop_count, worst=WORST_SIZE),
+)
+
+
+#: The built-in objectives' names (``--objectives`` takes these and any registered since).
+OBJECTIVES = tuple(objective.name for objective in _BUILT_IN)
+
+
+#: Objectives that measure the network's size, not how well it learned: never the first objective.
+SIZE_OBJECTIVES = ("parameters", "flops")
+
+
+_OBJECTIVES: dict[str, Objective] = {objective.name: objective for objective in _BUILT_IN}
+
+
+def register_objective(objective: Objective, replace: bool = False) -> Objective:
+    """Make ``objective`` available by name to :class:`Objectives` and ``--objectives``."""
+    if not isinstance(objective, Objective):
+        raise ObjectiveError(f"register an Objective(name, direction, function), got {type(objective).__name__}")
+    if objective.name in _OBJECTIVES and not replace and _OBJECTIVES[objective.name] != objective:
+        raise ObjectiveError(f"an objective named {objective.name!r} is registered already; pass replace=True")
+    _OBJECTIVES[objective.name] = objective
+    return objective
+
+
+def get_objective(name) -> Objective:
+    """The registered objective called ``name`` (an :class:`Objective` is returned as it is)."""
+    if isinstance(name, Objective):
+        return name
+    try:
+        return _OBJECTIVES[name]
+    except (KeyError, TypeError):
+        raise ObjectiveError(
+            f"unknown objective {name!r}: choose from {', '.join(objective_names())}, "
+            "or pass your own Objective(name, direction, function)"
+        ) from None
+
+
+def objective_names() -> list[str]:
+    """Names of the registered objectives, built-in ones first."""
+    return list(_OBJECTIVES)
+
+
+# --- a search's objectives ------------------------------------------------------------------------
+
+
+class Objectives:
+    """The objectives of one search, in order; the first is the primary one.
+
+    ``Objectives("accuracy")``, ``Objectives("accuracy", "parameters")``,
+    ``Objectives(["loss"])`` or with :class:`Objective` instances. Names must
+    be distinct, and the first objective must score the trained network (not
+    a size: a search for the smallest network alone needs no training).
+    """
+
+    def __init__(self, *objectives):
+        if len(objectives) == 1 and isinstance(objectives[0], (list, tuple, Objectives)):
+            objectives = tuple(objectives[0])
+        if not objectives:
+            raise ObjectiveError("name at least one objective, such as accuracy")
+        items = tuple(get_objective(objective) for objective in objectives)
+        names = [objective.name for objective in items]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ObjectiveError(
+                f"objectives {' '.join(names)}: {' and '.join(repeated)} named twice; name each objective once"
+            )
+        if names[0] in SIZE_OBJECTIVES:
+            example = [n for n in names if n not in SIZE_OBJECTIVES] or ["accuracy"]
+            example += [n for n in names if n in SIZE_OBJECTIVES]
+            raise ObjectiveError(
+                f"objectives {' '.join(names)}: the first, {names[0]}, is a size; the first objective must score "
+                f"the trained network (accuracy, last_accuracy, loss or your own), e.g. {' '.join(example)}"
+            )
+        self.items = items
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, index):
+        return self.items[index]
+
+    def __eq__(self, other):
+        return isinstance(other, Objectives) and self.items == other.items
+
+    def __hash__(self):
+        return hash(self.items)
 
     def __repr__(self):
-        return f"MultiObjective({self.evaluator!r}, objectives={self.objectives!r})"
+        return f"Objectives({', '.join(repr(o.name) if o is _OBJECTIVES.get(o.name) else repr(o) for o in self)})"
+
+    @property
+    def names(self) -> tuple:
+        return tuple(objective.name for objective in self.items)
+
+    @property
+    def directions(self) -> tuple:
+        """``"maximise"`` or ``"minimise"`` per objective."""
+        return tuple(objective.direction for objective in self.items)
 
     @property
     def weights(self) -> tuple:
-        return objective_weights(self.objectives)
+        """DEAP's fitness weights: ``1.0`` per maximised objective, ``-1.0`` per minimised one."""
+        return tuple(objective.weight for objective in self.items)
 
     def values(self, record) -> tuple:
-        """The objective values of an evaluator's ``record``."""
-        ok = getattr(record, "status", "ok") == "ok"
-        values = [float(record.fitness[0])]
-        for name in self.objectives[1:]:
-            values.append(float(getattr(record, name)) if ok else WORST_SIZE)
-        return tuple(values)
+        """The fitness of ``record``: one value per objective (each objective's worst for a failed record)."""
+        return tuple(objective.value(record) for objective in self.items)
+
+    def wrap(self, evaluator) -> ObjectiveEvaluator:
+        """``evaluator`` scored by these objectives: what ``toolbox.evaluate`` calls."""
+        return ObjectiveEvaluator(evaluator, self)
+
+
+def check_objectives(objectives) -> tuple:
+    """The names of ``objectives`` (names or :class:`Objective` objects), or an :class:`ObjectiveError`."""
+    return Objectives(objectives).names
+
+
+def objective_weights(objectives) -> tuple:
+    """DEAP weights of ``objectives``: maximised ones ``1.0``, minimised ones ``-1.0``."""
+    return Objectives(objectives).weights
+
+
+def _identity(objective: Objective):
+    """What identifies an objective in a fingerprint: a built-in one its name, any other all it is made of."""
+    if objective in _BUILT_IN:
+        return objective.name  # as MultiObjective wrote it: its stores keep their fingerprints
+    function = objective.function
+    name = f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', None) or repr(function)}"
+    return [objective.name, objective.direction, name, objective.worst]
+
+
+#: ``TrainSettings.fitness`` values that a built-in objective reproduces exactly (``neg_val_loss`` is ``loss`` negated).
+_SAME_AS_FITNESS = {"best_val_acc": _BUILT_IN[0], "last_val_acc": _BUILT_IN[1]}
+
+
+def _native_objective(evaluator):
+    """The built-in objective the evaluator's own fitness already is, or ``None``.
+
+    An evaluator without :class:`~deap_cnn.training.settings.TrainSettings`
+    (a table lookup) reports the validation accuracy as its fitness.
+    """
+    return _SAME_AS_FITNESS.get(getattr(getattr(evaluator, "settings", None), "fitness", "best_val_acc"))
+
+
+class ObjectiveEvaluator:
+    """An evaluator whose records carry the objectives' fitness; made by :meth:`Objectives.wrap`.
+
+    ``record(genome)`` trains and scores ``genome`` with ``evaluator`` (an
+    :class:`~deap_cnn.training.evaluator.Evaluator`, a table lookup, or
+    anything with ``record(genome)`` returning an
+    :class:`~deap_cnn.training.settings.EvaluationRecord`) and returns the
+    record with ``fitness`` replaced by :meth:`Objectives.values`, so it
+    still fills every column of the results store. Calling it returns that
+    fitness tuple, as an evaluator does. It pickles small (its evaluator
+    and its objectives), so workers receive it.
+    """
+
+    def __init__(self, evaluator, objectives):
+        if not callable(getattr(evaluator, "record", None)):
+            raise TypeError(f"evaluator must have a record(genome) method, got {type(evaluator).__name__}")
+        self.evaluator = evaluator
+        self.objectives = objectives if isinstance(objectives, Objectives) else Objectives(objectives)
+
+    def __repr__(self):
+        return f"{self.objectives!r}.wrap({self.evaluator!r})"
+
+    @property
+    def weights(self) -> tuple:
+        return self.objectives.weights
 
     def record(self, genome):
-        """Train and score ``genome``; the evaluator's record with the multi-objective fitness."""
+        """Train and score ``genome``; the evaluator's record with the objectives' fitness."""
         record = self.evaluator.record(genome)
-        record.fitness = self.values(record)
+        record.fitness = self.objectives.values(record)
         return record
 
-    __call__ = record
+    def __call__(self, genome) -> tuple:
+        return self.record(genome).fitness
 
     def fingerprint(self) -> str:
-        """The evaluator's fingerprint extended by the objectives: a store never mixes fitness shapes."""
+        """The evaluator's fingerprint extended by the objectives: a store never mixes fitness definitions."""
         inner = self.evaluator.fingerprint() if callable(getattr(self.evaluator, "fingerprint", None)) else ""
-        text = json.dumps([inner, list(self.objectives)])
+        if self.objectives.items == (_native_objective(self.evaluator),):
+            return inner  # the evaluator's own fitness: stores written before objectives existed still match
+        text = json.dumps([inner, [_identity(objective) for objective in self.objectives]])
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- deprecated spellings -------------------------------------------------------------------------
+
+
+def _own_fitness(record) -> float:
+    """The evaluator's own scalar fitness: what MultiObjective called accuracy."""
+    return record.fitness[0]
+
+
+class MultiObjective(ObjectiveEvaluator):
+    """Deprecated: ``Objectives("accuracy", "parameters").wrap(evaluator)`` instead.
+
+    Scores as before: ``"accuracy"`` is the evaluator's own scalar fitness
+    (the best validation accuracy with the default settings), the sizes are
+    the record's, and calling it returns the record.
+    """
+
+    def __init__(self, evaluator, objectives=("accuracy", "parameters")):
+        warnings.warn(
+            f"MultiObjective(evaluator, {tuple(objectives)!r}) is deprecated: use "
+            f"Objectives{tuple(objectives)!r}.wrap(evaluator) from deap_cnn.search.objectives",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        names = Objectives(objectives).names
+        own = Objective("accuracy", MAXIMISE, _own_fitness, worst=0.0)
+        super().__init__(evaluator, Objectives([own if name == "accuracy" else name for name in names]))
+
+    def __repr__(self):
+        return f"MultiObjective({self.evaluator!r}, objectives={self.objectives.names!r})"
+
+    __call__ = ObjectiveEvaluator.record
+
+    def fingerprint(self) -> str:
+        inner = self.evaluator.fingerprint() if callable(getattr(self.evaluator, "fingerprint", None)) else ""
+        text = json.dumps([inner, list(self.objectives.names)])
         return hashlib.sha256(text.encode()).hexdigest()[:16]

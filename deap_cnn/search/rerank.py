@@ -19,6 +19,7 @@ import dataclasses
 import math
 
 from .halving import rung_evaluator
+from .objectives import ObjectiveEvaluator
 
 __all__ = ["top_distinct", "rerank_evaluator", "rerank", "rerank_cost"]
 
@@ -47,10 +48,13 @@ def rerank_evaluator(evaluator, epochs: int, seed_offset: int = 1):
     """A copy of ``evaluator`` that trains ``epochs`` epochs from scratch with training seed ``seed + seed_offset``.
 
     The copy inherits no weights and writes none (``weights_dir`` off), so
-    a genome's lineage cannot lift its score.
+    a genome's lineage cannot lift its score. An evaluator wrapped by
+    objectives gives the wrapped copy, scored by the same objectives.
     """
     if epochs < 1:
         raise ValueError(f"rerank epochs must be at least 1, got {epochs!r}")
+    if isinstance(evaluator, ObjectiveEvaluator):
+        return evaluator.objectives.wrap(rerank_evaluator(evaluator.evaluator, epochs, seed_offset))
     clone = rung_evaluator(evaluator, epochs)
     clone.settings = dataclasses.replace(clone.settings, seed=clone.settings.seed + seed_offset)
     if hasattr(clone, "weights_dir"):

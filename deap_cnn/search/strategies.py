@@ -6,14 +6,15 @@ A strategy is a function::
 
 ``family`` is a :class:`~deap_cnn.families.Family`, ``space`` its search
 space, ``evaluate(genome) -> record`` the evaluation (an evaluator's
-``record``, or a :class:`~deap_cnn.search.objectives.MultiObjective`'s),
+``record``, or that of :meth:`Objectives.wrap <deap_cnn.search.objectives.Objectives.wrap>`),
 ``budget`` a :class:`Budget`, ``store`` a
 :class:`~deap_cnn.runs.store.ResultsStore` (the persistent evaluation cache:
 what it holds is never trained again) and ``checkpoint`` a path the
 generational strategies save their state to after every generation and
 continue from when it exists. The options every strategy takes:
 ``map_function`` (how evaluations are spread over workers), ``weights``
-(fitness weights; more than one value for multi-objective runs),
+(fitness weights, :attr:`Objectives.weights <deap_cnn.search.objectives.Objectives.weights>`;
+more than one value for multi-objective runs),
 ``evaluate_population`` (e.g. a
 :class:`~deap_cnn.search.halving.SuccessiveHalving`), ``cache`` (an
 :class:`~deap_cnn.search.cache.EvaluationCache` to use instead of one over
@@ -255,7 +256,7 @@ def run_nsga2(family, space, evaluate, budget, store=None, checkpoint=None, **op
         logbook=logbook,
         callback=options.get("callback"),
     )
-    best = sorted(front, key=lambda ind: -ind.fitness.values[0])
+    best = sorted(front, key=lambda ind: -weights[0] * ind.fitness.values[0])  # best first by the primary objective
     return SearchOutcome(best, logbook, sum(logbook.select("nevals")))
 
 
@@ -410,7 +411,7 @@ register_strategy(
         multi_objective=True,
         single_objective=False,
         supports_halving=False,
-        description="NSGA-II over accuracy and size (--objectives)",
+        description="NSGA-II over several --objectives (accuracy and size, say)",
     )
 )
 register_strategy(Strategy("random", run_random, description="random search at the same number of trainings"))

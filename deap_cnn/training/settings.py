@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 
 from ..families.base import _is_int, _is_number
@@ -12,6 +13,7 @@ __all__ = [
     "SCHEDULES",
     "OPTIMIZERS",
     "FITNESSES",
+    "FITNESS_OBJECTIVES",
     "AUGMENTS",
     "WORST_NEG_VAL_LOSS",
     "TrainSettings",
@@ -27,6 +29,10 @@ OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
 FITNESSES = ("best_val_acc", "last_val_acc", "neg_val_loss")
+
+
+#: What replaces each deprecated ``fitness`` setting: the objective of :mod:`deap_cnn.search.objectives`.
+FITNESS_OBJECTIVES = {"best_val_acc": "accuracy", "last_val_acc": "last_accuracy", "neg_val_loss": "loss"}
 
 
 AUGMENTS = ("auto", "crop_flip", "flip", "none")
@@ -62,9 +68,13 @@ class TrainSettings:
         Seconds of training per candidate, or ``None``: training stops after
         the epoch that crosses it (the schedule still assumes all ``epochs``).
     fitness:
-        ``"best_val_acc"`` (highest validation accuracy over the epochs),
-        ``"last_val_acc"`` (after the last epoch) or ``"neg_val_loss"`` (the
-        negated lowest validation loss). A one-element tuple, maximised.
+        Deprecated: what a search optimises is its objectives
+        (:class:`~deap_cnn.search.objectives.Objectives`, ``--objectives``).
+        The evaluator's own one-element fitness, maximised:
+        ``"best_val_acc"`` (the default: the ``accuracy`` objective),
+        ``"last_val_acc"`` (``last_accuracy``) or ``"neg_val_loss"`` (the
+        negated lowest validation loss; the ``loss`` objective minimises it
+        instead). Any other than the default warns.
     augment:
         ``"crop_flip"`` (zero-pad 4 px, random crop back, random horizontal
         flip), ``"flip"``, ``"none"``, or ``"auto"``: crop_flip for 3-channel
@@ -148,6 +158,15 @@ class TrainSettings:
         for name, choices in (("schedule", SCHEDULES), ("fitness", FITNESSES), ("augment", AUGMENTS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+        if self.fitness != "best_val_acc":
+            objective = FITNESS_OBJECTIVES[self.fitness]
+            warnings.warn(
+                f"TrainSettings(fitness={self.fitness!r}) is deprecated: declare the objective instead, "
+                f"Objectives({objective!r}).wrap(evaluator) from deap_cnn.search.objectives "
+                f"(deap-cnn search --objectives {objective})",
+                DeprecationWarning,
+                stacklevel=3,
+            )
         if not _is_number(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}")
         if self.time_budget is not None and (not _is_number(self.time_budget) or self.time_budget <= 0):

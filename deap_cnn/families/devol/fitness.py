@@ -1,15 +1,15 @@
-"""DEvol's fitness hook: a function of the last epoch's validation accuracy and loss."""
+"""DEvol's fitness hook: a function of the last epoch's validation accuracy and loss, as an objective."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import warnings
 
-__all__ = ["FAILED_LOSS", "fitness_accuracy", "fitness_neg_loss", "DevolFitness"]
+from ...search.objectives import FAILED_LOSS, MAXIMISE, Objective, ObjectiveError, ObjectiveEvaluator, Objectives
 
-#: The loss a failed candidate is scored at by a fitness function: finite and far above any real loss.
-FAILED_LOSS = 1e9
+__all__ = ["FAILED_LOSS", "fitness_accuracy", "fitness_neg_loss", "devol_objective", "DevolFitness"]
 
 
 def fitness_accuracy(accuracy: float, loss: float) -> float:
@@ -22,62 +22,76 @@ def fitness_neg_loss(accuracy: float, loss: float) -> float:
     return -loss
 
 
-class DevolFitness:
-    """DEvol's fitness hook: a user function of validation accuracy and loss, around an evaluator.
+class DevolHook:
+    """``function(accuracy, loss)`` of a record's last epoch: an objective's function (picklable, named stably)."""
 
-    ``DevolFitness(evaluator, function).record(genome)`` trains ``genome``
-    with ``evaluator`` (any object with ``record(genome)`` returning an
-    :class:`~deap_cnn.training.settings.EvaluationRecord`, e.g. an
-    :class:`~deap_cnn.training.evaluator.Evaluator`) and sets the record's fitness to
-    ``(function(accuracy, loss),)``, from the last epoch's validation
-    accuracy and loss (DEvol scores the trained model). Calling it returns
-    that fitness tuple, so either form registers as ``evaluate``.
+    def __init__(self, function):
+        if not callable(function):
+            raise TypeError(f"function must be callable as function(accuracy, loss), got {function!r}")
+        self.function = function
 
-    ``function`` must be picklable for SCOOP workers: a module-level function
-    such as :func:`fitness_accuracy`, :func:`fitness_neg_loss` or your own,
-    not a lambda. A failed candidate (out of memory, diverged, broken) gets
-    ``failed_fitness``; by default ``function(0.0, FAILED_LOSS)``, the
-    worst score for any function that rises with accuracy and falls with loss,
-    and also for one that is minimised and returns the loss.
+    def __repr__(self):
+        return f"DevolHook({_name(self.function)})"
+
+    def __eq__(self, other):
+        return isinstance(other, DevolHook) and self.function == other.function
+
+    def __hash__(self):
+        return hash(self.function)
+
+    def __call__(self, record) -> float:
+        return self.function(record.val_accuracy[-1], record.val_loss[-1])
+
+
+def devol_objective(function=fitness_accuracy, direction=MAXIMISE, worst=None, name=None) -> Objective:
+    """DEvol's hook as an :class:`~deap_cnn.search.objectives.Objective`.
+
+    Its value is ``function(accuracy, loss)`` of the last epoch's validation
+    accuracy and loss (DEvol scores the trained model). ``function`` must be
+    picklable for SCOOP workers: a module-level function such as
+    :func:`fitness_accuracy`, :func:`fitness_neg_loss` or your own, not a
+    lambda. A failed candidate gets ``worst``; by default
+    ``function(0.0, FAILED_LOSS)``, the worst score for any function that
+    rises with accuracy and falls with loss, and also for one that is
+    minimised and returns the loss. ``name`` defaults to the function's.
+    """
+    hook = DevolHook(function)
+    if worst is None:
+        worst = float(function(0.0, FAILED_LOSS))
+        if not math.isfinite(worst):
+            raise ObjectiveError(
+                f"fitness function {_name(function)} gave {worst} for accuracy 0.0 and loss {FAILED_LOSS}, "
+                "the score of a failed candidate: pass worst=value (DevolFitness: failed_fitness=(value,))"
+            )
+    return Objective(name or getattr(function, "__name__", "devol"), direction, hook, worst=worst)
+
+
+class DevolFitness(ObjectiveEvaluator):
+    """Deprecated: ``Objectives(devol_objective(function)).wrap(evaluator)`` instead.
+
+    Sets the record's fitness to ``(function(accuracy, loss),)`` of the last
+    epoch; a failed candidate gets ``failed_fitness`` (by default
+    ``function(0.0, FAILED_LOSS)``). Calling it returns the fitness tuple.
     """
 
     def __init__(self, evaluator, function=fitness_accuracy, failed_fitness=None):
-        if not callable(getattr(evaluator, "record", None)):
-            raise TypeError(f"evaluator must have a record(genome) method, got {evaluator!r}")
-        if not callable(function):
-            raise TypeError(f"function must be callable as function(accuracy, loss), got {function!r}")
-        self.evaluator = evaluator
+        warnings.warn(
+            "DevolFitness(evaluator, function) is deprecated: use "
+            "Objectives(devol_objective(function)).wrap(evaluator) (deap_cnn.search.objectives, "
+            "deap_cnn.families.devol.fitness)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        worst = None if failed_fitness is None else tuple(float(v) for v in failed_fitness)[0]
+        super().__init__(evaluator, Objectives(devol_objective(function, worst=worst)))
         self.function = function
-        if failed_fitness is None:
-            failed_fitness = (self._score(0.0, FAILED_LOSS, "failed_fitness"),)
-        self.failed_fitness = tuple(float(v) for v in failed_fitness)
+        self.failed_fitness = (self.objectives[0].worst,)
 
     def __repr__(self):
         return f"DevolFitness({self.evaluator!r}, {_name(self.function)}, failed_fitness={self.failed_fitness!r})"
 
-    def _score(self, accuracy, loss, what="fitness") -> float:
-        value = float(self.function(accuracy, loss))
-        if not math.isfinite(value):
-            hint = "; pass failed_fitness=(value,)" if what == "failed_fitness" else ""
-            raise ValueError(
-                f"fitness function {_name(self.function)} gave {value} for accuracy {accuracy} and loss {loss}: "
-                f"a fitness must be finite{hint}"
-            )
-        return value
-
-    def record(self, genome):
-        record = self.evaluator.record(genome)
-        if record.status == "ok":
-            record.fitness = (self._score(record.val_accuracy[-1], record.val_loss[-1]),)
-        else:
-            record.fitness = self.failed_fitness
-        return record
-
-    def __call__(self, genome) -> tuple:
-        return self.record(genome).fitness
-
     def fingerprint(self) -> str:
-        """The evaluator's fingerprint combined with the function's name, for the results store."""
+        """As DevolFitness always wrote it: its stores keep their fingerprints."""
         text = json.dumps([self.evaluator.fingerprint(), _name(self.function), list(self.failed_fitness)])
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

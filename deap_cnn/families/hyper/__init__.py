@@ -64,6 +64,7 @@ def hyper_family(base: Family, genome_class, random_genes, builder, hyper_space=
         encode=partial(encode_hyper, arch_encode=base.encode) if base.encode is not None else None,
         builder=builder,
         train_defaults=base.train_defaults,
+        objectives=base.objectives,
         data=base.data,
         description=f"{base.name} with hyperparameter genes",
     )

@@ -10,7 +10,7 @@ from functools import partial
 from ..cnn_ga.operators import sel_environmental
 from ..registry import Family
 from .encoding import encode_transfer
-from .genome import TRAIN_DEFAULTS, TransferGenome
+from .genome import OBJECTIVES, TRAIN_DEFAULTS, TransferGenome
 from .operators import cx_two_point, init_transfer_genome, mut_transfer, sel_tournament
 from .space import TransferSpace
 
@@ -46,7 +46,7 @@ FAMILY = Family(
     select_mates=partial(sel_tournament, tournsize=2),  # the paper's tournaments of two
     select=sel_environmental,
     train_defaults=TRAIN_DEFAULTS,
-
     encode=encode_transfer,
+    objectives=OBJECTIVES,
     description="transfer learning over a torchvision backbone (layers kept/frozen, lr, dropout)",
 )

@@ -17,9 +17,12 @@ TRANSFER_GENES = ("kept", "frozen", "lr", "dropout")
 _TEXT_KEYS = ("keep", "freeze", "lr", "drop")
 
 
-#: How the family trains (the paper's): Adam without weight decay at the genome's constant rate,
-#: fitness the negated validation loss.
-TRAIN_DEFAULTS = dict(fitness="neg_val_loss", optimizer="adam", weight_decay=0.0, schedule="constant")
+#: How the family trains (the paper's): Adam without weight decay at the genome's constant rate.
+TRAIN_DEFAULTS = dict(optimizer="adam", weight_decay=0.0, schedule="constant")
+
+
+#: What a search of the family minimises unless told otherwise (the paper's fitness): the validation loss.
+OBJECTIVES = ("loss",)
 
 
 def _normalise(genes):

@@ -531,9 +531,10 @@ class TransferBuilder:
 def transfer_settings(**overrides):
     """:class:`~deap_cnn.training.settings.TrainSettings` for transfer learning.
 
-    Fitness is the negated validation loss (the paper's), the optimiser Adam
-    (the paper's) without weight decay, at a constant rate: the genome's
-    ``lr`` gene replaces ``lr`` for every candidate. ``overrides`` change any field.
+    The optimiser is Adam (the paper's) without weight decay, at a constant
+    rate: the genome's ``lr`` gene replaces ``lr`` for every candidate.
+    ``overrides`` change any field. The paper's fitness, the validation
+    loss, is the family's objective: ``Objectives("loss").wrap(evaluator)``.
     """
     from ...training.settings import TrainSettings
 
