@@ -411,7 +411,7 @@ def test_dask_scheduler_and_worker_started_apart_run_a_search(tmp_path):
             assert time.monotonic() < deadline, "the workers never joined"
             try:
                 engine = engine or make_engine("dask", scheduler=address)
-            except OSError:
+            except EngineError:  # the scheduler is still starting
                 pass
             time.sleep(0.3)
         with engine:

@@ -14,6 +14,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -294,6 +295,30 @@ def test_an_unwritable_out_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     assert main(["search", *TINY, "--out", tmp_path / "file" / "run"]) == 1
     assert "choose a writable --out" in _one_line_error(capsys)
+
+
+def _unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("unreachable", [True, False], ids=["nothing-listens", "malformed-address"])
+def test_a_dask_scheduler_out_of_reach_is_one_line_and_leaves_no_folder(tmp_path, capsys, monkeypatch, unreachable):
+    pytest.importorskip("distributed")
+    from deap_cnn.engines import dask_engine
+
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 0.5)  # distributed retries a refused port until then
+    address = f"tcp://127.0.0.1:{_unused_port()}" if unreachable else "head-node"
+    out = tmp_path / "run"
+    assert main(["search", *TINY, "--engine", "dask", "--scheduler", address, "--out", out]) == 1
+    err = _one_line_error(capsys)
+    assert address in err
+    if unreachable:
+        assert "check that the scheduler is running" in err and "port" in err and "firewall" in err, err
+    else:
+        assert "write it as tcp://HOST:PORT" in err, err
+    assert not out.exists()
 
 
 def test_a_run_that_never_finished_a_generation_resumes_cleanly(tmp_path, capsys):

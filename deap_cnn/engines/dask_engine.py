@@ -6,7 +6,9 @@ address the engine starts a ``LocalCluster`` of worker processes: one per
 CUDA GPU (each offering the resource ``GPU=1``) when CUDA is available,
 otherwise ``n_workers`` sharing the CPU cores (each worker's torch threads
 are the cores divided among them, through ``DEAP_CNN_LOCAL_WORKERS``). With
-``scheduler="tcp://host:8786"`` it joins a running cluster instead. Tasks are
+``scheduler="tcp://host:8786"`` it joins a running cluster instead (one
+that does not answer within :data:`CONNECT_TIMEOUT` is an
+:class:`~deap_cnn.engines.EngineError` naming the address). Tasks are
 submitted with ``pure=False``: Dask never merges or caches two evaluations.
 It is quiet: distributed logs only errors, and the dashboard is off unless
 ``dashboard_address`` is given.
@@ -41,6 +43,12 @@ from . import (
 __all__ = ["DaskEngine"]
 
 _QUIET = logging.ERROR
+
+#: Seconds to wait for a running scheduler to answer. Dask's default is 30 s, retrying all along, for
+#: a cluster that is still starting; the scheduler a search joins runs already, and one that is up
+#: answers in well under a second even across machines, so 10 s still allows for a busy scheduler or
+#: a slow network while a stopped scheduler or a mistyped address is reported three times sooner.
+CONNECT_TIMEOUT = 10.0
 
 
 def _import_distributed():
@@ -104,6 +112,22 @@ def _isolate_random():
             module.random = private
 
 
+def _connect(distributed, scheduler, timeout):
+    """A client of the running scheduler at ``scheduler``; else one line naming the address and what to check."""
+    try:
+        return distributed.Client(scheduler, timeout=timeout)
+    except ValueError as error:  # distributed's own words name what is wrong with the address
+        raise EngineError(
+            f"{scheduler!r} is not a Dask scheduler address ({error}); "
+            "write it as tcp://HOST:PORT, e.g. tcp://head:8786"
+        ) from None
+    except OSError:  # refused, unknown host or silence: distributed retries until the timeout, then says only that
+        raise EngineError(
+            f"no Dask scheduler answered at {scheduler} within {timeout:g} s: check that the scheduler is running "
+            f"(dask scheduler --port PORT), that the host and port are right, and that no firewall blocks the port"
+        ) from None
+
+
 class DaskEngine(Engine):
     """Evaluations on a Dask cluster: a new local one, or the one at ``scheduler``.
 
@@ -115,8 +139,9 @@ class DaskEngine(Engine):
     ``result_timeout``: seconds without any result before
     :class:`~deap_cnn.engines.LostWorkerError` (Dask reruns lost tasks, so
     this only fires when no worker is left); ``dashboard_address``: e.g.
-    ``":8787"`` to watch the cluster (off by default). Other keywords go to
-    ``LocalCluster``.
+    ``":8787"`` to watch the cluster (off by default); ``connect_timeout``:
+    seconds to wait for the scheduler at ``scheduler`` to answer (default
+    :data:`CONNECT_TIMEOUT`). Other keywords go to ``LocalCluster``.
     """
 
     name = "dask"
@@ -129,6 +154,7 @@ class DaskEngine(Engine):
         gpu=None,
         result_timeout=None,
         dashboard_address=None,
+        connect_timeout=None,
         **cluster_options,
     ):
         distributed = _import_distributed()
@@ -156,7 +182,8 @@ class DaskEngine(Engine):
             self.client = distributed.Client(self.cluster)
         else:
             self.gpu = bool(gpu)
-            self.client = distributed.Client(scheduler)
+            timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+            self.client = _connect(distributed, scheduler, timeout)
         _isolate_random()
         self._distributed = distributed
         self.closed = False

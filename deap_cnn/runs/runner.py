@@ -150,15 +150,26 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
         saved.generations = max(saved.generations, config.generations)
         config = saved.check()
     parts = compose(config)  # data, family and options are checked before the folder is claimed
-    if not resume:
-        folder.claim(config.to_dict())
-    else:
+    if resume:
         _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
-        folder.write_config(config.to_dict())
     engine = None
     try:
-        with stop_on_signals():
+        with stop_on_signals():  # opened before the claim: a scheduler that cannot be reached leaves no folder
             engine = open_engine(config) if map_function is None else None
+        if not resume:
+            folder.claim(config.to_dict())
+        else:
+            folder.write_config(config.to_dict())
+        return _run_claimed(config, folder, parts, map_function, verbose, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _run_claimed(config, folder, parts, map_function, verbose, engine=None) -> dict:
+    """:func:`_run` in the claimed ``folder``; ``status.json`` says so when the run is interrupted or fails."""
+    try:
+        with stop_on_signals():
             if engine is None:
                 return _run(config, folder, parts, map_function, 1, verbose)
             return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
@@ -168,9 +179,6 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
     except BaseException as error:
         folder.set_status("failed", f"{type(error).__name__}: {error}", evaluations=folder.evaluation_count())
         raise
-    finally:
-        if engine is not None:
-            engine.close()
 
 
 def _largest_and_probe(parts):
