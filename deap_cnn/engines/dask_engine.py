@@ -32,13 +32,8 @@ import os
 import random
 import sys
 
-from . import (
-    Engine,
-    EngineError,
-    LostWorkerError,
-    lost_worker_message,
-    result_timeout_from_env,
-)
+from . import Engine, EngineError, LostWorkerError, lost_worker_message
+from .timeout import ResultTimeout, Timed, TimedFuture
 
 __all__ = ["DaskEngine"]
 
@@ -137,8 +132,11 @@ class DaskEngine(Engine):
     ``gpu``: ask each task for ``GPU=1`` (default: when the local cluster has
     GPUs; set it for a remote cluster whose workers offer that resource);
     ``result_timeout``: seconds without any result before
-    :class:`~deap_cnn.engines.LostWorkerError` (Dask reruns lost tasks, so
-    this only fires when no worker is left); ``dashboard_address``: e.g.
+    :class:`~deap_cnn.engines.LostWorkerError`, fixed (Dask reruns lost
+    tasks, so this only fires when no worker is left; default: from
+    ``DEAP_CNN_RESULT_TIMEOUT``, else following the run, for ``map`` and
+    ``as_completed`` alike, as :mod:`deap_cnn.engines.timeout` describes;
+    the policy is the ``timeout`` attribute); ``dashboard_address``: e.g.
     ``":8787"`` to watch the cluster (off by default); ``connect_timeout``:
     seconds to wait for the scheduler at ``scheduler`` to answer (default
     :data:`CONNECT_TIMEOUT`). Other keywords go to ``LocalCluster``.
@@ -159,7 +157,7 @@ class DaskEngine(Engine):
     ):
         distributed = _import_distributed()
         logging.getLogger("distributed").setLevel(_QUIET)
-        self.result_timeout = float(result_timeout) if result_timeout is not None else result_timeout_from_env()
+        self.timeout = ResultTimeout(result_timeout)
         self.cluster = None
         if scheduler is None:
             gpus = _cuda_devices()
@@ -201,13 +199,13 @@ class DaskEngine(Engine):
         if not items:
             return []
         _isolate_random()  # again, for modules Dask imported since
-        futures = self.client.map(func, items, **self._task_options())
+        futures = self.client.map(Timed(func), items, **self._task_options())
         positions = {future.key: position for position, future in enumerate(futures)}
         results = {}
         try:
-            for future in self.as_completed(futures):
+            for future in self._completed(futures):
                 position = positions[future.key]
-                results[position] = future.result()
+                results[position] = self.timeout.unwrap(future.result())
                 if on_result is not None:
                     on_result(position, results[position])
         except LostWorkerError as lost:
@@ -227,17 +225,30 @@ class DaskEngine(Engine):
         return [results[position] for position in range(len(items))]
 
     def submit(self, func, *args):
-        return self.client.submit(func, *args, **self._task_options())
+        """Start ``func(*args)`` on the cluster; a :class:`~deap_cnn.engines.timeout.TimedFuture` of Dask's future."""
+        return TimedFuture(self.client.submit(Timed(func), *args, **self._task_options()), self.timeout)
 
     def as_completed(self, futures, timeout=None):
-        limit = self.result_timeout if timeout is None else float(timeout)
+        ours = {future.future: future for future in futures}  # Dask's future -> ours
+        try:
+            for inner in self._completed(list(ours), timeout):
+                ours[inner].settle()  # its time counts before the next wait
+                yield ours[inner]
+        except LostWorkerError as lost:
+            raise LostWorkerError(str(lost), missing=[ours[inner] for inner in lost.missing]) from None
+
+    def _completed(self, futures, timeout=None):
+        """Dask's ``futures`` as they finish; :class:`~deap_cnn.engines.LostWorkerError` after the limit without one."""
         pending = list(futures)
         total = len(pending)
         while pending:
+            limit = self.timeout.seconds if timeout is None else float(timeout)
             try:
                 done, _ = self._distributed.wait(pending, timeout=limit, return_when="FIRST_COMPLETED")
             except TimeoutError:
-                raise LostWorkerError(lost_worker_message(limit, len(pending), total), missing=pending) from None
+                why = self.timeout.describe() if timeout is None else "as_completed's timeout"
+                message = lost_worker_message(limit, len(pending), total, limit, why)
+                raise LostWorkerError(message, missing=pending) from None
             for future in [future for future in pending if future in done]:
                 pending.remove(future)
                 yield future

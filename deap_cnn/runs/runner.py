@@ -226,6 +226,25 @@ def check_candidate_time(config, parts, verbose=True):
     return estimate
 
 
+def _expect_evaluations(engine, config, estimate, epochs):
+    """Fit ``engine``'s lost-worker limit to evaluations of ``epochs`` epochs, from the largest candidate's ``estimate``.
+
+    The estimate is of ``config.epochs`` epochs; ``--time-budget`` cuts every
+    training short. Nothing to do without an engine or an estimate.
+    """
+    if engine is None or estimate is None:
+        return
+    seconds = estimate.seconds * epochs / config.epochs
+    if config.time_budget:
+        seconds = min(seconds, config.time_budget)
+    engine.expect(seconds, config.candidate_limit)
+
+
+def _rerank_epochs(config) -> int:
+    """Epochs of each ``--rerank`` training: ``--rerank-epochs``, else twice the search's."""
+    return config.rerank_epochs or 2 * config.epochs
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -244,7 +263,8 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             f"run folder {config.out}",
             flush=True,
         )
-    check_candidate_time(config, parts, verbose)
+    estimate = check_candidate_time(config, parts, verbose)
+    _expect_evaluations(engine, config, estimate, config.epochs)
     tensorboard = None
     if config.tensorboard:
         from .tensorboard import TensorBoardLog
@@ -295,6 +315,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     search_seconds = time.perf_counter() - started
     best, reranked = outcome.best[0], {}
     if config.rerank:
+        _expect_evaluations(engine, config, estimate, _rerank_epochs(config))
         best, reranked = rerank_best(config, parts, store, map_function, verbose)
     summary = _write_outputs(folder, config, parts, outcome, store, search_seconds, best)
     summary.update(reranked)
@@ -357,7 +378,7 @@ def rerank_best(config, parts, store, map_function=map, verbose=True):
         if known is None or sign * values[0] > sign * known[0]:
             fitness[row["genome"]] = values
     texts = top_distinct(((text, values[0]) for text, values in fitness.items()), config.rerank, sign=sign)
-    epochs = config.rerank_epochs or 2 * config.epochs
+    epochs = _rerank_epochs(config)
     evaluator = rerank_evaluator(parts.evaluator, epochs)
     kind = parts.family.individual(parts.weights)
     genomes = [as_individual(kind, parts.family.genome_class.from_string(text)) for text in texts]
