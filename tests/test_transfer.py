@@ -280,7 +280,7 @@ def test_clone_and_pickle_keep_the_genes():
 
 # --- the torch side ----------------------------------------------------------------------
 
-tn = pytest.importorskip("deap_cnn.transfer_network")
+tn = pytest.importorskip("deap_cnn.families.transfer.network")
 
 
 @pytest.fixture(autouse=True)
