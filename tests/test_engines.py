@@ -329,8 +329,9 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
     out = tmp_path / "lost"
     args = ["--strategy", "ga", "--population", "4", "--generations", "3", "--epochs", "1", "--max-batches", "20",
             "--widths", "4", "8", "--max-skip-units", "3", "--final-epochs", "0", "--seed", "5", "--out", str(out)]
+    # A fixed limit, not the 2-minute floor; above one evaluation on a loaded machine (a worker's first took 9 s).
     launcher = subprocess.Popen([PYTHON, "-m", "scoop", "-n", "2", str(script), *args], cwd=tmp_path,
-                                env=env(DEAP_CNN_RESULT_TIMEOUT="4"), stdout=subprocess.PIPE,
+                                env=env(DEAP_CNN_RESULT_TIMEOUT="20"), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
