@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from deap_cnn.engines import EngineError, LostWorkerError, make_engine
+from deap_cnn.engines import DEFAULT_RESULT_TIMEOUT, RESULT_TIMEOUT_ENV, EngineError, LostWorkerError, make_engine
 from deap_cnn.engines.serial import SerialEngine
+from deap_cnn.engines.timeout import ResultTimeout, Timed, TimedFuture
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -170,6 +171,28 @@ def identity(value):
 
 
 @pytest.mark.slow
+def test_dask_limit_follows_the_evaluations_of_map_and_submit(dask_engine):
+    policy = dask_engine.timeout
+    dask_engine.timeout = ResultTimeout(floor=2)  # small numbers: the 2-minute floor, shrunk
+    try:
+        assert dask_engine.map(square, range(4)) == [0, 1, 4, 9]
+        assert 0 < dask_engine.timeout.slowest < 0.5  # timed on the workers
+        assert dask_engine.result_timeout == 2
+        [future] = dask_engine.as_completed([dask_engine.submit(slow_square, 2)])  # sleeps 0.6 s
+        assert future.result() == 4 and dask_engine.timeout.slowest >= 0.6
+        dask_engine.timeout = ResultTimeout(floor=1, factor=1)
+        dask_engine.timeout.observe(0.1)
+        with pytest.raises(LostWorkerError, match=r"limit was 1 s \(1 times the slowest evaluation") as lost:
+            list(dask_engine.as_completed([dask_engine.submit(time.sleep, 3)]))
+        assert [type(f) for f in lost.value.missing] == [TimedFuture]
+        with pytest.raises(LostWorkerError, match="at least 1 s") as lost:
+            dask_engine.map(time.sleep, [0, 3])
+        assert 1 in lost.value.missing and sorted([*lost.value.completed, *lost.value.missing]) == [0, 1]
+    finally:
+        dask_engine.timeout = policy
+
+
+@pytest.mark.slow
 def test_dask_leaves_the_global_random_stream_to_the_search(dask_engine):
     # Lists longer than 10 make dask.sizeof sample with ``random``, in the client's event-loop
     # thread, after map has returned (the futures' release): the seeded search must not see it.
@@ -306,8 +329,9 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
     out = tmp_path / "lost"
     args = ["--strategy", "ga", "--population", "4", "--generations", "3", "--epochs", "1", "--max-batches", "20",
             "--widths", "4", "8", "--max-skip-units", "3", "--final-epochs", "0", "--seed", "5", "--out", str(out)]
+    # A fixed limit, not the 2-minute floor; above one evaluation on a loaded machine (a worker's first took 9 s).
     launcher = subprocess.Popen([PYTHON, "-m", "scoop", "-n", "2", str(script), *args], cwd=tmp_path,
-                                env=env(DEAP_CNN_RESULT_TIMEOUT="4"), stdout=subprocess.PIPE,
+                                env=env(DEAP_CNN_RESULT_TIMEOUT="20"), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -382,6 +406,192 @@ def test_dask_killed_worker_mid_evaluation_every_evaluation_stored_once(tmp_path
         assert [ind.fitness.values[0] for ind in individuals] == [float(len(str(ind))) for ind in individuals]
 
 
+# --- the lost-worker limit follows the run ----------------------------------------------
+
+
+@pytest.fixture
+def no_env_limit(monkeypatch):
+    monkeypatch.delenv(RESULT_TIMEOUT_ENV, raising=False)
+
+
+def test_limit_before_anything_is_known_is_the_old_default(no_env_limit):
+    assert ResultTimeout().seconds == DEFAULT_RESULT_TIMEOUT == 1800
+    assert "no evaluation has finished" in ResultTimeout().describe()
+
+
+def test_limit_is_four_times_the_slowest_evaluation_seen_and_at_least_two_minutes(no_env_limit):
+    timeout = ResultTimeout()
+    timeout.observe(20)  # a run of 20-second candidates: two minutes, not half an hour
+    assert timeout.seconds == 120
+    timeout.observe(5)
+    timeout.observe(600)
+    assert timeout.seconds == 2400
+    assert timeout.describe() == "4 times the slowest evaluation (seen 600 s), at least 120 s"
+
+
+def test_an_estimate_counts_before_the_first_result_bounded_by_the_candidate_limit(no_env_limit):
+    timeout = ResultTimeout()
+    timeout.expect(30)
+    assert timeout.seconds == 120
+    timeout.expect(300)
+    assert timeout.seconds == 1200
+    timeout.expect(10_000)  # a guess: at most the old default, without a candidate limit
+    assert timeout.seconds == 1800
+    timeout.expect(10_000, candidate_limit=900)  # four times --candidate-limit, the default if that is shorter
+    assert timeout.seconds == 3600 and timeout.describe().endswith("at most 3600 s on the estimate alone")
+    timeout.observe(5000)  # a fact: an evaluation did take that long
+    assert timeout.seconds == 20_000
+    assert "seen 5000 s, expected 10000 s" in timeout.describe()
+
+
+def test_the_estimate_stays_a_lower_bound_after_quicker_results(no_env_limit):
+    timeout = ResultTimeout()
+    timeout.expect(300)  # the largest candidate, not drawn yet
+    timeout.observe(10)
+    assert timeout.seconds == 1200
+
+
+def test_the_environment_and_the_argument_fix_the_limit(monkeypatch):
+    monkeypatch.setenv(RESULT_TIMEOUT_ENV, "45")
+    timeout = ResultTimeout()
+    timeout.expect(10_000)
+    timeout.observe(900)
+    assert timeout.seconds == 45 and timeout.describe() == f"set by {RESULT_TIMEOUT_ENV}"
+    assert ResultTimeout(7).seconds == 7  # the argument wins over the environment
+    monkeypatch.setenv(RESULT_TIMEOUT_ENV, "soon")
+    with pytest.raises(EngineError, match=f"{RESULT_TIMEOUT_ENV} must be a positive number of seconds, got 'soon'"):
+        ResultTimeout()
+    with pytest.raises(EngineError, match="result_timeout must be a positive number of seconds, got -1"):
+        ResultTimeout(-1)
+
+
+def test_serial_engine_has_no_limit_and_ignores_estimates():
+    engine = SerialEngine()
+    engine.expect(100)
+    assert engine.timeout is None and engine.result_timeout is None
+
+
+def test_timed_future_answers_with_the_value_and_reports_the_time(no_env_limit):
+    from concurrent.futures import Future
+
+    timeout = ResultTimeout()
+    assert Timed(square)(3)[0] == 9
+    done = Future()
+    done.set_result(("value", 42.0))
+    future = TimedFuture(done, timeout)
+    assert future.result() == "value" and future.result() == "value"
+    assert timeout.slowest == 42.0 and future.done()  # other attributes are the engine's future's
+    failed = Future()
+    failed.set_exception(ValueError("three"))
+    future = TimedFuture(failed, timeout)
+    future.settle()  # as as_completed does: the exception waits for result()
+    with pytest.raises(ValueError, match="three"):
+        future.result()
+    assert timeout.slowest == 42.0
+
+
+class ExpectingEngine(SerialEngine):
+    """A serial engine with a lost-worker limit, to see what the runner tells it."""
+
+    def __init__(self):
+        super().__init__()
+        self.timeout = ResultTimeout()
+        self.expected = []
+
+    def expect(self, seconds, candidate_limit=None):
+        self.expected.append((seconds, candidate_limit))
+        super().expect(seconds, candidate_limit)
+
+
+def test_the_runner_gives_the_engine_its_estimate_before_the_first_evaluation(tmp_path, monkeypatch, no_env_limit):
+    from deap_cnn.runs import runner
+    from deap_cnn.runs.cli import main
+
+    engine = ExpectingEngine()
+    monkeypatch.setattr(runner, "open_engine", lambda config: engine)
+    seen_by_first_evaluation = []
+    record = runner.compose
+
+    def composing(config):
+        parts = record(config)
+        evaluate = parts.evaluate
+
+        def first(genome):
+            seen_by_first_evaluation.append(list(engine.expected))
+            return evaluate(genome)
+
+        parts.evaluate = first
+        return parts
+
+    monkeypatch.setattr(runner, "compose", composing)
+    argv = ["search", "--population", "2", "--generations", "0", "--epochs", "1", "--max-batches", "2",
+            "--final-epochs", "0", "--widths", "4", "--max-skip-units", "2", "--candidate-limit", "600",
+            "--rerank", "1", "--rerank-epochs", "3", "--device", "cpu", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    (search, limit), (rerank, _) = engine.expected
+    assert seen_by_first_evaluation[0] == [(search, 600.0)] and search > 0
+    assert rerank == pytest.approx(3 * search)  # reranking trains three epochs where the search trained one
+    assert engine.timeout.ceiling == 2400
+
+
+def test_a_time_budget_caps_what_the_runner_expects(no_env_limit):
+    from deap_cnn.runs.config import SearchConfig
+    from deap_cnn.runs.runner import _expect_evaluations
+    from deap_cnn.training.estimate import TrainingEstimate
+
+    engine = ExpectingEngine()
+    estimate = TrainingEstimate("S4", seconds=300.0, steps=100, step_seconds=3.0, device="cpu")
+    _expect_evaluations(engine, SearchConfig(epochs=2, time_budget=20), estimate, 2)
+    _expect_evaluations(engine, SearchConfig(epochs=2), estimate, 4)
+    _expect_evaluations(None, SearchConfig(), estimate, 4)  # the caller's own map: nothing to tell
+    assert engine.expected == [(20.0, 1800.0), (600.0, 1800.0)]
+
+
+SCOOP_LOST_QUICKLY = """
+    import os, signal, time
+    from deap_cnn.engines import LostWorkerError, make_engine
+    from deap_cnn.engines.scoop_engine import end_scoop_run
+    from deap_cnn.engines.timeout import ResultTimeout
+
+    def slow_square(x):
+        time.sleep(0.1 * (x % 3))
+        return x * x
+
+    if __name__ == "__main__":
+        engine = make_engine("scoop")
+        engine.timeout = ResultTimeout(floor=1)  # small numbers: the 2-minute floor, shrunk
+        assert engine.map(slow_square, range(6)) == [x * x for x in range(6)]
+        print("LIMIT", engine.result_timeout, flush=True)
+        worker = engine.submit(os.getpid)
+        [done] = engine.as_completed([worker])
+        assert done.result() != os.getpid()
+        os.kill(done.result(), signal.SIGKILL)
+        try:
+            engine.map(slow_square, range(6))
+        except LostWorkerError as lost:
+            print("MAP LOST", sorted(lost.completed), lost.missing, lost, flush=True)
+        try:
+            list(engine.as_completed([engine.submit(slow_square, 1)]))
+        except LostWorkerError as lost:
+            print("AS_COMPLETED LOST", lost, flush=True)
+        end_scoop_run(None, 1)
+"""
+
+
+@pytest.mark.slow
+def test_scoop_small_run_notices_a_lost_worker_after_its_own_limit(tmp_path):
+    script = tmp_path / "lost.py"
+    script.write_text(textwrap.dedent(SCOOP_LOST_QUICKLY))
+    environment = env()
+    environment.pop(RESULT_TIMEOUT_ENV, None)
+    out = run_group([PYTHON, "-m", "scoop", "-n", "2", str(script)], 120, cwd=tmp_path, env=environment)
+    lines = {line.split(" ", 1)[0]: line for line in out.stdout.splitlines()}
+    assert lines.get("LIMIT") == "LIMIT 1.0", out.stdout + out.stderr
+    assert "a worker was probably lost" in lines.get("MAP", ""), out.stdout + out.stderr
+    assert "(4 times the slowest evaluation (seen 0 s), at least 1 s)" in lines["MAP"]
+    assert "a worker was probably lost" in lines.get("AS_COMPLETED", ""), out.stdout + out.stderr
+
+
 # --- several hosts (loopback) ---------------------------------------------------------
 
 
@@ -411,7 +621,7 @@ def test_dask_scheduler_and_worker_started_apart_run_a_search(tmp_path):
             assert time.monotonic() < deadline, "the workers never joined"
             try:
                 engine = engine or make_engine("dask", scheduler=address)
-            except OSError:
+            except EngineError:  # the scheduler is still starting
                 pass
             time.sleep(0.3)
         with engine:

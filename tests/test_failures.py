@@ -14,6 +14,7 @@ import json
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -80,6 +81,22 @@ def truncated_npz(tmp):
     return str(tmp / "data.npz")
 
 
+def single_array_npz(tmp):
+    np.save(tmp / "data.npy", np.zeros((40, 8, 8), np.uint8))
+    (tmp / "data.npy").rename(tmp / "data.npz")
+    return str(tmp / "data.npz")
+
+
+def corrupt_npz(tmp):
+    """A whole zip archive whose compressed x_train is overwritten with other bytes."""
+    np.savez_compressed(tmp / "data.npz", **_arrays())
+    content = bytearray((tmp / "data.npz").read_bytes())
+    start = content.index(b"x_train.npy") + 40
+    content[start : start + 200] = bytes(200)
+    (tmp / "data.npz").write_bytes(bytes(content))
+    return str(tmp / "data.npz")
+
+
 def _png(path, size=(8, 8)):
     from PIL import Image
 
@@ -126,9 +143,13 @@ def empty_image_tree(tmp):
 
 # (id, data writer or None, extra arguments, status, a piece of the message)
 DATA = [
-    ("npz-garbage", raw_file(b"not a zip archive" * 8), [], 1, "as a .npz archive"),
-    ("npz-truncated", truncated_npz, [], 1, "as a .npz archive"),
-    ("npz-empty-file", raw_file(b""), [], 1, "as a .npz archive"),
+    ("npz-text", raw_file(b"x_train,y_train\n0,1\n" * 8), [], 1,
+     "data.npz' is not a numpy .npz archive: it holds text, starting 'x_train,y_train\\n0,1"),
+    ("npz-binary-garbage", raw_file(bytes(range(256))), [], 1, "is not a numpy .npz archive: it starts with the bytes"),
+    ("npz-single-array", single_array_npz, [], 1, "is not a numpy .npz archive: it holds a single array, as np.save"),
+    ("npz-empty-file", raw_file(b""), [], 1, "is not a numpy .npz archive: the file is empty"),
+    ("npz-truncated", truncated_npz, [], 1, "data.npz' is a damaged .npz archive"),
+    ("npz-corrupt-member", corrupt_npz, [], 1, "data.npz' is a damaged .npz archive"),
     ("npz-wrong-keys", lambda tmp: np.savez(tmp / "keys.npz", images=np.zeros((4, 8, 8))) or str(tmp / "keys.npz"),
      [], 1, "missing key 'x_train'"),
     ("npz-missing-key", npz(y_test=None), [], 1, "missing key 'y_test'"),
@@ -294,6 +315,30 @@ def test_an_unwritable_out_is_one_line(tmp_path, capsys):
     (tmp_path / "file").write_text("not a folder")
     assert main(["search", *TINY, "--out", tmp_path / "file" / "run"]) == 1
     assert "choose a writable --out" in _one_line_error(capsys)
+
+
+def _unused_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("unreachable", [True, False], ids=["nothing-listens", "malformed-address"])
+def test_a_dask_scheduler_out_of_reach_is_one_line_and_leaves_no_folder(tmp_path, capsys, monkeypatch, unreachable):
+    pytest.importorskip("distributed")
+    from deap_cnn.engines import dask_engine
+
+    monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 0.5)  # distributed retries a refused port until then
+    address = f"tcp://127.0.0.1:{_unused_port()}" if unreachable else "head-node"
+    out = tmp_path / "run"
+    assert main(["search", *TINY, "--engine", "dask", "--scheduler", address, "--out", out]) == 1
+    err = _one_line_error(capsys)
+    assert address in err
+    if unreachable:
+        assert "check that the scheduler is running" in err and "port" in err and "firewall" in err, err
+    else:
+        assert "write it as tcp://HOST:PORT" in err, err
+    assert not out.exists()
 
 
 def test_a_run_that_never_finished_a_generation_resumes_cleanly(tmp_path, capsys):

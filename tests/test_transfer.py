@@ -243,22 +243,38 @@ def test_layer_mutation_respects_the_backbone_bound():
     assert kept_seen[1] > 20 and 8 not in kept_seen  # wide steps pile up at the bound, and a chosen gene moves
 
 
-def test_tournament_of_two_is_deaps_sel_tournament_with_an_rng():
+def _ten_ranked():
     individuals = []
     for fitness in range(10):
         ind = creator.TransferIndividual([1, 0, 1e-3, 0.5])
         ind.fitness.values = (float(fitness),)
         individuals.append(ind)
-    random.seed(3)
-    theirs = tools.selTournament(individuals, 50, tournsize=2)
-    random.seed(3)
-    ours = sel_tournament(individuals, 50)
-    assert [id(i) for i in ours] == [id(i) for i in theirs]
-    chosen = sel_tournament(individuals, 2000, rng=random.Random(0))
-    assert all(any(c is i for i in individuals) for c in chosen[:20])
+    return individuals
+
+
+def test_mates_are_picked_by_deaps_tournaments_of_two():
+    from deap_cnn.families.transfer import FAMILY
+
+    assert FAMILY.select_mates.func is tools.selTournament and FAMILY.select_mates.keywords == {"tournsize": 2}
+    individuals = _ten_ranked()
+    random.seed(0)
+    chosen = FAMILY.select_mates(individuals, 2000)
+    assert all(any(c is i for i in individuals) for c in chosen[:20])  # references, not copies
     # P(best wins) = 1 - (9/10)^2 = 0.19; P(worst) = 0.01
     counts = Counter(c.fitness.values[0] for c in chosen)
     assert 0.15 < counts[9.0] / 2000 < 0.23 and counts[0.0] / 2000 < 0.03
+
+
+def test_sel_tournament_is_a_deprecated_alias_of_deaps():
+    individuals = _ten_ranked()
+    random.seed(3)
+    theirs = tools.selTournament(individuals, 50, tournsize=2)
+    random.seed(3)
+    with pytest.warns(DeprecationWarning, match="use deap.tools.selTournament"):
+        ours = sel_tournament(individuals, 50)
+    assert [id(i) for i in ours] == [id(i) for i in theirs]
+    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="no longer takes an rng"):
+        sel_tournament(individuals, 2, rng=random.Random(0))  # DEAP's cannot honour it: refused, not ignored
 
 
 def test_init_draws_kept_and_frozen_over_their_whole_ranges():
@@ -281,7 +297,7 @@ def test_clone_and_pickle_keep_the_genes():
 
 # --- the torch side ----------------------------------------------------------------------
 
-tn = pytest.importorskip("deap_cnn.transfer_network")
+tn = pytest.importorskip("deap_cnn.families.transfer.network")
 
 
 @pytest.fixture(autouse=True)
@@ -514,7 +530,7 @@ def test_a_short_run_through_the_loop_and_store(tmp_path):
     toolbox.register("population", tools.initRepeat, list, toolbox.individual)
     toolbox.register("mate", cx_two_point, space=space)
     toolbox.register("mutate", mut_transfer, space=space)
-    toolbox.register("select_mates", sel_tournament, tournsize=2)
+    toolbox.register("select_mates", tools.selTournament, tournsize=2)
     toolbox.register("select", sel_environmental)
     toolbox.register("evaluate", evaluator.record)
 

@@ -12,10 +12,17 @@ has:
 - ``submit(func, *args) -> future``: start one call; ``future.result()`` gives
   its value (or raises its exception);
 - ``as_completed(futures, timeout=None)``: yield the futures as they finish;
-  when ``timeout`` seconds pass without one finishing, raise
-  :class:`LostWorkerError`;
+  when ``timeout`` seconds (default: the engine's lost-worker limit) pass
+  without one finishing, raise :class:`LostWorkerError`;
 - ``workers``: how many evaluations can run at once;
+- ``expect(seconds, candidate_limit=None)``: the run's estimate of its
+  slowest evaluation, to which the lost-worker limit is fitted;
 - ``close()`` (safe to call twice), and ``with engine: ...``.
+
+The lost-worker limit of the SCOOP and Dask engines (``map`` and
+``as_completed`` alike) follows the run: four times its slowest evaluation,
+seen or expected, and at least two minutes; ``DEAP_CNN_RESULT_TIMEOUT``
+fixes it instead. See :mod:`deap_cnn.engines.timeout`.
 
 Engines (:func:`make_engine`):
 
@@ -23,8 +30,8 @@ Engines (:func:`make_engine`):
     Everything in this process, one call after another.
 ``"scoop"``
     SCOOP's workers, for scripts started with ``python -m scoop``. A worker
-    that dies no longer hangs the run: after ``result_timeout`` seconds without
-    a result the engine raises :class:`LostWorkerError` (see
+    that dies no longer hangs the run: after the lost-worker limit without a
+    result the engine raises :class:`LostWorkerError` (see
     :mod:`deap_cnn.engines.scoop_engine`).
 ``"dask"``
     A Dask ``distributed`` cluster, local or remote; lost workers' tasks are
@@ -49,11 +56,12 @@ __all__ = [
     "result_timeout_from_env",
 ]
 
-#: Seconds without any result after which a lost worker is assumed. It must be
-#: longer than the slowest single evaluation, hence generous.
+#: Seconds without any result after which a lost worker is assumed while nothing is known of the
+#: evaluations' times (see :mod:`deap_cnn.engines.timeout`). It must be longer than the slowest single
+#: evaluation, hence generous.
 DEFAULT_RESULT_TIMEOUT = 1800.0
 
-#: Environment variable that overrides :data:`DEFAULT_RESULT_TIMEOUT` (seconds).
+#: Environment variable that fixes the lost-worker limit (seconds), whatever the run's evaluations take.
 RESULT_TIMEOUT_ENV = "DEAP_CNN_RESULT_TIMEOUT"
 
 
@@ -75,11 +83,11 @@ class LostWorkerError(EngineError, TimeoutError):
         self.missing = list(missing)
 
 
-def result_timeout_from_env(default=DEFAULT_RESULT_TIMEOUT) -> float:
-    """``DEAP_CNN_RESULT_TIMEOUT`` as seconds, else ``default``."""
+def result_timeout_from_env(default=DEFAULT_RESULT_TIMEOUT) -> float | None:
+    """``DEAP_CNN_RESULT_TIMEOUT`` as seconds, else ``default`` (``None``: not set)."""
     text = os.environ.get(RESULT_TIMEOUT_ENV)
     if not text:
-        return float(default)
+        return None if default is None else float(default)
     try:
         seconds = float(text)
     except ValueError:
@@ -89,21 +97,41 @@ def result_timeout_from_env(default=DEFAULT_RESULT_TIMEOUT) -> float:
     return seconds
 
 
-def lost_worker_message(waited, missing, total) -> str:
-    """The text of a :class:`LostWorkerError`: what happened, and that finished work is kept."""
+def lost_worker_message(waited, missing, total, limit, why) -> str:
+    """The text of a :class:`LostWorkerError`: what happened, that finished work is kept, and the limit."""
     return (
         f"no evaluation result arrived for {waited:.0f} s ({missing} of {total} evaluations still out): "
         f"a worker was probably lost (killed, out of memory, or its machine went away). "
         f"Completed evaluations are saved; resume the run to train only the missing ones. "
-        f"If single evaluations can take longer than that, raise the limit with {RESULT_TIMEOUT_ENV}."
+        f"The limit was {limit:.0f} s ({why}); if single evaluations can take longer, "
+        f"set it with {RESULT_TIMEOUT_ENV}."
     )
 
 
 class Engine:
-    """What the engines share: context-manager use and an idempotent :meth:`close`."""
+    """What the engines share: context-manager use, an idempotent :meth:`close`, and the lost-worker timeout.
+
+    ``timeout``: the :class:`~deap_cnn.engines.timeout.ResultTimeout` of an
+    engine that can lose workers (``None`` for the serial engine).
+    """
 
     name = "engine"
     workers = 1
+    timeout = None
+
+    @property
+    def result_timeout(self) -> float | None:
+        """Seconds without any result before :class:`LostWorkerError`, now (``None``: no limit)."""
+        return None if self.timeout is None else self.timeout.seconds
+
+    def expect(self, seconds, candidate_limit=None):
+        """Tell the engine its slowest evaluation should take about ``seconds``; its lost-worker limit follows.
+
+        ``candidate_limit`` (``--candidate-limit``) bounds what an estimate
+        alone makes of the limit; see :mod:`deap_cnn.engines.timeout`.
+        """
+        if self.timeout is not None:
+            self.timeout.expect(seconds, candidate_limit)
 
     def map(self, func, iterable, on_result=None) -> list:
         raise NotImplementedError

@@ -6,7 +6,9 @@ address the engine starts a ``LocalCluster`` of worker processes: one per
 CUDA GPU (each offering the resource ``GPU=1``) when CUDA is available,
 otherwise ``n_workers`` sharing the CPU cores (each worker's torch threads
 are the cores divided among them, through ``DEAP_CNN_LOCAL_WORKERS``). With
-``scheduler="tcp://host:8786"`` it joins a running cluster instead. Tasks are
+``scheduler="tcp://host:8786"`` it joins a running cluster instead (one
+that does not answer within :data:`CONNECT_TIMEOUT` is an
+:class:`~deap_cnn.engines.EngineError` naming the address). Tasks are
 submitted with ``pure=False``: Dask never merges or caches two evaluations.
 It is quiet: distributed logs only errors, and the dashboard is off unless
 ``dashboard_address`` is given.
@@ -30,17 +32,18 @@ import os
 import random
 import sys
 
-from . import (
-    Engine,
-    EngineError,
-    LostWorkerError,
-    lost_worker_message,
-    result_timeout_from_env,
-)
+from . import Engine, EngineError, LostWorkerError, lost_worker_message
+from .timeout import ResultTimeout, Timed, TimedFuture
 
 __all__ = ["DaskEngine"]
 
 _QUIET = logging.ERROR
+
+#: Seconds to wait for a running scheduler to answer. Dask's default is 30 s, retrying all along, for
+#: a cluster that is still starting; the scheduler a search joins runs already, and one that is up
+#: answers in well under a second even across machines, so 10 s still allows for a busy scheduler or
+#: a slow network while a stopped scheduler or a mistyped address is reported three times sooner.
+CONNECT_TIMEOUT = 10.0
 
 
 def _import_distributed():
@@ -104,6 +107,22 @@ def _isolate_random():
             module.random = private
 
 
+def _connect(distributed, scheduler, timeout):
+    """A client of the running scheduler at ``scheduler``; else one line naming the address and what to check."""
+    try:
+        return distributed.Client(scheduler, timeout=timeout)
+    except ValueError as error:  # distributed's own words name what is wrong with the address
+        raise EngineError(
+            f"{scheduler!r} is not a Dask scheduler address ({error}); "
+            "write it as tcp://HOST:PORT, e.g. tcp://head:8786"
+        ) from None
+    except OSError:  # refused, unknown host or silence: distributed retries until the timeout, then says only that
+        raise EngineError(
+            f"no Dask scheduler answered at {scheduler} within {timeout:g} s: check that the scheduler is running "
+            f"(dask scheduler --port PORT), that the host and port are right, and that no firewall blocks the port"
+        ) from None
+
+
 class DaskEngine(Engine):
     """Evaluations on a Dask cluster: a new local one, or the one at ``scheduler``.
 
@@ -113,10 +132,14 @@ class DaskEngine(Engine):
     ``gpu``: ask each task for ``GPU=1`` (default: when the local cluster has
     GPUs; set it for a remote cluster whose workers offer that resource);
     ``result_timeout``: seconds without any result before
-    :class:`~deap_cnn.engines.LostWorkerError` (Dask reruns lost tasks, so
-    this only fires when no worker is left); ``dashboard_address``: e.g.
-    ``":8787"`` to watch the cluster (off by default). Other keywords go to
-    ``LocalCluster``.
+    :class:`~deap_cnn.engines.LostWorkerError`, fixed (Dask reruns lost
+    tasks, so this only fires when no worker is left; default: from
+    ``DEAP_CNN_RESULT_TIMEOUT``, else following the run, for ``map`` and
+    ``as_completed`` alike, as :mod:`deap_cnn.engines.timeout` describes;
+    the policy is the ``timeout`` attribute); ``dashboard_address``: e.g.
+    ``":8787"`` to watch the cluster (off by default); ``connect_timeout``:
+    seconds to wait for the scheduler at ``scheduler`` to answer (default
+    :data:`CONNECT_TIMEOUT`). Other keywords go to ``LocalCluster``.
     """
 
     name = "dask"
@@ -129,11 +152,12 @@ class DaskEngine(Engine):
         gpu=None,
         result_timeout=None,
         dashboard_address=None,
+        connect_timeout=None,
         **cluster_options,
     ):
         distributed = _import_distributed()
         logging.getLogger("distributed").setLevel(_QUIET)
-        self.result_timeout = float(result_timeout) if result_timeout is not None else result_timeout_from_env()
+        self.timeout = ResultTimeout(result_timeout)
         self.cluster = None
         if scheduler is None:
             gpus = _cuda_devices()
@@ -156,7 +180,8 @@ class DaskEngine(Engine):
             self.client = distributed.Client(self.cluster)
         else:
             self.gpu = bool(gpu)
-            self.client = distributed.Client(scheduler)
+            timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
+            self.client = _connect(distributed, scheduler, timeout)
         _isolate_random()
         self._distributed = distributed
         self.closed = False
@@ -174,13 +199,13 @@ class DaskEngine(Engine):
         if not items:
             return []
         _isolate_random()  # again, for modules Dask imported since
-        futures = self.client.map(func, items, **self._task_options())
+        futures = self.client.map(Timed(func), items, **self._task_options())
         positions = {future.key: position for position, future in enumerate(futures)}
         results = {}
         try:
-            for future in self.as_completed(futures):
+            for future in self._completed(futures):
                 position = positions[future.key]
-                results[position] = future.result()
+                results[position] = self.timeout.unwrap(future.result())
                 if on_result is not None:
                     on_result(position, results[position])
         except LostWorkerError as lost:
@@ -200,17 +225,30 @@ class DaskEngine(Engine):
         return [results[position] for position in range(len(items))]
 
     def submit(self, func, *args):
-        return self.client.submit(func, *args, **self._task_options())
+        """Start ``func(*args)`` on the cluster; a :class:`~deap_cnn.engines.timeout.TimedFuture` of Dask's future."""
+        return TimedFuture(self.client.submit(Timed(func), *args, **self._task_options()), self.timeout)
 
     def as_completed(self, futures, timeout=None):
-        limit = self.result_timeout if timeout is None else float(timeout)
+        ours = {future.future: future for future in futures}  # Dask's future -> ours
+        try:
+            for inner in self._completed(list(ours), timeout):
+                ours[inner].settle()  # its time counts before the next wait
+                yield ours[inner]
+        except LostWorkerError as lost:
+            raise LostWorkerError(str(lost), missing=[ours[inner] for inner in lost.missing]) from None
+
+    def _completed(self, futures, timeout=None):
+        """Dask's ``futures`` as they finish; :class:`~deap_cnn.engines.LostWorkerError` after the limit without one."""
         pending = list(futures)
         total = len(pending)
         while pending:
+            limit = self.timeout.seconds if timeout is None else float(timeout)
             try:
                 done, _ = self._distributed.wait(pending, timeout=limit, return_when="FIRST_COMPLETED")
             except TimeoutError:
-                raise LostWorkerError(lost_worker_message(limit, len(pending), total), missing=pending) from None
+                why = self.timeout.describe() if timeout is None else "as_completed's timeout"
+                message = lost_worker_message(limit, len(pending), total, limit, why)
+                raise LostWorkerError(message, missing=pending) from None
             for future in [future for future in pending if future in done]:
                 pending.remove(future)
                 yield future

@@ -6,12 +6,15 @@ How it evaluates
 (``scoop.futures.submit``) and evaluates the rest here, in the origin, so that
 ``-n 2`` trains two candidates at a time. Results come back in the order of
 the items. Whenever the origin has nothing of its own to run it polls for
-results, and if ``result_timeout`` seconds pass since the last result arrived
-(default :data:`~deap_cnn.engines.DEFAULT_RESULT_TIMEOUT`, or
-``DEAP_CNN_RESULT_TIMEOUT`` in the environment, or the ``result_timeout``
-argument) it raises :class:`~deap_cnn.engines.LostWorkerError` carrying the
-results that did arrive. Choose the timeout longer than the slowest single
-evaluation: a worker still training when it passes is taken for lost.
+results, and if the lost-worker limit passes since the last result arrived it
+raises :class:`~deap_cnn.engines.LostWorkerError` carrying the results that
+did arrive; ``as_completed`` keeps the same limit. The limit follows the run
+(:class:`~deap_cnn.engines.timeout.ResultTimeout`): four times the slowest
+evaluation seen (each timed on the worker that ran it) or expected (the run's
+estimate of its largest candidate), at least two minutes, 30 minutes while
+nothing is known; ``DEAP_CNN_RESULT_TIMEOUT`` or the ``result_timeout``
+argument fixes it instead. A worker still training when it passes is taken
+for lost.
 
 Why SCOOP hangs when a worker dies
 ----------------------------------
@@ -58,13 +61,8 @@ import sys
 import time
 from collections import deque
 
-from . import (
-    Engine,
-    EngineError,
-    LostWorkerError,
-    lost_worker_message,
-    result_timeout_from_env,
-)
+from . import Engine, EngineError, LostWorkerError, lost_worker_message
+from .timeout import ResultTimeout, Timed, TimedFuture
 
 __all__ = ["ScoopEngine", "end_scoop_run", "scoop_is_running"]
 
@@ -99,10 +97,12 @@ class ScoopEngine(Engine):
     """Evaluations over the workers of the running SCOOP pool.
 
     ``result_timeout``: seconds without any result before
-    :class:`~deap_cnn.engines.LostWorkerError` (default from
-    ``DEAP_CNN_RESULT_TIMEOUT``, else 1800). ``evaluate_locally``: the origin
-    evaluates its share of ``map`` too (on by default; off leaves the origin
-    to coordinate only, as ``submit`` always does).
+    :class:`~deap_cnn.engines.LostWorkerError`, fixed (default: from
+    ``DEAP_CNN_RESULT_TIMEOUT``, else following the run: see the module
+    docstring; the policy is the ``timeout`` attribute, ``expect`` feeds it
+    the run's estimate). ``evaluate_locally``: the origin evaluates its share
+    of ``map`` too (on by default; off leaves the origin to coordinate only,
+    as ``submit`` always does).
     """
 
     name = "scoop"
@@ -118,9 +118,7 @@ class ScoopEngine(Engine):
 
         self._futures = futures
         self.workers = max(1, int(getattr(scoop, "SIZE", 1) or 1))
-        self.result_timeout = float(result_timeout) if result_timeout is not None else result_timeout_from_env()
-        if not self.result_timeout > 0:
-            raise EngineError(f"result_timeout must be a positive number of seconds, got {result_timeout!r}")
+        self.timeout = ResultTimeout(result_timeout)
         self.evaluate_locally = evaluate_locally
         self._repeats = _RepeatCounter()
         self._logger = scoop.logger
@@ -147,22 +145,26 @@ class ScoopEngine(Engine):
     def map(self, func, iterable, on_result=None) -> list:
         items = list(iterable)
         report = on_result or (lambda position, result: None)
+        timed = Timed(func)
         results = {}
         remote = {}  # SCOOP future -> position
         todo = deque(range(len(items)))
         others = self.workers - 1 if self.evaluate_locally else self.workers
+
+        def keep(position, outcome):
+            results[position] = self.timeout.unwrap(outcome)
+            report(position, results[position])
+
         last_result = time.monotonic()
         while len(results) < len(items):
             # Two tasks per remote worker: its next one already waits in its queue while the
             # origin is busy training and cannot hand out work.
             while todo and len(remote) < 2 * others:
                 position = todo.popleft()
-                remote[self._futures.submit(func, items[position])] = position
+                remote[self._futures.submit(timed, items[position])] = position
             finished = self._finished(remote)
             for future in finished:
-                position = remote.pop(future)
-                results[position] = _value(future)
-                report(position, results[position])
+                keep(remote.pop(future), _value(future))
             if finished:
                 last_result = time.monotonic()
             if todo and (self.evaluate_locally or others == 0):
@@ -170,14 +172,12 @@ class ScoopEngine(Engine):
                 # the cheapest, when items come most expensive first (evaluate_population's
                 # order), so a remote worker that finishes early waits for little.
                 position = todo.pop()
-                results[position] = func(items[position])
-                report(position, results[position])
+                keep(position, timed(items[position]))
                 last_result = time.monotonic()
             elif not finished:
-                waited = time.monotonic() - last_result
-                if waited > self.result_timeout:
+                message = self._overdue(last_result, None, len(remote) + len(todo), len(items))
+                if message:
                     missing = sorted(list(remote.values()) + list(todo))
-                    message = lost_worker_message(waited, len(missing), len(items))
                     raise LostWorkerError(message, completed=results, missing=missing)
                 time.sleep(POLL_SECONDS)
         return [results[position] for position in range(len(items))]
@@ -185,29 +185,43 @@ class ScoopEngine(Engine):
     def submit(self, func, *args):
         """Start ``func(*args)`` on another worker; wait for it with :meth:`as_completed`.
 
-        The returned SCOOP future's ``result()`` blocks without the lost-worker
-        bound if called before the future finished.
+        Returns a :class:`~deap_cnn.engines.timeout.TimedFuture`, whose
+        ``result()`` blocks without the lost-worker bound if called before
+        the future finished.
         """
-        future = self._futures.submit(func, *args)
+        future = self._futures.submit(Timed(func), *args)
         self._finished([future])  # sends it off now rather than when SCOOP's buffer fills
-        return future
+        return TimedFuture(future, self.timeout, _value)
 
     def as_completed(self, futures, timeout=None):
-        limit = self.result_timeout if timeout is None else float(timeout)
-        pending = list(futures)
+        pending = {future.future: future for future in futures}  # SCOOP's future -> ours
+        total = len(pending)
         last_result = time.monotonic()
         while pending:
             finished = self._finished(pending)
-            for future in finished:
-                pending.remove(future)
+            for inner in finished:
+                future = pending.pop(inner)
+                future.settle()  # its time counts before the next wait
                 yield future
             if finished:
                 last_result = time.monotonic()
                 continue
-            waited = time.monotonic() - last_result
-            if waited > limit:
-                raise LostWorkerError(lost_worker_message(waited, len(pending), len(futures)), missing=pending)
+            message = self._overdue(last_result, timeout, len(pending), total)
+            if message:
+                raise LostWorkerError(message, missing=list(pending.values()))
             time.sleep(POLL_SECONDS)
+
+    def _overdue(self, since, timeout, missing, total):
+        """The lost-worker message when no result came since ``since`` for longer than the limit, else ``None``.
+
+        The limit is ``timeout`` if given, else the engine's, asked anew: each result may have moved it.
+        """
+        waited = time.monotonic() - since
+        limit = self.timeout.seconds if timeout is None else float(timeout)
+        if waited <= limit:
+            return None
+        why = self.timeout.describe() if timeout is None else "as_completed's timeout"
+        return lost_worker_message(waited, missing, total, limit, why)
 
     def close(self):
         if not self.closed:
@@ -216,11 +230,12 @@ class ScoopEngine(Engine):
 
 
 def _value(future):
-    """A finished SCOOP future's result (raising the worker's exception, if any), then SCOOP's record of it dropped."""
+    """A SCOOP future's result (raising the worker's exception, if any), then SCOOP's record of it dropped.
+
+    Blocks, without the lost-worker bound, if the future has not finished.
+    """
     try:
-        if future.exceptionValue is not None:
-            raise future.exceptionValue
-        return future.resultValue
+        return future.result()
     finally:
         future._delete()  # SCOOP keeps every future in a dict until told it was collected
 

@@ -179,15 +179,26 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
         saved.generations = max(saved.generations, config.generations)
         config = saved.check()
     parts = compose(config)  # data, family and options are checked before the folder is claimed
-    if not resume:
-        folder.claim(config.to_dict())
-    else:
+    if resume:
         _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
-        folder.write_config(config.to_dict())
     engine = None
     try:
-        with stop_on_signals():
+        with stop_on_signals():  # opened before the claim: a scheduler that cannot be reached leaves no folder
             engine = open_engine(config) if map_function is None else None
+        if not resume:
+            folder.claim(config.to_dict())
+        else:
+            folder.write_config(config.to_dict())
+        return _run_claimed(config, folder, parts, map_function, verbose, engine)
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _run_claimed(config, folder, parts, map_function, verbose, engine=None) -> dict:
+    """:func:`_run` in the claimed ``folder``; ``status.json`` says so when the run is interrupted or fails."""
+    try:
+        with stop_on_signals():
             if engine is None:
                 return _run(config, folder, parts, map_function, 1, verbose)
             return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
@@ -197,9 +208,6 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
     except BaseException as error:
         folder.set_status("failed", f"{type(error).__name__}: {error}", evaluations=folder.evaluation_count())
         raise
-    finally:
-        if engine is not None:
-            engine.close()
 
 
 def _largest_and_probe(parts):
@@ -247,6 +255,25 @@ def check_candidate_time(config, parts, verbose=True):
     return estimate
 
 
+def _expect_evaluations(engine, config, estimate, epochs):
+    """Fit ``engine``'s lost-worker limit to evaluations of ``epochs`` epochs, from the largest candidate's ``estimate``.
+
+    The estimate is of ``config.epochs`` epochs; ``--time-budget`` cuts every
+    training short. Nothing to do without an engine or an estimate.
+    """
+    if engine is None or estimate is None:
+        return
+    seconds = estimate.seconds * epochs / config.epochs
+    if config.time_budget:
+        seconds = min(seconds, config.time_budget)
+    engine.expect(seconds, config.candidate_limit)
+
+
+def _rerank_epochs(config) -> int:
+    """Epochs of each ``--rerank`` training: ``--rerank-epochs``, else twice the search's."""
+    return config.rerank_epochs or 2 * config.epochs
+
+
 def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
@@ -264,7 +291,8 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             f"{workers} worker(s); run folder {config.out}",
             flush=True,
         )
-    check_candidate_time(config, parts, verbose)
+    estimate = check_candidate_time(config, parts, verbose)
+    _expect_evaluations(engine, config, estimate, config.epochs)
     tensorboard = None
     if config.tensorboard:
         from .tensorboard import TensorBoardLog
@@ -318,6 +346,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
         if verbose:
             print("reranking skipped: this evaluation scores a genome the same every time", flush=True)
     elif config.rerank:
+        _expect_evaluations(engine, config, estimate, _rerank_epochs(config))
         best, reranked = rerank_best(config, parts, store, map_function, verbose)
     summary = _write_outputs(folder, config, parts, outcome, store, search_seconds, best)
     summary.update(reranked)
@@ -401,7 +430,7 @@ def rerank_best(config, parts, store, map_function=map, verbose=True):
         if known is None or sign * values[0] > sign * known[0]:
             fitness[row["genome"]] = values
     texts = top_distinct(((text, values[0]) for text, values in fitness.items()), config.rerank, sign=sign)
-    epochs = config.rerank_epochs or 2 * config.epochs
+    epochs = _rerank_epochs(config)
     evaluator = rerank_evaluator(parts.evaluator, epochs)
     kind = parts.family.individual(parts.weights)
     genomes = [as_individual(kind, parts.family.genome_class.from_string(text)) for text in texts]

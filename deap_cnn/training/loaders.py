@@ -69,6 +69,21 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 SAMPLE_FILE = "fashion_mnist_sample.npz"
 
 
+#: A zip archive's first bytes (a file's local header; an empty archive starts with its end record).
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+#: A ``.npy`` file's first bytes (``np.save``).
+NPY_MAGIC = b"\x93NUMPY"
+
+
+#: What a ``.npz`` data file must be, for the errors that refuse one.
+NPZ_EXPECTED = (
+    "expected a zip archive of the arrays x_train, y_train, x_test and y_test (classes optional), "
+    "as np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...) writes it"
+)
+
+
 SAMPLE_REBUILD = "python benchmarks/make_sample.py"
 
 
@@ -82,12 +97,34 @@ def load_npz(path) -> ImageDataset:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"no such .npz file: {str(path)!r}; check the path (relative paths start at {os.getcwd()!r})")
+    found = _not_a_zip(path)
+    if found is not None:  # np.load would try it as a pickle and speak of pickled data
+        raise DataError(f"{str(path)!r} is not a numpy .npz archive: {found}; {NPZ_EXPECTED}")
     try:
         with np.load(path, allow_pickle=False) as archive:
             data = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:  # damaged or truncated
-        raise DataError(f"cannot read {str(path)!r} as a .npz archive ({exc}); write it with np.savez") from exc
+        raise DataError(
+            f"{str(path)!r} is a damaged .npz archive ({exc}), truncated perhaps by an interrupted copy; "
+            f"write it again: {NPZ_EXPECTED}"
+        ) from exc
     return from_dict(data, name=path.stem)
+
+
+def _not_a_zip(path: Path) -> str | None:
+    """What ``path`` holds instead of a zip archive (every .npz is one), or ``None`` when it starts like one."""
+    with open(path, "rb") as handle:
+        head = handle.read(64)
+    if head.startswith(ZIP_MAGIC):
+        return None
+    if not head:
+        return "the file is empty"
+    if head.startswith(NPY_MAGIC):
+        return "it holds a single array, as np.save writes one"
+    text = head.decode("utf-8", errors="ignore")  # a character cut off at byte 64 is dropped
+    if len(text.encode()) >= len(head) - 3 and all(c.isprintable() or c in "\t\r\n" for c in text):
+        return f"it holds text, starting {text[:32]!r}"
+    return f"it starts with the bytes {head[:8]!r}, neither a zip archive's nor a numpy array's"
 
 
 def load_idx_folder(path, classes=None, name: str | None = None) -> ImageDataset:

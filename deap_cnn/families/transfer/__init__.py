@@ -7,11 +7,13 @@ so the family makes its builder first and asks it for the space.
 
 from functools import partial
 
+from deap import tools
+
 from ..cnn_ga.operators import sel_environmental
 from ..registry import Family
 from .encoding import encode_transfer
 from .genome import OBJECTIVES, TRAIN_DEFAULTS, TransferGenome
-from .operators import cx_two_point, init_transfer_genome, mut_transfer, sel_tournament
+from .operators import cx_two_point, init_transfer_genome, mut_transfer
 from .space import TransferSpace
 
 __all__ = ["FAMILY", "TransferGenome", "TransferSpace", "init_transfer_genome", "cx_two_point", "mut_transfer"]
@@ -43,7 +45,7 @@ FAMILY = Family(
     init=init_transfer_genome,
     mate=cx_two_point,
     mutate=mut_transfer,
-    select_mates=partial(sel_tournament, tournsize=2),  # the paper's tournaments of two
+    select_mates=partial(tools.selTournament, tournsize=2),  # the paper's tournaments of two
     select=sel_environmental,
     train_defaults=TRAIN_DEFAULTS,
     encode=encode_transfer,

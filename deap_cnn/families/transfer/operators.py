@@ -1,10 +1,16 @@
-"""DEAP operators of the transfer genome: init, two-point crossover, Gaussian mutation, tournaments."""
+"""DEAP operators of the transfer genome: init, two-point crossover, Gaussian mutation.
+
+Parents are picked by DEAP's own ``tools.selTournament`` (tournaments of two);
+:func:`sel_tournament` remains as a deprecated alias of it.
+"""
 
 from __future__ import annotations
 
 import math
-import operator
 import random
+import warnings
+
+from deap import tools
 
 from ..hyper.genes import quantize_linear, quantize_log
 from .genome import TRANSFER_GENES
@@ -136,16 +142,20 @@ def mut_transfer(individual, space: TransferSpace, rng=random, indpb=0.5):
 
 
 def sel_tournament(individuals, k, tournsize=2, rng=random, fit_attr="fitness"):
-    """``k`` tournaments of ``tournsize`` individuals drawn with replacement; each picks its fittest.
+    """Deprecated: DEAP's ``tools.selTournament(individuals, k, tournsize)``, which the family uses.
 
-    DEAP's ``tools.selTournament`` with the paper's ``k = 2`` by default, and
-    an ``rng`` argument. Returns references, not copies.
+    Kept for code that imports it. DEAP draws from the ``random`` module, so
+    another ``rng`` is refused rather than silently ignored.
     """
-    individuals = list(individuals)
-    if not individuals:
-        raise ValueError("tournament selection needs at least one individual, got none")
-    chosen = []
-    for _ in range(k):
-        aspirants = [rng.choice(individuals) for _ in range(tournsize)]
-        chosen.append(max(aspirants, key=operator.attrgetter(fit_attr)))
-    return chosen
+    warnings.warn(
+        "deap_cnn.families.transfer.operators.sel_tournament is deprecated; "
+        "use deap.tools.selTournament(individuals, k, tournsize=2)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    if rng is not random:
+        raise TypeError(
+            "sel_tournament no longer takes an rng: DEAP's tools.selTournament draws from the random module; "
+            "seed that with random.seed"
+        )
+    return tools.selTournament(individuals, k, tournsize, fit_attr=fit_attr)
