@@ -14,6 +14,7 @@ import pytest
 
 from deap_cnn.runs.report import (
     ReportError,
+    best_evaluation,
     failure_groups,
     gene_values,
     genome_units,
@@ -25,6 +26,7 @@ from deap_cnn.runs.report import (
     write_report,
 )
 from deap_cnn.runs.report.progress import best_so_far
+from deap_cnn.runs.report.run_data import population_series
 from deap_cnn.runs.report.settings import settings_view
 from deap_cnn.runs.store import ResultsStore
 
@@ -83,7 +85,12 @@ def section(page, key):
 
 
 def column_titles(page):
-    return re.findall(r'<th scope="col" class="col-([a-z]+)"', page)
+    return re.findall(r'<th scope="col" class="col-([a-z-]+)"', page)
+
+
+def best_row_ids(page):
+    """The ids of the evaluations table's rows marked as the run's best."""
+    return re.findall(r'<tr class="evaluation[^"]*\bbest\b[^"]*">\s*<td class="col-id" data-sort="(\d+)', page)
 
 
 def test_one_row_per_evaluation(tmp_path):
@@ -187,6 +194,61 @@ def test_non_dominated_respects_directions():
     assert [g for g, _ in non_dominated(points, [])] == ["a", "b"]  # unnamed: first maximised, rest minimised
     swapped = [(g, values[::-1]) for g, values in points]  # names, not positions, say which way is better
     assert [g for g, _ in non_dominated(swapped, ["parameters", "accuracy"])] == ["a", "b"]
+
+
+def test_non_dominated_follows_recorded_directions_over_names():
+    points = [("a", [0.9, 10.0]), ("b", [0.8, 5.0]), ("c", [0.7, 20.0])]
+    # "score" and "cost" are a user's objectives: by position the first would be maximised, the second minimised.
+    assert [g for g, _ in non_dominated(points, ["score", "cost"], ["minimise", "maximise"])] == ["c"]
+    assert [g for g, _ in non_dominated(points, ["score", "cost"], ["maximise", "maximise"])] == ["a", "c"]
+    assert [g for g, _ in non_dominated(points, ["score", "cost"], ["minimise"])] == ["a", "b"]  # unfit: by name
+
+
+def test_a_run_that_minimises_shows_its_lowest_fitness_as_the_best(tmp_path):
+    records = [record("S4", (0.9,)), record("S8", (0.3,)), record("S16", (0.6,))]
+    status = {"state": "finished", "strategy": "ga", "objectives": ["score"], "directions": ["minimise"]}
+    run = read_run(make_run(tmp_path / "run", records, status))  # a user's objective: its name says nothing
+    assert run.directions == ["minimise"] and run.sign == -1.0
+    assert best_evaluation(run.evaluations, sign=run.sign)["genome"] == "S8"
+    assert best_evaluation(run.evaluations)["genome"] == "S4"  # the default: higher is better
+    progress = best_so_far(run.evaluations, run.sign)
+    best = [value for _, value in progress.best]
+    assert best == [0.9, 0.3, 0.3] and best == sorted(best, reverse=True)  # only falls
+    assert [number for number, _, _ in progress.improvements] == [1, 2]
+    page = render_html(run.folder)
+    first = section(page, "best-architecture")
+    assert "<code>S8</code>" in first and "S16" not in first and "S4" not in first
+    assert "<th scope=\"row\">objective</th><td>score (minimised)</td>" in first
+    assert "evaluation 2 of 3" in first
+    assert "Best score (minimised) 0.3000, first reached at evaluation 2 of 3" in section(page, "best-so-far")
+    assert best_row_ids(page) == ["2"]  # the table's highlight
+    assert "best: S8" in section(page, "validation-curves")  # the bold curve
+    xs, series = population_series(run)
+    assert series["population best"] == [0.3, 0.3]  # the logbook's min column, not its max (0.5, 0.6)
+    unrecorded = read_run(make_run(tmp_path / "old", records, {"objectives": ["loss", "accuracy"]}))
+    assert unrecorded.directions == ["minimise", "maximise"]  # built-in names say their direction
+    assert read_run(make_run(tmp_path / "last", records, {"objectives": ["last_accuracy"]})).sign == 1.0
+
+
+def test_directions_from_the_stores_settings_beside_a_config(tmp_path):
+    run = make_run(tmp_path / "run", [record("S4", (0.9,)), record("S8", (0.3,))], {"state": "running"})
+    with ResultsStore(run / "results.sqlite", fingerprint="f") as store:  # what a run records there
+        store.set_settings({"population": 2, "objectives": ["loss"], "directions": ["minimise"]})
+    data = read_run(run)
+    assert data.config_source == "config.json" and data.objectives == ["loss"] and data.directions == ["minimise"]
+    assert "<code>S8</code>" in section(render_html(run), "best-architecture")
+
+
+def test_a_multi_objective_run_follows_its_recorded_directions(tmp_path):
+    records = [record("S4", (0.5, 100.0)), record("S8", (0.7, 400.0)), record("S16", (0.6, 900.0))]
+    status = {"state": "finished", "objectives": ["error", "cost"], "directions": ["minimise", "maximise"]}
+    page = render_html(make_run(tmp_path / "run", records, status))
+    first = section(page, "best-architecture")
+    assert "<code>S4</code>" in first and "error (minimised), cost (maximised)" in first
+    front = section(page, "pareto-front")
+    assert "cost (maximised)" in front and "error (minimised)" in front
+    members = front.split("<table")[1]
+    assert "S4" in members and "S16" in members and "S8" not in members  # S16: lower error than S8, higher cost
 
 
 def test_hyperparameter_genes_get_one_plot_each(tmp_path):
@@ -356,7 +418,7 @@ def test_multi_objective_run_leads_with_its_most_accurate_member(tmp_path):
     page = render_html(run)
     first = section(page, "best-architecture")
     assert "<code>S8</code>" in first and "accuracy 0.7000 · parameters 400" in first
-    assert 'href="#section-pareto-front"' in first and "of the 2 architectures" in first
+    assert 'href="#section-pareto-front"' in first and "the highest accuracy of the 2 architectures" in first
     keys = section_keys(page)
     assert keys.index("evaluations") < keys.index("pareto-front") < keys.index("settings")
 

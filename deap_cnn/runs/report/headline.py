@@ -34,6 +34,8 @@ class Headline:
     #: ``(label, text)``: strategy, family, objectives, evaluations, time, last update.
     run_facts: list = field(default_factory=list)
     front_size: int = 0
+    #: What the best is the best by among the front's members (``"highest accuracy"``, ``"lowest loss"``).
+    front_pick: str = ""
     has_status: bool = False
     problems: list = field(default_factory=list)
 
@@ -55,9 +57,9 @@ def pick_best(run: RunData) -> tuple[str, dict | None]:
     with no scored row yet falls back on its saved front.
     """
     chosen = str(run_pick(run).get("genome") or "")
-    top = best_evaluation(run.evaluations, chosen or None)
+    top = best_evaluation(run.evaluations, chosen or None, run.sign)
     if chosen and (top is None or top["genome"] != chosen):
-        return chosen, best_evaluation([row for row in run.evaluations if row["genome"] == chosen])
+        return chosen, best_evaluation([row for row in run.evaluations if row["genome"] == chosen], sign=run.sign)
     if top is not None:
         return top["genome"], top
     if run.front:
@@ -77,6 +79,7 @@ def headline(run: RunData, genome: str, row: dict | None, progress: Progress) ->
         has_status=bool(run.status),
         problems=list(run.problems),
         front_size=len(run.front),
+        front_pick=f"{'lowest' if run.sign < 0 else 'highest'} {(run.objectives or ['first objective'])[0]}",
     )
     if genome:
         view.facts = _best_facts(run, genome, row)
@@ -149,14 +152,15 @@ def _found_text(run: RunData, row: dict) -> str:
 
 
 def _run_facts(run: RunData, progress: Progress) -> list:
-    """The run at a glance: strategy, family, objectives, evaluations, time spent, last update."""
+    """The run at a glance: strategy, family, objectives with their directions, evaluations, time spent, last update."""
     facts = []
     for key in ("strategy", "family"):
         value = run.status.get(key) or run.config.get(key)
         if value:
             facts.append((key, str(value)))
-    if len(run.objectives) > 1:
-        facts.append(("objectives", ", ".join(run.objectives)))
+    labels = run.objective_labels
+    if labels:
+        facts.append(("objectives" if len(labels) > 1 else "objective", ", ".join(labels)))
     ok = sum(row["status"] == "ok" for row in run.evaluations)
     failed = len(run.evaluations) - ok
     facts.append(("evaluations", f"{len(run.evaluations)} ({ok} ok, {failed} failed)"))

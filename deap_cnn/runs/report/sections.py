@@ -16,6 +16,7 @@ from .formatting import duration, fitness_value, plain, short_number, size
 from .progress import Progress
 from .run_data import (
     REPORT_NAME,
+    MINIMISE,
     RUN_FILES,
     RunData,
     _first,
@@ -70,7 +71,11 @@ class ProgressView:
 
 
 def progress(run: RunData, progress: Progress) -> ProgressView:
-    """The best so far against evaluations (the default axis) and against summed training time (if timed)."""
+    """The best so far against evaluations (the default axis) and against summed training time (if timed).
+
+    ``progress`` follows the run's first objective's direction: its best so
+    far falls, step by step, when that objective is minimised.
+    """
     objective = _objective(run)
     if not progress.best:
         reason = "no evaluation has been scored yet" if run.evaluations else "no evaluations yet"
@@ -85,7 +90,8 @@ def progress(run: RunData, progress: Progress) -> ProgressView:
         xs = [s / scale for s in progress.seconds]
         label = f"training time, summed over evaluations ({unit})"
         charts.append(AxisChart("time", "training time", _progress_chart(progress, xs, tip, label, y_label)))
-    return ProgressView(summary=_progress_summary(progress, objective), charts=charts)
+    named = f"{objective} (minimised)" if run.sign < 0 else objective
+    return ProgressView(summary=_progress_summary(progress, named), charts=charts)
 
 
 def _progress_chart(progress: Progress, xs: list, tip: dict, x_label: str, y_label: str) -> Markup:
@@ -162,8 +168,10 @@ def pareto_front(run: RunData) -> FrontView | None:
     shown = {genome for genome, _ in front}
     others = [(v[1], v[0], f"{g}: {_values_text(v)}") for g, v in points if g not in shown]
     highlight = [(v[1], v[0], f"{g}: {_values_text(v)}") for g, v in front]
+    directions = run.directions if len(run.directions) == len(names) else []
     chart = scatter_chart(
-        others, _direction(x_name, 1), _direction(y_name, 0), highlight, log_x=True, staircase=True
+        others, _direction(x_name, 1, directions), _direction(y_name, 0, directions), highlight, log_x=True,
+        staircase=True,
     )
     return FrontView(
         chart=Markup(chart),
@@ -175,8 +183,13 @@ def pareto_front(run: RunData) -> FrontView | None:
     )
 
 
-def _direction(name: str, index: int) -> str:
-    return f"{name} ({'minimised' if minimised(name, index) else 'maximised'})"
+def _direction(name: str, index: int, directions) -> str:
+    """``name (minimised)`` or ``name (maximised)``: as the run recorded it, else as its name says."""
+    if index < len(directions):
+        minimise = directions[index] == MINIMISE
+    else:
+        minimise = minimised(name, index)
+    return f"{name} ({'minimised' if minimise else 'maximised'})"
 
 
 def _values_text(values) -> str:
