@@ -1,8 +1,10 @@
 """The run report: the page over hand-made run folders, the command line, and the live server."""
 
 import configparser
+import csv
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from deap_cnn.runs.report import (
     serve,
     write_report,
 )
+from deap_cnn.runs.report.formatting import fitness_value
 from deap_cnn.runs.report.progress import best_so_far
 from deap_cnn.runs.report.run_data import population_series
 from deap_cnn.runs.report.settings import settings_view
@@ -442,6 +445,7 @@ def test_table_columns_follow_the_data(tmp_path):
     titles = column_titles(page)
     assert titles[:3] == ["id", "genome", "fitness"] and "status" in titles
     assert "flops" not in titles and "error" not in titles  # no row has a value there
+    assert "noise-free" not in titles  # trainings store no noise-free score
     failed = make_run(tmp_path / "failed", [*records, record("S16", (0.0,), "oom", "CUDA out of memory", flops=7)])
     assert {"flops", "error"} <= set(column_titles(render_html(failed)))
 
@@ -455,3 +459,61 @@ def test_templates_ship_with_the_package():
     files = [path.relative_to(package) for path in (package / "templates").rglob("*") if path.is_file()]
     assert files and all(any(path.match(pattern) for pattern in patterns) for path in files)
     assert any(line.strip().startswith("jinja2") for line in config["options"]["install_requires"].splitlines())
+
+
+@pytest.fixture(scope="module")
+def lookup_run(tmp_path_factory):
+    """A real benchmark-table run: NATS's 15,625 cells scored by a synthetic table, looked up with noise."""
+    from deap_cnn.families import get_family
+    from deap_cnn.runs.cli import main as deap_cnn_main
+
+    root = tmp_path_factory.mktemp("lookup")
+    table = root / "table.csv"
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["architecture", "score"])
+        for n, genome in enumerate(get_family("nats").space((3, 32, 32), 10, {}).all_genomes()):
+            writer.writerow([str(genome), 50 + (n * 7919) % 4500 / 100])
+    out = root / "run"
+    command = ["search", "--family", "nats", "--lookup", str(table), "--lookup-noise", "0.3", "--population", "4",
+               "--trainings", "12", "--out", str(out)]  # fmt: skip
+    assert deap_cnn_main(command) == 0
+    return out
+
+
+def stored_noise_free(run_dir):
+    with sqlite3.connect(f"file:{run_dir / 'results.sqlite'}?mode=ro", uri=True) as db:
+        return [value for (value,) in db.execute("SELECT noise_free_fitness FROM evaluations ORDER BY id")]
+
+
+def test_a_table_lookup_run_shows_the_tables_noise_free_scores(lookup_run):
+    best = json.loads((lookup_run / "best.json").read_text())
+    assert best["classes"] == [] and "test_accuracy" not in best and "noise_free_fitness" in best
+    page = render_html(lookup_run)
+    titles = column_titles(page)
+    assert titles[titles.index("fitness") + 1] == "noise-free"  # beside the noisy fitness
+    cells = re.findall(r'<td class="col-noise-free" data-sort="([^"]+)">', page)
+    assert [float(v) for v in cells] == stored_noise_free(lookup_run) and len(cells) == 12
+    first = section(page, "best-architecture")
+    expected = fitness_value(best["noise_free_fitness"])
+    assert f'<th scope="row">noise-free score in the table</th><td>{expected}</td>' in first
+    assert "scored by" in first and str(lookup_run.parent / "table.csv") in first and "sd 0.3" in first
+    assert "test accuracy</th>" not in first and "retrained" not in first  # nothing is trained
+    assert "looked up again with fresh noise" in first  # --rerank looks the best up again
+    assert "accuracy (maximised)" in first
+    assert "validation-curves" not in section_keys(page) and "curve" not in titles  # one point each: the fitness
+    assert "This part could not be drawn" not in page
+
+
+def test_a_running_table_lookup_run_shows_its_best_rows_noise_free_score(lookup_run, tmp_path):
+    run_dir = tmp_path / "running"
+    shutil.copytree(lookup_run, run_dir)
+    (run_dir / "best.json").unlink()
+    status = json.loads((run_dir / "status.json").read_text())
+    (run_dir / "status.json").write_text(json.dumps({**status, "state": "running"}))
+    data = read_run(run_dir)
+    row = best_evaluation(data.evaluations, sign=data.sign)
+    first = section(render_html(run_dir), "best-architecture")
+    assert f"<code>{row['genome']}</code>" in first
+    assert f"<td>{fitness_value(row['noise_free_fitness'])}</td>" in first
+    assert "measured when the search ends" not in first and "test accuracy</th>" not in first

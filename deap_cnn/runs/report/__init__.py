@@ -7,7 +7,8 @@ page needs no network: its style, script and charts (inline SVG drawn here)
 are all inside it, and it prints legibly to PDF.
 
 The page leads with what it is opened for: the best architecture (diagram,
-validation fitness, test accuracy after the final training, size) beside
+validation fitness, test accuracy after the final training or, for a
+``--lookup`` run, the benchmark table's noise-free score, size) beside
 the run's state, its objectives with their directions and, when it stopped
 early, the command that resumes it; then the best fitness so far against
 evaluations (or summed training time), which never gets worse, for every

@@ -91,11 +91,20 @@ def headline(run: RunData, genome: str, row: dict | None, progress: Progress) ->
 
 
 def _best_facts(run: RunData, genome: str, row: dict | None) -> list:
-    """What is known of the best: validation fitness, test accuracy, reranking, size, where it was found."""
+    """What is known of the best: validation fitness, test accuracy, reranking, size, where it was found.
+
+    A ``--lookup`` run's candidates are scored by a benchmark table: instead
+    of a test accuracy (nothing is trained) the facts name the table, and
+    the table's own score (``noise_free_fitness``) stands beside the noisy fitness.
+    """
     picked = run_pick(run) if run_pick(run).get("genome") == genome else {}
     facts = [("validation fitness", _validation_text(run, row, picked))]
-    facts.append(("test accuracy", _test_text(run, picked)))
-    facts.append(("reranked", _rerank_text(picked, genome)))
+    facts.append(("noise-free score in the table", _noise_free_text(row, picked)))
+    if run.lookup:
+        facts.append(("scored by", _lookup_text(run)))
+    else:
+        facts.append(("test accuracy", _test_text(run, picked)))
+    facts.append(("reranked", _rerank_text(picked, genome, bool(run.lookup))))
     if row is not None:
         for label, name in (("parameters", "parameters"), ("FLOPs", "flops")):
             value = _as_float(row.get(name))
@@ -116,6 +125,26 @@ def _validation_text(run: RunData, row: dict | None, picked: dict) -> str | None
     return ", ".join(fitness_value(value) for value in values)
 
 
+def _noise_free_text(row: dict | None, picked: dict) -> str | None:
+    """The table's exact score of the best, where a noisy lookup recorded it (``best.json``, else its store row)."""
+    for value in (picked.get("noise_free_fitness"), row.get("noise_free_fitness") if row is not None else None):
+        number = None if isinstance(value, bool) else _as_float(value)
+        if number is not None:
+            return fitness_value(number)
+    return None
+
+
+def _lookup_text(run: RunData) -> str:
+    """Which table scored a ``--lookup`` run, and that nothing was trained (so no test accuracy)."""
+    settings = {**run.store_settings, **run.config}
+    column = settings.get("lookup_column")
+    noise = _as_float(settings.get("lookup_noise"))
+    text = f"the table {run.lookup}" + (f" (column {column})" if column else "")
+    if noise:
+        text += f", plus noise of sd {noise:g} per lookup"
+    return text + "; nothing is trained, so there is no test accuracy"
+
+
 def _test_text(run: RunData, picked: dict) -> str | None:
     """The test accuracy after the final training, or why there is none (yet)."""
     test = _as_float(picked.get("test_accuracy"))
@@ -130,8 +159,8 @@ def _test_text(run: RunData, picked: dict) -> str | None:
     return None
 
 
-def _rerank_text(picked: dict, genome: str) -> str | None:
-    """The best's score when ``--rerank`` trained it again from scratch, and among how many."""
+def _rerank_text(picked: dict, genome: str, lookup: bool = False) -> str | None:
+    """The best's score when ``--rerank`` trained it (a lookup run: looked it up) again, and among how many."""
     table = picked.get("rerank")
     if not isinstance(table, list):
         return None
@@ -140,8 +169,12 @@ def _rerank_text(picked: dict, genome: str) -> str | None:
     if score is None:
         return None
     epochs = _as_float(picked.get("rerank_epochs"))
-    trained = f"for {epochs:.0f} epoch{'s' if epochs != 1 else ''} " if epochs else ""
-    return f"{score:.4f} retrained {trained}from scratch, the best of the {len(table)} best distinct genomes"
+    if lookup:  # the table's score again, with the noise of a longer evaluation
+        again = "looked up again with fresh noise" + (f", as for a {epochs:.0f}-epoch training" if epochs else "")
+    else:
+        trained = f"for {epochs:.0f} epoch{'s' if epochs != 1 else ''} " if epochs else ""
+        again = f"retrained {trained}from scratch"
+    return f"{score:.4f} {again}, the best of the {len(table)} best distinct genomes"
 
 
 def _found_text(run: RunData, row: dict) -> str:

@@ -126,6 +126,17 @@ class RunData:
         """Each objective named with its direction: ``["loss (minimised)", ...]``."""
         return [f"{name} ({direction}d)" for name, direction in zip(self.objectives, self.directions)]
 
+    @property
+    def lookup(self) -> str:
+        """The benchmark table a ``--lookup`` run scored its candidates by (its path as given), else ``""``.
+
+        Such a run trains nothing: it has no data set, no test accuracy and no final training.
+        """
+        for settings in (self.config, self.store_settings):
+            if settings.get("lookup"):
+                return str(settings["lookup"])
+        return ""
+
 
 def is_run_folder(folder) -> bool:
     folder = Path(folder)

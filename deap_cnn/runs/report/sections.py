@@ -27,7 +27,7 @@ from .run_data import (
     population_series,
 )
 from .settings import settings_view
-from .table import evaluation_table
+from .table import COLUMNS, evaluation_table
 
 __all__ = [
     "curves",
@@ -138,12 +138,17 @@ def evaluations(run: RunData, best_row) -> EvaluationsView:
     if not run.evaluations:
         reason = "results.sqlite is missing" if "results.sqlite" in run.missing else "the store holds none yet"
         return EvaluationsView(empty=f"No evaluations: {reason}.")
-    return EvaluationsView(table=evaluation_table(run.evaluations, best_row))
+    columns = [c for c in COLUMNS if c.key != "curve"] if run.lookup else COLUMNS  # a lookup's "curve" is its fitness
+    return EvaluationsView(table=evaluation_table(run.evaluations, best_row, columns))
 
 
 def curves(run: RunData, best_row) -> Markup | None:
-    """Every candidate's validation curve, the best one bold; ``None`` if no evaluation stored one."""
-    if not any(row["curve"] for row in run.evaluations):
+    """Every candidate's validation curve, the best one bold; ``None`` if no evaluation stored one.
+
+    A ``--lookup`` run trains nothing: the one point it stores per
+    candidate is its fitness again, so it gets no curves.
+    """
+    if run.lookup or not any(row["curve"] for row in run.evaluations):
         return None
     return Markup(curves_chart(run.evaluations, best_row))
 
@@ -288,5 +293,5 @@ def folder(run: RunData) -> FolderView:
     return FolderView(
         files=[(name, size(n)) for name, n in run.files.items() if name != REPORT_NAME],
         missing=[(name, RUN_FILES[name]) for name in run.missing],
-        best=[(key, plain(value)) for key, value in run.best.items()],
+        best=[(key, plain(value) or "–") for key, value in run.best.items()],  # a lookup's classes: []
     )
