@@ -489,6 +489,7 @@ def stored_noise_free(run_dir):
 def test_a_table_lookup_run_shows_the_tables_noise_free_scores(lookup_run):
     best = json.loads((lookup_run / "best.json").read_text())
     assert best["classes"] == [] and "test_accuracy" not in best and "noise_free_fitness" in best
+    assert 'data-state="finished"' in (lookup_run / "report.html").read_text()  # the final page, written at the end
     page = render_html(lookup_run)
     titles = column_titles(page)
     assert titles[titles.index("fitness") + 1] == "noise-free"  # beside the noisy fitness
@@ -517,3 +518,32 @@ def test_a_running_table_lookup_run_shows_its_best_rows_noise_free_score(lookup_
     assert f"<code>{row['genome']}</code>" in first
     assert f"<td>{fitness_value(row['noise_free_fitness'])}</td>" in first
     assert "measured when the search ends" not in first and "test accuracy</th>" not in first
+
+
+def test_a_fast_run_rewrites_its_report_at_most_every_few_seconds(monkeypatch):
+    """After every evaluation the status is refreshed, the page only when REPORT_SECONDS have passed (no sleeping)."""
+    from types import SimpleNamespace
+
+    from deap_cnn.runs import runner
+    from deap_cnn.search.objectives import Objectives
+
+    calls = []
+    folder = SimpleNamespace(
+        path="run",
+        write_logbook=lambda logbook: calls.append("logbook"),
+        set_status=lambda state, message, **details: calls.append(("status", state, message, details["directions"])),
+    )
+    monkeypatch.setattr(runner, "write_report_quietly", lambda written: calls.append("report"))
+    parts = SimpleNamespace(family=SimpleNamespace(name="nats"), objectives=Objectives("accuracy"))
+    now = [100.0]
+    after = runner._after_generation(folder, SimpleNamespace(strategy="aging"), parts, clock=lambda: now[0])
+    reports = []
+    for evaluation, seconds in enumerate([100.0, 100.1, 102.0, 104.9, 105.0, 105.2, 109.9, 110.0, 130.0], start=1):
+        now[0] = seconds
+        after(evaluation, [], None, ["a logbook row"])
+        reports.append(calls.count("report"))
+    assert reports == [1, 1, 1, 1, 2, 2, 2, 3, 4]  # the first at once, then once runner.REPORT_SECONDS have passed
+    assert runner.REPORT_SECONDS == 5.0
+    assert calls.count("logbook") == 9  # the logbook and the status (what a live report watches) every time
+    assert [c for c in calls if c[0] == "status"][-1] == ("status", "running", "generation 9 done", ["maximise"])
+
