@@ -141,8 +141,8 @@ def _lookup_text(run: RunData) -> str:
     noise = _as_float(settings.get("lookup_noise"))
     text = f"the table {run.lookup}" + (f" (column {column})" if column else "")
     if noise:
-        text += f", plus noise of sd {noise:g} per lookup"
-    return text + "; nothing is trained, so there is no test accuracy"
+        text += f", with noise of sd {noise:g}"
+    return text + "; nothing is trained, so no test accuracy"
 
 
 def _test_text(run: RunData, picked: dict) -> str | None:
