@@ -360,9 +360,9 @@ def test_population_chart_only_where_a_population_lives_on(tmp_path, strategy, s
 
 def test_settings_are_folded_differences_first_without_nulls(tmp_path):
     config = {"population": 2, "generations": 20, "lr": None, "data": "sample", "strategy": "aging",
-              "objectives": ["accuracy"], "widths": [4, 8], "halving_eta": 1 / 3, "fingerprint": "abc"}  # fmt: skip
+              "objectives": None, "widths": [4, 8], "halving_eta": 1 / 3, "fingerprint": "abc"}  # fmt: skip
     view = settings_view(config, "config.json")
-    assert [s.key for s in view.changed] == ["population", "widths"]  # aging is the default for one objective
+    assert [s.key for s in view.changed] == ["population", "widths"]  # aging is the default for the family's objective
     assert [s.key for s in view.all][:3] == ["strategy", "objectives", "halving_eta"]  # SearchConfig's order
     assert view.all[-1].key == "fingerprint"  # not a setting of SearchConfig: listed, never a difference
     assert "default" in next(s.text for s in view.all if s.key == "lr")
