@@ -1,8 +1,10 @@
 """The run report: the page over hand-made run folders, the command line, and the live server."""
 
 import configparser
+import csv
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import pytest
 
 from deap_cnn.runs.report import (
     ReportError,
+    best_evaluation,
     failure_groups,
     gene_values,
     genome_units,
@@ -24,7 +27,9 @@ from deap_cnn.runs.report import (
     serve,
     write_report,
 )
+from deap_cnn.runs.report.formatting import fitness_value
 from deap_cnn.runs.report.progress import best_so_far
+from deap_cnn.runs.report.run_data import population_series
 from deap_cnn.runs.report.settings import settings_view
 from deap_cnn.runs.store import ResultsStore
 
@@ -83,7 +88,12 @@ def section(page, key):
 
 
 def column_titles(page):
-    return re.findall(r'<th scope="col" class="col-([a-z]+)"', page)
+    return re.findall(r'<th scope="col" class="col-([a-z-]+)"', page)
+
+
+def best_row_ids(page):
+    """The ids of the evaluations table's rows marked as the run's best."""
+    return re.findall(r'<tr class="evaluation[^"]*\bbest\b[^"]*">\s*<td class="col-id" data-sort="(\d+)', page)
 
 
 def test_one_row_per_evaluation(tmp_path):
@@ -187,6 +197,61 @@ def test_non_dominated_respects_directions():
     assert [g for g, _ in non_dominated(points, [])] == ["a", "b"]  # unnamed: first maximised, rest minimised
     swapped = [(g, values[::-1]) for g, values in points]  # names, not positions, say which way is better
     assert [g for g, _ in non_dominated(swapped, ["parameters", "accuracy"])] == ["a", "b"]
+
+
+def test_non_dominated_follows_recorded_directions_over_names():
+    points = [("a", [0.9, 10.0]), ("b", [0.8, 5.0]), ("c", [0.7, 20.0])]
+    # "score" and "cost" are a user's objectives: by position the first would be maximised, the second minimised.
+    assert [g for g, _ in non_dominated(points, ["score", "cost"], ["minimise", "maximise"])] == ["c"]
+    assert [g for g, _ in non_dominated(points, ["score", "cost"], ["maximise", "maximise"])] == ["a", "c"]
+    assert [g for g, _ in non_dominated(points, ["score", "cost"], ["minimise"])] == ["a", "b"]  # unfit: by name
+
+
+def test_a_run_that_minimises_shows_its_lowest_fitness_as_the_best(tmp_path):
+    records = [record("S4", (0.9,)), record("S8", (0.3,)), record("S16", (0.6,))]
+    status = {"state": "finished", "strategy": "ga", "objectives": ["score"], "directions": ["minimise"]}
+    run = read_run(make_run(tmp_path / "run", records, status))  # a user's objective: its name says nothing
+    assert run.directions == ["minimise"] and run.sign == -1.0
+    assert best_evaluation(run.evaluations, sign=run.sign)["genome"] == "S8"
+    assert best_evaluation(run.evaluations)["genome"] == "S4"  # the default: higher is better
+    progress = best_so_far(run.evaluations, run.sign)
+    best = [value for _, value in progress.best]
+    assert best == [0.9, 0.3, 0.3] and best == sorted(best, reverse=True)  # only falls
+    assert [number for number, _, _ in progress.improvements] == [1, 2]
+    page = render_html(run.folder)
+    first = section(page, "best-architecture")
+    assert "<code>S8</code>" in first and "S16" not in first and "S4" not in first
+    assert "<th scope=\"row\">objective</th><td>score (minimised)</td>" in first
+    assert "evaluation 2 of 3" in first
+    assert "Best score (minimised) 0.3000, first reached at evaluation 2 of 3" in section(page, "best-so-far")
+    assert best_row_ids(page) == ["2"]  # the table's highlight
+    assert "best: S8" in section(page, "validation-curves")  # the bold curve
+    xs, series = population_series(run)
+    assert series["population best"] == [0.3, 0.3]  # the logbook's min column, not its max (0.5, 0.6)
+    unrecorded = read_run(make_run(tmp_path / "old", records, {"objectives": ["loss", "accuracy"]}))
+    assert unrecorded.directions == ["minimise", "maximise"]  # built-in names say their direction
+    assert read_run(make_run(tmp_path / "last", records, {"objectives": ["last_accuracy"]})).sign == 1.0
+
+
+def test_directions_from_the_stores_settings_beside_a_config(tmp_path):
+    run = make_run(tmp_path / "run", [record("S4", (0.9,)), record("S8", (0.3,))], {"state": "running"})
+    with ResultsStore(run / "results.sqlite", fingerprint="f") as store:  # what a run records there
+        store.set_settings({"population": 2, "objectives": ["loss"], "directions": ["minimise"]})
+    data = read_run(run)
+    assert data.config_source == "config.json" and data.objectives == ["loss"] and data.directions == ["minimise"]
+    assert "<code>S8</code>" in section(render_html(run), "best-architecture")
+
+
+def test_a_multi_objective_run_follows_its_recorded_directions(tmp_path):
+    records = [record("S4", (0.5, 100.0)), record("S8", (0.7, 400.0)), record("S16", (0.6, 900.0))]
+    status = {"state": "finished", "objectives": ["error", "cost"], "directions": ["minimise", "maximise"]}
+    page = render_html(make_run(tmp_path / "run", records, status))
+    first = section(page, "best-architecture")
+    assert "<code>S4</code>" in first and "error (minimised), cost (maximised)" in first
+    front = section(page, "pareto-front")
+    assert "cost (maximised)" in front and "error (minimised)" in front
+    members = front.split("<table")[1]
+    assert "S4" in members and "S16" in members and "S8" not in members  # S16: lower error than S8, higher cost
 
 
 def test_hyperparameter_genes_get_one_plot_each(tmp_path):
@@ -295,9 +360,9 @@ def test_population_chart_only_where_a_population_lives_on(tmp_path, strategy, s
 
 def test_settings_are_folded_differences_first_without_nulls(tmp_path):
     config = {"population": 2, "generations": 20, "lr": None, "data": "sample", "strategy": "aging",
-              "objectives": ["accuracy"], "widths": [4, 8], "halving_eta": 1 / 3, "fingerprint": "abc"}  # fmt: skip
+              "objectives": None, "widths": [4, 8], "halving_eta": 1 / 3, "fingerprint": "abc"}  # fmt: skip
     view = settings_view(config, "config.json")
-    assert [s.key for s in view.changed] == ["population", "widths"]  # aging is the default for one objective
+    assert [s.key for s in view.changed] == ["population", "widths"]  # aging is the default for the family's objective
     assert [s.key for s in view.all][:3] == ["strategy", "objectives", "halving_eta"]  # SearchConfig's order
     assert view.all[-1].key == "fingerprint"  # not a setting of SearchConfig: listed, never a difference
     assert "default" in next(s.text for s in view.all if s.key == "lr")
@@ -356,7 +421,7 @@ def test_multi_objective_run_leads_with_its_most_accurate_member(tmp_path):
     page = render_html(run)
     first = section(page, "best-architecture")
     assert "<code>S8</code>" in first and "accuracy 0.7000 · parameters 400" in first
-    assert 'href="#section-pareto-front"' in first and "of the 2 architectures" in first
+    assert 'href="#section-pareto-front"' in first and "the highest accuracy of the 2 architectures" in first
     keys = section_keys(page)
     assert keys.index("evaluations") < keys.index("pareto-front") < keys.index("settings")
 
@@ -380,6 +445,7 @@ def test_table_columns_follow_the_data(tmp_path):
     titles = column_titles(page)
     assert titles[:3] == ["id", "genome", "fitness"] and "status" in titles
     assert "flops" not in titles and "error" not in titles  # no row has a value there
+    assert "noise-free" not in titles  # trainings store no noise-free score
     failed = make_run(tmp_path / "failed", [*records, record("S16", (0.0,), "oom", "CUDA out of memory", flops=7)])
     assert {"flops", "error"} <= set(column_titles(render_html(failed)))
 
@@ -393,3 +459,91 @@ def test_templates_ship_with_the_package():
     files = [path.relative_to(package) for path in (package / "templates").rglob("*") if path.is_file()]
     assert files and all(any(path.match(pattern) for pattern in patterns) for path in files)
     assert any(line.strip().startswith("jinja2") for line in config["options"]["install_requires"].splitlines())
+
+
+@pytest.fixture(scope="module")
+def lookup_run(tmp_path_factory):
+    """A real benchmark-table run: NATS's 15,625 cells scored by a synthetic table, looked up with noise."""
+    from deap_cnn.families import get_family
+    from deap_cnn.runs.cli import main as deap_cnn_main
+
+    root = tmp_path_factory.mktemp("lookup")
+    table = root / "table.csv"
+    with open(table, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["architecture", "score"])
+        for n, genome in enumerate(get_family("nats").space((3, 32, 32), 10, {}).all_genomes()):
+            writer.writerow([str(genome), 50 + (n * 7919) % 4500 / 100])
+    out = root / "run"
+    command = ["search", "--family", "nats", "--lookup", str(table), "--lookup-noise", "0.3", "--population", "4",
+               "--trainings", "12", "--out", str(out)]  # fmt: skip
+    assert deap_cnn_main(command) == 0
+    return out
+
+
+def stored_noise_free(run_dir):
+    with sqlite3.connect(f"file:{run_dir / 'results.sqlite'}?mode=ro", uri=True) as db:
+        return [value for (value,) in db.execute("SELECT noise_free_fitness FROM evaluations ORDER BY id")]
+
+
+def test_a_table_lookup_run_shows_the_tables_noise_free_scores(lookup_run):
+    best = json.loads((lookup_run / "best.json").read_text())
+    assert best["classes"] == [] and "test_accuracy" not in best and "noise_free_fitness" in best
+    assert 'data-state="finished"' in (lookup_run / "report.html").read_text()  # the final page, written at the end
+    page = render_html(lookup_run)
+    titles = column_titles(page)
+    assert titles[titles.index("fitness") + 1] == "noise-free"  # beside the noisy fitness
+    cells = re.findall(r'<td class="col-noise-free" data-sort="([^"]+)">', page)
+    assert [float(v) for v in cells] == stored_noise_free(lookup_run) and len(cells) == 12
+    first = section(page, "best-architecture")
+    expected = fitness_value(best["noise_free_fitness"])
+    assert f'<th scope="row">noise-free score in the table</th><td>{expected}</td>' in first
+    assert "scored by" in first and str(lookup_run.parent / "table.csv") in first and "sd 0.3" in first
+    assert "test accuracy</th>" not in first and "retrained" not in first  # nothing is trained
+    assert "looked up again with fresh noise" in first  # --rerank looks the best up again
+    assert "accuracy (maximised)" in first
+    assert "validation-curves" not in section_keys(page) and "curve" not in titles  # one point each: the fitness
+    assert "This part could not be drawn" not in page
+
+
+def test_a_running_table_lookup_run_shows_its_best_rows_noise_free_score(lookup_run, tmp_path):
+    run_dir = tmp_path / "running"
+    shutil.copytree(lookup_run, run_dir)
+    (run_dir / "best.json").unlink()
+    status = json.loads((run_dir / "status.json").read_text())
+    (run_dir / "status.json").write_text(json.dumps({**status, "state": "running"}))
+    data = read_run(run_dir)
+    row = best_evaluation(data.evaluations, sign=data.sign)
+    first = section(render_html(run_dir), "best-architecture")
+    assert f"<code>{row['genome']}</code>" in first
+    assert f"<td>{fitness_value(row['noise_free_fitness'])}</td>" in first
+    assert "measured when the search ends" not in first and "test accuracy</th>" not in first
+
+
+def test_a_fast_run_rewrites_its_report_at_most_every_few_seconds(monkeypatch):
+    """After every evaluation the status is refreshed, the page only when REPORT_SECONDS have passed (no sleeping)."""
+    from types import SimpleNamespace
+
+    from deap_cnn.runs import runner
+    from deap_cnn.search.objectives import Objectives
+
+    calls = []
+    folder = SimpleNamespace(
+        path="run",
+        write_logbook=lambda logbook: calls.append("logbook"),
+        set_status=lambda state, message, **details: calls.append(("status", state, message, details["directions"])),
+    )
+    monkeypatch.setattr(runner, "write_report_quietly", lambda written: calls.append("report"))
+    parts = SimpleNamespace(family=SimpleNamespace(name="nats"), objectives=Objectives("accuracy"))
+    now = [100.0]
+    after = runner._after_generation(folder, SimpleNamespace(strategy="aging"), parts, clock=lambda: now[0])
+    reports = []
+    for evaluation, seconds in enumerate([100.0, 100.1, 102.0, 104.9, 105.0, 105.2, 109.9, 110.0, 130.0], start=1):
+        now[0] = seconds
+        after(evaluation, [], None, ["a logbook row"])
+        reports.append(calls.count("report"))
+    assert reports == [1, 1, 1, 1, 2, 2, 2, 3, 4]  # the first at once, then once runner.REPORT_SECONDS have passed
+    assert runner.REPORT_SECONDS == 5.0
+    assert calls.count("logbook") == 9  # the logbook and the status (what a live report watches) every time
+    assert [c for c in calls if c[0] == "status"][-1] == ("status", "running", "generation 9 done", ["maximise"])
+

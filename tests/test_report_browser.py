@@ -4,6 +4,7 @@ Needs ``apt-get install chromium`` and ``pip install playwright``; never
 ``playwright install``: the browser is the system's, at /usr/bin/chromium.
 """
 
+import csv
 import json
 import shutil
 import sqlite3
@@ -77,6 +78,24 @@ def multi_objective_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def lookup_run(tmp_path_factory):
+    """A benchmark-table run: 12 noisy lookups in a synthetic table of NATS's 15,625 cells (about a second)."""
+    from deap_cnn.families import get_family
+    from deap_cnn.runs.cli import main
+
+    root = tmp_path_factory.mktemp("lookup")
+    with open(root / "table.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["architecture", "score"])
+        for n, genome in enumerate(get_family("nats").space((3, 32, 32), 10, {}).all_genomes()):
+            writer.writerow([str(genome), 50 + (n * 7919) % 4500 / 100])
+    command = ["search", "--family", "nats", "--lookup", str(root / "table.csv"), "--lookup-noise", "0.3",
+               "--population", "4", "--trainings", "12", "--out", str(root / "r")]  # fmt: skip
+    assert main(command) == 0
+    return root / "r"
+
+
 def open_page(browser, url):
     """A page at ``url``, with every JavaScript error collected in ``page.errors``."""
     page = browser.new_page()
@@ -98,19 +117,19 @@ def stored_rows(run_dir):
         return db.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
 
 
-def fitness_keys(page):
+def fitness_keys(page, key="fitness"):
     return page.eval_on_selector_all(
-        "#evaluations tbody tr.evaluation td.col-fitness", "cells => cells.map(c => c.getAttribute('data-sort'))"
+        f"#evaluations tbody tr.evaluation td.col-{key}", "cells => cells.map(c => c.getAttribute('data-sort'))"
     )
 
 
-def check_sorting(page):
-    header = page.locator(FITNESS)
+def check_sorting(page, key="fitness"):
+    header = page.locator(f"#evaluations thead th.col-{key}")
     header.click()
-    ascending = [float(k) for k in fitness_keys(page) if k is not None]
+    ascending = [float(k) for k in fitness_keys(page, key) if k is not None]
     assert ascending == sorted(ascending) and header.get_attribute("aria-sort") == "ascending"
     header.click()
-    descending = [float(k) for k in fitness_keys(page) if k is not None]
+    descending = [float(k) for k in fitness_keys(page, key) if k is not None]
     assert descending == sorted(ascending, reverse=True) and header.get_attribute("aria-sort") == "descending"
 
 
@@ -189,6 +208,24 @@ def test_report_in_chromium(request, browser, run_fixture, tmp_path):
         page.emulate_media(media="print")  # the print stylesheet hides the filter, shows every row
         assert not page.is_visible("#evaluation-filter")
         assert page.locator("#evaluations tbody tr.evaluation:visible").count() == stored_rows(run_dir)
+        assert page.errors == []
+    finally:
+        page.close()
+
+
+def test_lookup_report_in_chromium(browser, lookup_run, tmp_path):
+    """A table-lookup run's page: the table's noise-free scores beside fitness and sortable, no test accuracy."""
+    page = open_report(browser, lookup_run)
+    try:
+        assert page.locator("#evaluations tbody tr.evaluation").count() == stored_rows(lookup_run) == 12
+        check_order(page)
+        first = page.locator("main > section").first.inner_text()
+        assert "noise-free score in the table" in first and "scored by" in first and "test accuracy\t" not in first
+        titles = page.eval_on_selector_all("#evaluations thead th", "cells => cells.map(c => c.dataset.key)")
+        assert titles[titles.index("fitness") + 1] == "noise-free"
+        check_sorting(page, "noise-free")
+        assert page.locator("#section-validation-curves").count() == 0
+        check_screenshot(page, tmp_path / "lookup_run.png")
         assert page.errors == []
     finally:
         page.close()

@@ -386,15 +386,32 @@ def _objective_details(parts) -> dict:
     return {"objectives": list(parts.objectives.names), "directions": list(parts.objectives.directions)}
 
 
-def _after_generation(folder, config, parts, tensorboard=None):
-    """What a run does after every generation (or batch): save the logbook, refresh status and report."""
+#: Seconds at least between two rewrites of ``report.html`` while a run goes on. The asynchronous strategies
+#: call back after every evaluation, and a table lookup takes milliseconds where rendering the page takes 10 to
+#: 700 ms: rewriting it every time would make the page the run's main work. ``run_search`` writes the final page.
+REPORT_SECONDS = 5.0
+
+
+def _after_generation(folder, config, parts, tensorboard=None, clock=time.monotonic, report_seconds=REPORT_SECONDS):
+    """What a run does after every generation (or batch, or evaluation): save the logbook, refresh status and report.
+
+    The logbook and ``status.json`` are written every time (a live report,
+    ``deap-cnn report RUN --serve``, renders from them and the store, and
+    re-renders when they change); ``report.html`` is rewritten at the first
+    call and then only once ``report_seconds`` of ``clock`` have passed since
+    the last rewrite ended.
+    """
+    written = None  # clock() when the last rewrite ended
 
     def after(generation, population, halloffame, logbook):
+        nonlocal written
         if logbook is not None:
             folder.write_logbook(logbook)
         folder.set_status("running", f"generation {generation} done", family=parts.family.name,
                           strategy=config.strategy, **_objective_details(parts))
-        write_report_quietly(folder)
+        if written is None or clock() - written >= report_seconds:
+            write_report_quietly(folder)
+            written = clock()
         if tensorboard is not None:
             tensorboard.update()
 

@@ -7,13 +7,21 @@ page needs no network: its style, script and charts (inline SVG drawn here)
 are all inside it, and it prints legibly to PDF.
 
 The page leads with what it is opened for: the best architecture (diagram,
-validation fitness, test accuracy after the final training, size) beside
-the run's state and, when it stopped early, the command that resumes it;
-then the best fitness so far against evaluations (or summed training time),
-which only rises, for every strategy; the evaluations table; then
-validation curves, the Pareto front, the population per generation (where a
-population lives on), hyperparameter genes and failures by cause; the
-settings last, folded, those that differ from the defaults first.
+validation fitness, test accuracy after the final training or, for a
+``--lookup`` run, the benchmark table's noise-free score, size) beside
+the run's state, its objectives with their directions and, when it stopped
+early, the command that resumes it; then the best fitness so far against
+evaluations (or summed training time), which never gets worse, for every
+strategy; the evaluations table; then validation curves, the Pareto front,
+the population per generation (where a population lives on),
+hyperparameter genes and failures by cause; the settings last, folded,
+those that differ from the defaults first.
+
+Whatever picks a best (the first section, the best so far, the table's
+highlight, the validation curves, the population's best, the Pareto front)
+follows the run's recorded objective directions (``"maximise"`` or
+``"minimise"``; the first objective's for one), else those the built-in
+objectives' names imply: :attr:`RunData.directions`, :attr:`RunData.sign`.
 
 It reads whatever the folder holds and says what it lacks, so finished,
 failed, interrupted and still-running runs all render:
@@ -21,7 +29,7 @@ failed, interrupted and still-running runs all render:
 - ``config.json``: the settings (a flat JSON object); else the store's ``settings`` table;
 - ``status.json``: ``state`` (running, finished, interrupted or failed),
   ``message``, ``resume`` (the command that continues the run), ``updated``
-  (unix time), ``family``, ``strategy``, ``objectives``; every key optional;
+  (unix time), ``family``, ``strategy``, ``objectives``, ``directions``; every key optional;
 - ``best.json``: the run's pick, its test accuracy and reranking, when it has finished;
 - ``logbook.csv``: the population's statistics per generation;
 - ``results.sqlite``: the evaluations and the Pareto front (:mod:`deap_cnn.runs.store`),

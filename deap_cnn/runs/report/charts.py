@@ -173,11 +173,11 @@ def line_chart(
 
 
 def best_so_far_chart(scored, best, improvements, x_label: str, y_label: str) -> str:
-    """The best so far as a step line that only rises, over every scored evaluation as a faint dot.
+    """The best so far as a step line that never gets worse, over every scored evaluation as a faint dot.
 
     ``scored`` and ``improvements`` are ``(x, y, tooltip)``, ``best`` is
     ``(x, best so far)`` at every evaluation from the first scored one on, in
-    order; the improvements (where the line steps up) are ringed.
+    order; the improvements (where the line steps up, or down for a minimised objective) are ringed.
     """
     frame = Frame()
     xs = [x for x, _ in best] + [x for x, _, _ in scored]
@@ -190,7 +190,7 @@ def best_so_far_chart(scored, best, improvements, x_label: str, y_label: str) ->
             f"<title>{_e(tip)}</title></circle>"
         )
     corners = []
-    for x, y in best:  # across at the old best, then up to the new one
+    for x, y in best:  # across at the old best, then up (or down) to the new one
         if corners:
             corners.append((x_scale(x), corners[-1][1]))
         corners.append((x_scale(x), y_scale(y)))

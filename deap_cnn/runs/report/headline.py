@@ -34,6 +34,8 @@ class Headline:
     #: ``(label, text)``: strategy, family, objectives, evaluations, time, last update.
     run_facts: list = field(default_factory=list)
     front_size: int = 0
+    #: What the best is the best by among the front's members (``"highest accuracy"``, ``"lowest loss"``).
+    front_pick: str = ""
     has_status: bool = False
     problems: list = field(default_factory=list)
 
@@ -55,9 +57,9 @@ def pick_best(run: RunData) -> tuple[str, dict | None]:
     with no scored row yet falls back on its saved front.
     """
     chosen = str(run_pick(run).get("genome") or "")
-    top = best_evaluation(run.evaluations, chosen or None)
+    top = best_evaluation(run.evaluations, chosen or None, run.sign)
     if chosen and (top is None or top["genome"] != chosen):
-        return chosen, best_evaluation([row for row in run.evaluations if row["genome"] == chosen])
+        return chosen, best_evaluation([row for row in run.evaluations if row["genome"] == chosen], sign=run.sign)
     if top is not None:
         return top["genome"], top
     if run.front:
@@ -77,6 +79,7 @@ def headline(run: RunData, genome: str, row: dict | None, progress: Progress) ->
         has_status=bool(run.status),
         problems=list(run.problems),
         front_size=len(run.front),
+        front_pick=f"{'lowest' if run.sign < 0 else 'highest'} {(run.objectives or ['first objective'])[0]}",
     )
     if genome:
         view.facts = _best_facts(run, genome, row)
@@ -88,11 +91,20 @@ def headline(run: RunData, genome: str, row: dict | None, progress: Progress) ->
 
 
 def _best_facts(run: RunData, genome: str, row: dict | None) -> list:
-    """What is known of the best: validation fitness, test accuracy, reranking, size, where it was found."""
+    """What is known of the best: validation fitness, test accuracy, reranking, size, where it was found.
+
+    A ``--lookup`` run's candidates are scored by a benchmark table: instead
+    of a test accuracy (nothing is trained) the facts name the table, and
+    the table's own score (``noise_free_fitness``) stands beside the noisy fitness.
+    """
     picked = run_pick(run) if run_pick(run).get("genome") == genome else {}
     facts = [("validation fitness", _validation_text(run, row, picked))]
-    facts.append(("test accuracy", _test_text(run, picked)))
-    facts.append(("reranked", _rerank_text(picked, genome)))
+    facts.append(("noise-free score in the table", _noise_free_text(row, picked)))
+    if run.lookup:
+        facts.append(("scored by", _lookup_text(run)))
+    else:
+        facts.append(("test accuracy", _test_text(run, picked)))
+    facts.append(("reranked", _rerank_text(picked, genome, bool(run.lookup))))
     if row is not None:
         for label, name in (("parameters", "parameters"), ("FLOPs", "flops")):
             value = _as_float(row.get(name))
@@ -113,6 +125,26 @@ def _validation_text(run: RunData, row: dict | None, picked: dict) -> str | None
     return ", ".join(fitness_value(value) for value in values)
 
 
+def _noise_free_text(row: dict | None, picked: dict) -> str | None:
+    """The table's exact score of the best, where a noisy lookup recorded it (``best.json``, else its store row)."""
+    for value in (picked.get("noise_free_fitness"), row.get("noise_free_fitness") if row is not None else None):
+        number = None if isinstance(value, bool) else _as_float(value)
+        if number is not None:
+            return fitness_value(number)
+    return None
+
+
+def _lookup_text(run: RunData) -> str:
+    """Which table scored a ``--lookup`` run, and that nothing was trained (so no test accuracy)."""
+    settings = {**run.store_settings, **run.config}
+    column = settings.get("lookup_column")
+    noise = _as_float(settings.get("lookup_noise"))
+    text = f"the table {run.lookup}" + (f" (column {column})" if column else "")
+    if noise:
+        text += f", with noise of sd {noise:g}"
+    return text + "; nothing is trained, so no test accuracy"
+
+
 def _test_text(run: RunData, picked: dict) -> str | None:
     """The test accuracy after the final training, or why there is none (yet)."""
     test = _as_float(picked.get("test_accuracy"))
@@ -127,8 +159,8 @@ def _test_text(run: RunData, picked: dict) -> str | None:
     return None
 
 
-def _rerank_text(picked: dict, genome: str) -> str | None:
-    """The best's score when ``--rerank`` trained it again from scratch, and among how many."""
+def _rerank_text(picked: dict, genome: str, lookup: bool = False) -> str | None:
+    """The best's score when ``--rerank`` trained it (a lookup run: looked it up) again, and among how many."""
     table = picked.get("rerank")
     if not isinstance(table, list):
         return None
@@ -137,8 +169,12 @@ def _rerank_text(picked: dict, genome: str) -> str | None:
     if score is None:
         return None
     epochs = _as_float(picked.get("rerank_epochs"))
-    trained = f"for {epochs:.0f} epoch{'s' if epochs != 1 else ''} " if epochs else ""
-    return f"{score:.4f} retrained {trained}from scratch, the best of the {len(table)} best distinct genomes"
+    if lookup:  # the table's score again, with the noise of a longer evaluation
+        again = "looked up again with fresh noise" + (f", as for a {epochs:.0f}-epoch training" if epochs else "")
+    else:
+        trained = f"for {epochs:.0f} epoch{'s' if epochs != 1 else ''} " if epochs else ""
+        again = f"retrained {trained}from scratch"
+    return f"{score:.4f} {again}, the best of the {len(table)} best distinct genomes"
 
 
 def _found_text(run: RunData, row: dict) -> str:
@@ -149,14 +185,15 @@ def _found_text(run: RunData, row: dict) -> str:
 
 
 def _run_facts(run: RunData, progress: Progress) -> list:
-    """The run at a glance: strategy, family, objectives, evaluations, time spent, last update."""
+    """The run at a glance: strategy, family, objectives with their directions, evaluations, time spent, last update."""
     facts = []
     for key in ("strategy", "family"):
         value = run.status.get(key) or run.config.get(key)
         if value:
             facts.append((key, str(value)))
-    if len(run.objectives) > 1:
-        facts.append(("objectives", ", ".join(run.objectives)))
+    labels = run.objective_labels
+    if labels:
+        facts.append(("objectives" if len(labels) > 1 else "objective", ", ".join(labels)))
     ok = sum(row["status"] == "ok" for row in run.evaluations)
     failed = len(run.evaluations) - ok
     facts.append(("evaluations", f"{len(run.evaluations)} ({ok} ok, {failed} failed)"))

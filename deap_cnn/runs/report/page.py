@@ -88,7 +88,7 @@ def page_sections(run) -> list[Section]:
     objective, no genes for a family without them) is left out.
     """
     genome, best_row = pick_best(run)
-    progress = best_so_far(run.evaluations)
+    progress = best_so_far(run.evaluations, run.sign)
     first = _section(
         "best-architecture", "Best architecture", "best.html.j2", headline, run, genome, best_row, progress
     )

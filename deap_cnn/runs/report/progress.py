@@ -3,13 +3,13 @@
 This is the one progress measure every strategy shares: generational loops,
 aging evolution (whose population loses its best to age, so a population's
 best can fall), random search and TPE all add rows to the store as their
-evaluations finish, and the best so far can only rise. Fitness is maximised
-(the first objective is accuracy).
+evaluations finish, and the best so far never gets worse: it only rises
+when the run's first objective is maximised (accuracy), only falls when it is
+minimised (a loss), as the run's recorded directions say (:attr:`RunData.sign`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from .run_data import _as_float, _first
@@ -24,7 +24,7 @@ class Progress:
     count: int = 0
     #: ``(evaluation number, fitness, genome)`` of every scored (``ok``) evaluation.
     scored: list = field(default_factory=list)
-    #: ``(evaluation number, best fitness so far)`` from the first scored evaluation on: never falls.
+    #: ``(evaluation number, best fitness so far)`` from the first scored evaluation on: never gets worse.
     best: list = field(default_factory=list)
     #: The scored evaluations that raised the best so far, in order.
     improvements: list = field(default_factory=list)
@@ -43,19 +43,20 @@ class Progress:
         return self.count - last[0] if last else self.count
 
 
-def best_so_far(evaluations) -> Progress:
+def best_so_far(evaluations, sign=1.0) -> Progress:
     """The :class:`Progress` of ``evaluations`` (the store's rows, in the order of their ids).
 
-    A tie does not count as an improvement: the best is credited to the
-    evaluation that first reached it.
+    ``sign`` is ``1.0`` when higher fitness is better, ``-1.0`` when lower is
+    (the run's first objective minimised). A tie does not count as an
+    improvement: the best is credited to the evaluation that first reached it.
     """
     progress = Progress(count=len(evaluations))
-    best = -math.inf
+    best = None
     for number, row in enumerate(evaluations, start=1):
         value = _first(row["fitness_values"]) if row["status"] == "ok" else None
         if value is not None:
             progress.scored.append((number, value, row["genome"]))
-            if value > best:
+            if best is None or sign * value > sign * best:
                 best = value
                 progress.improvements.append((number, value, row["genome"]))
         if progress.improvements:

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ReportError", "RunData", "read_run"]
+__all__ = ["MAXIMISE", "MINIMISE", "ReportError", "RunData", "read_run"]
 
 #: The files a run writes that the report reads, and what each one tells.
 RUN_FILES = {
@@ -45,7 +45,11 @@ _BOOKKEEPING_COLUMNS = {
 _MINIMISED = {"parameters", "flops", "loss", "val_loss", "seconds", "latency"}
 
 
-_MAXIMISED = {"accuracy", "val_accuracy", "fitness"}
+_MAXIMISED = {"accuracy", "last_accuracy", "val_accuracy", "fitness"}
+
+
+#: How a run names its objectives' directions (``status.json``, ``best.json``, the store's settings).
+MAXIMISE, MINIMISE = "maximise", "minimise"
 
 
 #: A size at or beyond this marks a failed candidate in multi-objective runs (``multiobjective.WORST_SIZE``).
@@ -71,6 +75,8 @@ class RunData:
     files: dict = field(default_factory=dict)
     missing: list = field(default_factory=list)
     problems: list = field(default_factory=list)
+    #: The store's ``settings`` table (the run's settings plus its objectives' directions), even beside a config.json.
+    store_settings: dict = field(default_factory=dict)
 
     @property
     def state(self) -> str:
@@ -84,10 +90,52 @@ class RunData:
             self.status.get("objectives"),
             self.front[0]["objectives"] if self.front else None,
             self.config.get("objectives"),
+            self.store_settings.get("objectives"),
         ):
             if isinstance(names, list) and names:
                 return [str(name) for name in names]
         return []
+
+    @property
+    def directions(self) -> list:
+        """``"maximise"`` or ``"minimise"`` per objective: as the run recorded them, else by :func:`minimised`.
+
+        Recorded in ``status.json``, ``best.json`` and the store's settings
+        (runs older than the objectives' directions record none: their
+        objectives are the built-in ones, whose names say their direction).
+        """
+        names = self.objectives
+        for directions in (
+            self.status.get("directions"),
+            self.best.get("directions"),
+            self.store_settings.get("directions"),
+            self.config.get("directions"),
+        ):
+            known = isinstance(directions, list) and set(directions) <= {MAXIMISE, MINIMISE}
+            if known and directions and len(directions) == len(names):
+                return list(directions)
+        return [MINIMISE if minimised(name, n) else MAXIMISE for n, name in enumerate(names)]
+
+    @property
+    def sign(self) -> float:
+        """``-1.0`` when the first objective is minimised (lower fitness is better), else ``1.0``."""
+        return -1.0 if self.directions[:1] == [MINIMISE] else 1.0
+
+    @property
+    def objective_labels(self) -> list:
+        """Each objective named with its direction: ``["loss (minimised)", ...]``."""
+        return [f"{name} ({direction}d)" for name, direction in zip(self.objectives, self.directions)]
+
+    @property
+    def lookup(self) -> str:
+        """The benchmark table a ``--lookup`` run scored its candidates by (its path as given), else ``""``.
+
+        Such a run trains nothing: it has no data set, no test accuracy and no final training.
+        """
+        for settings in (self.config, self.store_settings):
+            if settings.get("lookup"):
+                return str(settings["lookup"])
+        return ""
 
 
 def is_run_folder(folder) -> bool:
@@ -125,6 +173,7 @@ def read_run(run_dir) -> RunData:
         settings, run.evaluations, run.front = _read_store(
             folder / "results.sqlite", run.problems
         )
+        run.store_settings = settings
         if not run.config and settings:
             run.config, run.config_source = settings, "the store's settings table"
     return run
@@ -270,8 +319,10 @@ def _first(values):
     return values[0] if values and math.isfinite(values[0]) else None
 
 
-def best_evaluation(evaluations, preferred=None) -> dict | None:
-    """The ``ok`` evaluation with the highest first fitness value (fitness is maximised).
+def best_evaluation(evaluations, preferred=None, sign=1.0) -> dict | None:
+    """The ``ok`` evaluation with the best first fitness value: the highest, the lowest with ``sign=-1``.
+
+    ``sign`` is :attr:`RunData.sign`: ``-1.0`` when the run's first objective is minimised.
 
     Among ties the one whose genome is ``preferred`` (the run's own pick, from ``best.json``) wins,
     then the earliest.
@@ -283,7 +334,7 @@ def best_evaluation(evaluations, preferred=None) -> dict | None:
     ]
     return max(
         scored,
-        key=lambda row: (_first(row["fitness_values"]), row["genome"] == preferred),
+        key=lambda row: (sign * _first(row["fitness_values"]), row["genome"] == preferred),
         default=None,
     )
 
@@ -291,25 +342,25 @@ def best_evaluation(evaluations, preferred=None) -> dict | None:
 def population_series(run: RunData) -> tuple[list, dict]:
     """``(generations, {series name: values})`` from the logbook: the population's statistics per row.
 
-    ``max`` and ``mean`` become the population's best and mean; a logbook
-    without them gives every column that is not bookkeeping. Empty without
-    a logbook: the store tells the best so far (:mod:`.progress`), not what
-    a population held.
+    ``max`` (``min`` when the run's first objective is minimised) and
+    ``mean`` become the population's best and mean; a logbook without them
+    gives every column that is not bookkeeping. Empty without a logbook: the
+    store tells the best so far (:mod:`.progress`), not what a population held.
     """
     if not run.logbook:
         return [], {}
-    return _logbook_series(run.logbook)
+    return _logbook_series(run.logbook, "min" if run.sign < 0 else "max")
 
 
-def _logbook_series(rows) -> tuple[list, dict]:
+def _logbook_series(rows, best="max") -> tuple[list, dict]:
     x_name = next((name for name in ("gen", "generation") if name in rows[0]), None)
     xs = [
         _as_float(row.get(x_name)) if x_name else float(n) for n, row in enumerate(rows)
     ]
     columns = [name for name in rows[0] if name and name not in _BOOKKEEPING_COLUMNS]
     names = {}
-    if "max" in columns and "mean" in columns:
-        columns, names = ["max", "mean"], {"max": "population best", "mean": "population mean"}
+    if best in columns and "mean" in columns:
+        columns, names = [best, "mean"], {best: "population best", "mean": "population mean"}
     series = {}
     for name in columns:
         values = [_as_float(row.get(name)) for row in rows]
@@ -357,7 +408,7 @@ def pareto_points(run: RunData) -> tuple[list, list, list]:
             if m["fitness"] and _plottable(m["fitness"])
         ]
     else:
-        front = non_dominated(points, names)
+        front = non_dominated(points, names, run.directions)
     width = len(front[0][1]) if front else len(points[0][1]) if points else 0
     if len(names) != width:
         names = [f"objective {n + 1}" for n in range(width)]
@@ -368,15 +419,22 @@ def _plottable(values) -> bool:
     return all(math.isfinite(v) and abs(v) < _FAILED_SIZE for v in values)
 
 
-def non_dominated(points, names) -> list:
-    """The points no other point dominates (at least as good everywhere, better somewhere)."""
+def non_dominated(points, names, directions=()) -> list:
+    """The points no other point dominates (at least as good everywhere, better somewhere).
+
+    ``directions`` (``"maximise"``/``"minimise"`` per objective, as
+    :attr:`RunData.directions` gives them) when the run recorded them; else
+    each objective's direction is told by :func:`minimised`.
+    """
+
+    def is_minimised(n):
+        if len(directions) == len(names) and n < len(directions):
+            return directions[n] == MINIMISE
+        return minimised(names[n] if n < len(names) else "", n)
 
     def oriented(values):
         """The values with every objective turned into one to maximise."""
-        return [
-            -v if minimised(names[n] if n < len(names) else "", n) else v
-            for n, v in enumerate(values)
-        ]
+        return [-v if is_minimised(n) else v for n, v in enumerate(values)]
 
     scored = [(genome, values, oriented(values)) for genome, values in points]
     return [

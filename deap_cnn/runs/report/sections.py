@@ -16,6 +16,7 @@ from .formatting import duration, fitness_value, plain, short_number, size
 from .progress import Progress
 from .run_data import (
     REPORT_NAME,
+    MINIMISE,
     RUN_FILES,
     RunData,
     _first,
@@ -26,7 +27,7 @@ from .run_data import (
     population_series,
 )
 from .settings import settings_view
-from .table import evaluation_table
+from .table import COLUMNS, evaluation_table
 
 __all__ = [
     "curves",
@@ -70,7 +71,11 @@ class ProgressView:
 
 
 def progress(run: RunData, progress: Progress) -> ProgressView:
-    """The best so far against evaluations (the default axis) and against summed training time (if timed)."""
+    """The best so far against evaluations (the default axis) and against summed training time (if timed).
+
+    ``progress`` follows the run's first objective's direction: its best so
+    far falls, step by step, when that objective is minimised.
+    """
     objective = _objective(run)
     if not progress.best:
         reason = "no evaluation has been scored yet" if run.evaluations else "no evaluations yet"
@@ -85,7 +90,8 @@ def progress(run: RunData, progress: Progress) -> ProgressView:
         xs = [s / scale for s in progress.seconds]
         label = f"training time, summed over evaluations ({unit})"
         charts.append(AxisChart("time", "training time", _progress_chart(progress, xs, tip, label, y_label)))
-    return ProgressView(summary=_progress_summary(progress, objective), charts=charts)
+    named = f"{objective} (minimised)" if run.sign < 0 else objective
+    return ProgressView(summary=_progress_summary(progress, named), charts=charts)
 
 
 def _progress_chart(progress: Progress, xs: list, tip: dict, x_label: str, y_label: str) -> Markup:
@@ -132,12 +138,17 @@ def evaluations(run: RunData, best_row) -> EvaluationsView:
     if not run.evaluations:
         reason = "results.sqlite is missing" if "results.sqlite" in run.missing else "the store holds none yet"
         return EvaluationsView(empty=f"No evaluations: {reason}.")
-    return EvaluationsView(table=evaluation_table(run.evaluations, best_row))
+    columns = [c for c in COLUMNS if c.key != "curve"] if run.lookup else COLUMNS  # a lookup's "curve" is its fitness
+    return EvaluationsView(table=evaluation_table(run.evaluations, best_row, columns))
 
 
 def curves(run: RunData, best_row) -> Markup | None:
-    """Every candidate's validation curve, the best one bold; ``None`` if no evaluation stored one."""
-    if not any(row["curve"] for row in run.evaluations):
+    """Every candidate's validation curve, the best one bold; ``None`` if no evaluation stored one.
+
+    A ``--lookup`` run trains nothing: the one point it stores per
+    candidate is its fitness again, so it gets no curves.
+    """
+    if run.lookup or not any(row["curve"] for row in run.evaluations):
         return None
     return Markup(curves_chart(run.evaluations, best_row))
 
@@ -162,8 +173,10 @@ def pareto_front(run: RunData) -> FrontView | None:
     shown = {genome for genome, _ in front}
     others = [(v[1], v[0], f"{g}: {_values_text(v)}") for g, v in points if g not in shown]
     highlight = [(v[1], v[0], f"{g}: {_values_text(v)}") for g, v in front]
+    directions = run.directions if len(run.directions) == len(names) else []
     chart = scatter_chart(
-        others, _direction(x_name, 1), _direction(y_name, 0), highlight, log_x=True, staircase=True
+        others, _direction(x_name, 1, directions), _direction(y_name, 0, directions), highlight, log_x=True,
+        staircase=True,
     )
     return FrontView(
         chart=Markup(chart),
@@ -175,8 +188,13 @@ def pareto_front(run: RunData) -> FrontView | None:
     )
 
 
-def _direction(name: str, index: int) -> str:
-    return f"{name} ({'minimised' if minimised(name, index) else 'maximised'})"
+def _direction(name: str, index: int, directions) -> str:
+    """``name (minimised)`` or ``name (maximised)``: as the run recorded it, else as its name says."""
+    if index < len(directions):
+        minimise = directions[index] == MINIMISE
+    else:
+        minimise = minimised(name, index)
+    return f"{name} ({'minimised' if minimise else 'maximised'})"
 
 
 def _values_text(values) -> str:
@@ -275,5 +293,5 @@ def folder(run: RunData) -> FolderView:
     return FolderView(
         files=[(name, size(n)) for name, n in run.files.items() if name != REPORT_NAME],
         missing=[(name, RUN_FILES[name]) for name in run.missing],
-        best=[(key, plain(value)) for key, value in run.best.items()],
+        best=[(key, plain(value) or "–") for key, value in run.best.items()],  # a lookup's classes: []
     )

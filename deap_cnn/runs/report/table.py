@@ -14,7 +14,7 @@ from typing import Callable
 from markupsafe import Markup
 
 from .charts import _clip, sparkline
-from .formatting import fitness_text, short_number
+from .formatting import fitness_text, fitness_value, short_number
 from .run_data import _as_float, _first
 
 __all__ = ["COLUMNS", "Cell", "Column", "Table", "evaluation_table"]
@@ -69,6 +69,19 @@ def _fitness(row: dict) -> Cell:
     return Cell(fitness_text(row), _first(values) if values else None)
 
 
+def _score(name: str) -> Callable[[dict], Cell]:
+    """A score's cell, written as fitness is (``91.4400``); other text kept."""
+
+    def cell(row: dict) -> Cell:
+        value = row.get(name)
+        number = None if isinstance(value, bool) else _as_float(value)
+        if number is None:
+            return Cell("" if value is None else str(value))
+        return Cell(fitness_value(number), number)
+
+    return cell
+
+
 def _curve(row: dict) -> Cell:
     chart = sparkline(row["curve"])
     return Cell(sort=row["curve"][-1] if row["curve"] else None, chart=Markup(chart) if chart else None)
@@ -85,6 +98,8 @@ COLUMNS = (
     Column("#", "id", "number", _number("id", "{:.0f}")),
     Column("genome", "genome", "code", _text("genome")),
     Column("fitness", "fitness", "number", _fitness),
+    # A benchmark-table run's exact score beside its noisy fitness (the store's noise_free_fitness; NULL for trainings).
+    Column("noise-free score", "noise-free", "number", _score("noise_free_fitness")),
     Column("validation curve", "curve", "chart", _curve),
     Column("parameters", "parameters", "number", _number("parameters")),
     Column("FLOPs", "flops", "number", _number("flops")),
