@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--queries", type=int, nargs="+", default=[50, 100, 150, 300], help="budgets, in full-fidelity lookups")
     add("--noise", type=float, nargs="+", default=[0.0, 0.3], help="noise sd of a lookup at --epochs (0: exact)")
     add("--population", type=int, default=20, help="population of ga, aging, surrogate; local's start; random/tpe batch")
+    add("--sample-size", type=int, default=None, help="aging, surrogate: tournament size (default: the strategy's)")
     add("--epochs", type=int, default=3, help="the full fidelity; +halving's rungs are fractions of it")
     add("--eta", type=parse_eta, default=1 / 3, help="+halving: fraction promoted per rung")
     add("--rerank", type=int, default=3, help="+rerank: the best distinct genomes looked up again")
@@ -181,7 +182,7 @@ def run_one(task) -> dict:
     evaluator.meter = meter
     if evaluator.deterministic:  # the command line skips it too: a noise-free lookup scores the same again
         reranking, meter.reserve = False, 0.0
-    options = {"seed": seed}
+    options = {"seed": seed, "sample_size": args.sample_size}
     if halving:
         rungs = halving_rungs(args.epochs, args.eta)
         if get_strategy(strategy).asynchronous:

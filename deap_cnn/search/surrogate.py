@@ -8,10 +8,13 @@ family's ``encode``) predicts their fitness, and only the mutant it ranks
 best is trained. Training is the expensive step; the model and the
 mutations cost milliseconds.
 
-The model is scikit-learn's: a random forest by default (its trees' spread
-is an uncertainty, which the acquisition can use), refitted whenever the
-results grew by a tenth since the last fit. It is not saved in
-checkpoints: a resumed run fits it again from the results.
+The model is scikit-learn's: by default a bootstrap ensemble of ridge
+regressions on the encoding and its pairwise products (:func:`default_model`),
+refitted whenever the results grew by a tenth since the last fit; the mutant
+trained is the best in the eyes of one member drawn at random (Thompson
+sampling), so the search follows the model where its members agree and
+explores where they do not. The model is not saved in checkpoints: a resumed run fits it again
+from the results.
 """
 
 from __future__ import annotations
@@ -29,10 +32,22 @@ DEFAULT_CANDIDATES = 4
 
 
 def default_model(seed: int):
-    """A fresh Bayesian ridge regression (scikit-learn): fits small data in milliseconds, with a posterior."""
-    from sklearn.linear_model import BayesianRidge
+    """A bootstrap ensemble of ridge regressions on the encoding and its pairwise products (scikit-learn).
 
-    return BayesianRidge()
+    Linear in pairs of features, so two genes that only matter together
+    (an operation on one edge with another on the next) can be learnt; the
+    members, each fitted to a bootstrap sample of the results, disagree
+    where the data are thin: what Thompson sampling draws from.
+    """
+    from sklearn.ensemble import BaggingRegressor
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures
+
+    return make_pipeline(
+        PolynomialFeatures(2, interaction_only=True, include_bias=False),
+        BaggingRegressor(Ridge(alpha=1.0), n_estimators=10, random_state=seed),
+    )
 
 
 class SurrogateProposer(Proposer):
@@ -68,7 +83,8 @@ class SurrogateProposer(Proposer):
         self.chosen = 0  # children the model chose
 
     def __getstate__(self):
-        return {**self.__dict__, "model": None, "fitted_on": 0}  # a resume refits: checkpoints stay small
+        # A resume refits: checkpoints stay small and hold no scikit-learn objects.
+        return {**self.__dict__, "model": None, "fitted_on": 0}
 
     def _fit(self):
         grown = len(self.targets) - self.fitted_on
@@ -79,19 +95,17 @@ class SurrogateProposer(Proposer):
         self.fitted_on = len(self.targets)
 
     def _acquisition(self, features):
-        """Thompson sampling where the model has a posterior over its weights (one draw ranks the mutants: a
-        bold guess as often as the model's uncertainty allows), else its prediction."""
+        """Thompson sampling where the model is an ensemble (one member, drawn at random, ranks the mutants: a bold
+        guess as often as the members disagree), else the model's prediction."""
         model = self.model
         if hasattr(model, "steps"):  # a scikit-learn pipeline: its last step regresses on the others' output
             features, model = model[:-1].transform(features), model[-1]
-        coef, covariance = getattr(model, "coef_", None), getattr(model, "sigma_", None)
-        if coef is None or covariance is None:
+        members = getattr(model, "estimators_", None)
+        if not members:
             return list(model.predict(features))
-        import numpy
-
-        rng = numpy.random.default_rng(random.randrange(2**31))
-        weights = rng.multivariate_normal(coef, covariance, method="eigh")
-        return list(numpy.asarray(features) @ weights + model.intercept_)
+        member = random.randrange(len(members))
+        columns = model.estimators_features_[member]
+        return list(members[member].predict(features[:, columns]))
 
     def propose(self, toolbox, known):
         aging = self.aging
