@@ -204,6 +204,11 @@ class SearchConfig:
             )
         if self.halving_continue and not self.halving:
             raise ConfigError("--halving-continue continues successive halving's rungs: add --halving")
+        if self.halving_continue and _asynchronous(self.strategy):
+            raise ConfigError(
+                f"--halving-continue works with the generational strategies; --strategy {self.strategy} promotes "
+                "each candidate on its own: use --halving alone"
+            )
         if self.inherit and self.halving:
             raise ConfigError("--inherit and --halving together are not supported: drop one of them")
         if self.lookup is None and (self.lookup_column is not None or self.lookup_noise):
@@ -226,6 +231,16 @@ class SearchConfig:
                 "--rerank picks one best genome, but several --objectives make a Pareto front: drop --rerank"
             )
         return self
+
+
+def _asynchronous(strategy) -> bool:
+    """Whether ``strategy`` is registered as asynchronous (an unknown name is compose's to refuse)."""
+    from ..search.strategies import StrategyError, get_strategy
+
+    try:
+        return get_strategy(strategy).asynchronous
+    except StrategyError:
+        return False
 
 
 def _flag(f) -> str:

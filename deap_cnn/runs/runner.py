@@ -300,8 +300,12 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
         tensorboard = TensorBoardLog(folder.path)
     store = ResultsStore(folder.store_file, fingerprint=parts.fingerprint)
     store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint, **_objective_details(parts)})
-    halving = None
-    if config.halving:
+    halving = rungs = None
+    if config.halving and parts.strategy.asynchronous:  # asynchronous successive halving: rungs per candidate
+        from ..search.halving import async_rungs
+
+        rungs = async_rungs(parts.objectives.wrap(parts.evaluator), eta=config.halving_eta, store=folder.store_file)
+    elif config.halving:
         from ..search.halving import SuccessiveHalving
 
         halving = SuccessiveHalving(
@@ -326,6 +330,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             callback=_after_generation(folder, config, parts, tensorboard),
             weights=parts.weights,
             evaluate_population=halving,
+            rungs=rungs,
             seed=config.seed,
             verbose=verbose,
             cxpb=config.cxpb,
@@ -335,8 +340,9 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             sample_size=config.sample_size,
         )
     finally:
-        if halving is not None:
-            halving.close()
+        for closing in (halving, rungs):
+            if closing is not None:
+                closing.close()
         if tensorboard is not None:
             tensorboard.update()
             tensorboard.close()

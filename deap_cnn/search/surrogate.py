@@ -63,7 +63,8 @@ class SurrogateProposer(Proposer):
         Mutants per child (at least 1; 1 is plain aging evolution).
     make_model:
         ``make_model(seed) -> regressor`` with scikit-learn's ``fit`` and
-        ``predict`` (default :func:`default_model`).
+        ``predict`` (default :func:`default_model`); a module-level function,
+        since the proposer is pickled into checkpoints.
     """
 
     name = "surrogate"
@@ -83,15 +84,22 @@ class SurrogateProposer(Proposer):
         self.chosen = 0  # children the model chose
 
     def __getstate__(self):
-        # A resume refits: checkpoints stay small and hold no scikit-learn objects.
-        return {**self.__dict__, "model": None, "fitted_on": 0}
+        # A resume refits on the same rows with the same seed: checkpoints hold no scikit-learn objects.
+        return {**self.__dict__, "model": None}
+
+    def _fitted_model(self, rows: int):
+        """The model fitted to the first ``rows`` results (seeded by ``rows``, so a resume fits it again alike)."""
+        model = self.make_model(rows)
+        model.fit(self.features[:rows], self.targets[:rows])
+        return model
 
     def _fit(self):
-        grown = len(self.targets) - self.fitted_on
-        if self.model is not None and grown < max(1, math.ceil(len(self.targets) / 10)):
+        """Refit when the results grew by a tenth since the last fit; after a resume, refit the last fit first."""
+        if self.model is None and self.fitted_on:
+            self.model = self._fitted_model(self.fitted_on)
+        if self.model is not None and len(self.targets) - self.fitted_on < max(1, math.ceil(len(self.targets) / 10)):
             return
-        self.model = self.make_model(random.randrange(2**31))
-        self.model.fit(self.features, self.targets)
+        self.model = self._fitted_model(len(self.targets))
         self.fitted_on = len(self.targets)
 
     def _acquisition(self, features):
