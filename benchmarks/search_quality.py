@@ -1,6 +1,6 @@
 """Which search finds better architectures for the same compute? Every strategy on real Fashion-MNIST, budget in multiply-adds.
 
-    python benchmarks/search_quality.py                  # defaults: 10,000 training images, 5 T, 5 seeds, 4 methods
+    python benchmarks/search_quality.py                  # 10,000 training images, 5 T, 5 seeds: random, default, aging, aging+halving
     python benchmarks/search_quality.py --quick          # a minute: tiny networks, 2 seeds, one method per strategy
     python benchmarks/search_quality.py --methods all    # issue 12's whole grid and the rerank variants (hours)
     python benchmarks/search_quality.py --budget 12 --widths 16 32 64 --methods ga random ga+halving
@@ -24,8 +24,11 @@ Candidates train ``--epochs`` (default 1) at batch ``--batch-size`` (default
 default 3, and ``--eta``, 1 and 3 epochs; its best validation accuracy comes
 from longer trainings, so compare its picks' test accuracy) and/or
 ``+inherit`` (children
-start from their parent's trained weights): ``ga``, ``random``, ``tpe`` and,
-when registered (``deap_cnn.search.strategies.strategy_names()``), ``aging``;
+start from their parent's trained weights): ``ga``, ``random``, ``tpe``,
+``aging``, ``local`` and ``surrogate`` (asynchronous successive halving for
+the last three: each candidate promoted on its own); ``default`` is what
+``deap-cnn search`` runs when told nothing (its default strategy and
+``--rerank``); ``--sample-size`` sets aging's and the surrogate's tournament;
 ``+inherit`` only where the installed package supports it; ``+rerank``
 (any strategy) stops the search early enough to retrain its ``--rerank``
 best distinct genomes (default 3) from scratch for ``--rerank-epochs``
@@ -76,7 +79,8 @@ from subsets import fashion_mnist_subset, read_json_lines
 from deap_cnn import Genome, SearchSpace
 from deap_cnn.families import get_family
 from deap_cnn.runs.store import ResultsStore
-from deap_cnn.search.halving import SuccessiveHalving, halving_rungs
+from deap_cnn.runs.config import default_rerank, default_strategy
+from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
 from deap_cnn.training.devices import LOCAL_WORKERS_ENV, available_cpus
@@ -85,9 +89,10 @@ from deap_cnn.training.final import train_and_test
 from deap_cnn.training.settings import TrainSettings
 from deap_cnn.training.sources import load_data
 
-STRATEGIES = ("ga", "aging", "random", "tpe")
-#: The default run (about an hour here): random search and aging evolution from scratch, inheriting, and reranked.
-DEFAULT_METHODS = ("random", "aging", "aging+inherit", "aging+inherit+rerank")
+STRATEGIES = ("ga", "aging", "random", "tpe", "local", "surrogate")
+#: The default run (about 100 minutes here): random search, the command line's default search (``default``: its
+#: strategy and reranking), aging evolution alone, and aging evolution with asynchronous successive halving.
+DEFAULT_METHODS = ("random", "default", "aging", "aging+halving")
 #: Every method of issue 12's grid and the rerank variants (several hours here: see docs/benchmarks.md).
 FULL_GRID = (
     "ga", "ga+inherit", "aging", "aging+inherit", "aging+rerank", "aging+inherit+rerank", "random", "random+rerank",
@@ -205,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=8,
         help="population of ga and aging; batch size of random and TPE",
     )
+    add("--sample-size", type=int, default=None, help="aging, surrogate: tournament size (default: the strategy's)")
     add("--widths", type=int, nargs="+", default=[8, 16, 32])
     add("--max-skip-units", type=int, default=4)
     add(
@@ -278,13 +284,18 @@ FLAGS = ("halving", "inherit", "rerank")
 
 
 def parse_method(text: str) -> tuple[str, bool, bool, bool]:
-    """``"ga+halving+inherit"`` -> ``("ga", True, True, False)``: strategy, halving, inherit, rerank."""
+    """``"ga+halving+inherit"`` -> ``("ga", True, True, False)``: strategy, halving, inherit, rerank.
+
+    ``default`` is what ``deap-cnn search`` runs when told nothing: its default strategy, reranked as it reranks.
+    """
+    if text == "default":
+        return default_strategy(("accuracy",), False), False, False, default_rerank(("accuracy",)) > 0
     strategy, *flags = text.split("+")
     unknown = set(flags) - set(FLAGS)
     if strategy not in STRATEGIES or unknown:
         raise SystemExit(
             f"error: unknown method {text!r}: a strategy of {STRATEGIES} with any of "
-            f"{', '.join('+' + flag for flag in FLAGS)}"
+            f"{', '.join('+' + flag for flag in FLAGS)}, or default"
         )
     return (strategy, *(flag in flags for flag in FLAGS))
 
@@ -319,15 +330,19 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
     evaluator.meter = meter
     store = ResultsStore(folder / "results.sqlite", fingerprint=evaluator.fingerprint())
     halver = None
-    options = {"map_function": map, "seed": seed, "store": store}
+    options = {"map_function": map, "seed": seed, "store": store, "sample_size": args.sample_size}
     if halving:
         evaluator.settings = dataclasses.replace(settings, epochs=args.halving_epochs)
         rungs = halving_rungs(args.halving_epochs, args.eta)
-        halver = SuccessiveHalving(evaluator, rungs=rungs, eta=args.eta, store=folder / "halving.sqlite")
-        options["evaluate_population"] = halver
+        if get_strategy(strategy).asynchronous:  # each candidate promoted on its own
+            halver = async_rungs(evaluator, rungs, args.eta, store=folder / "halving.sqlite")
+            options["rungs"] = halver
+        else:
+            halver = SuccessiveHalving(evaluator, rungs=rungs, eta=args.eta, store=folder / "halving.sqlite")
+            options["evaluate_population"] = halver
     if inherit:
         options.update(inherit=True, weights_folder=str(folder / "weights"))
-    if strategy in ("ga", "aging"):
+    if strategy in ("ga", "aging", "local", "surrogate"):
         budget = Budget(population=args.population, generations=UNLIMITED, trainings=UNLIMITED)
     else:
         budget = Budget(population=args.population, generations=0, trainings=UNLIMITED)
@@ -459,13 +474,13 @@ def summarise(runs: list[dict], budget: float) -> tuple[str, dict]:
 
 
 def goals(figures: dict, budget: float) -> str:
-    """Issue 12's two goals, method by method."""
+    """Issue 12's two goals, method by method (every strategy but the baselines, and ``default``)."""
     if BASELINE not in figures["methods"]:
         return "goals: not checked (no random-search runs)"
     random_test = [t for t in figures["methods"][BASELINE]["test"] if not math.isnan(t)]
     lines = ["goals (evolutionary methods against random search at equal compute):"]
     for method, figure in figures["methods"].items():
-        if not method.startswith(("ga", "aging")):
+        if method == BASELINE or method.startswith(("tpe", "random")):
             continue
         reach = figure["reach"]
         fast = len(reach) == figure["runs"] and reach and statistics.fmean(reach) <= 0.5 * budget

@@ -118,7 +118,7 @@ def load_table(path, space, column: str | None = None) -> LookupTable:
 
 def _read(path, space, column, digest) -> LookupTable:
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # utf-8-sig: spreadsheets' byte-order mark
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise TableError(f"cannot read table {path} as CSV ({error}); write it as CSV with a header row") from None
@@ -148,7 +148,12 @@ def _read(path, space, column, digest) -> LookupTable:
 
 
 def _value_column(path, header, rows, key_index, column) -> int:
-    """The index of the score column: ``column`` by name, else the only all-numeric column but the key."""
+    """The index of the score column: ``column`` by name, else the only numeric column but the key.
+
+    A column counts as numeric when most of its values are numbers, so one
+    bad value in the score column is reported by its line (by the caller)
+    rather than making another column the score without a word.
+    """
     if column is not None:
         if column not in header:
             raise TableError(
@@ -158,7 +163,8 @@ def _value_column(path, header, rows, key_index, column) -> int:
     numeric = [
         index
         for index in range(len(header))
-        if index != key_index and all(index < len(row) and _number(row[index]) is not None for row in rows)
+        if index != key_index
+        and sum(index < len(row) and _number(row[index]) is not None for row in rows) > len(rows) / 2
     ]
     if len(numeric) != 1:
         found = ", ".join(header[i] for i in numeric) if numeric else "none"

@@ -5,6 +5,7 @@
     deap-cnn best runs/x [--export winner.pt]
     deap-cnn importance runs/x          # hyperparameter genes against fitness (--hyper runs)
     deap-cnn report runs/x [--serve]    # runs/x/report.html, or a live view on 127.0.0.1
+    deap-cnn nats-table FILE --out t.csv  # NATS-Bench's results as a --lookup table
     deap-cnn families | strategies
 
 Also ``python -m deap_cnn ...``. Exit status: 0 done, 2 a usage error (a
@@ -72,6 +73,12 @@ def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParse
     report.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     report.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
     report.add_argument("--out", default=None, help="write the page here instead of RUN/report.html")
+    table = commands.add_parser("nats-table", help="export NATS-Bench's topology results to a --lookup table (CSV)")
+    table.add_argument("benchmark", help="the NATS-Bench topology file or folder (needs pip install deap_cnn[nats])")
+    table.add_argument("--out", required=True, help="the CSV table to write")
+    table.add_argument("--dataset", default="cifar10", help="cifar10, cifar10-valid, cifar100 or ImageNet16-120")
+    table.add_argument("--metric", default="test-accuracy", help="test-accuracy, valid-accuracy or train-accuracy")
+    table.add_argument("--hp", default="200", choices=("12", "200"), help="training epochs of the results")
     commands.add_parser("families", help="list the genome families")
     commands.add_parser("strategies", help="list the search strategies")
     return parser
@@ -144,6 +151,15 @@ def _report(args):
     return report_main(argv)
 
 
+def _nats_table(args):
+    from ..lookup.nats_bench import column_name, export_topology_table
+
+    rows = export_topology_table(args.benchmark, args.out, args.dataset, args.metric, args.hp)
+    print(f"wrote {rows:,} cells to {args.out} (column {column_name(args.dataset, args.metric, args.hp)}); "
+          f"search it with: deap-cnn search --family nats --lookup {args.out}")  # fmt: skip
+    return 0
+
+
 def _families(args):
     from ..families import family_names, get_family
 
@@ -165,6 +181,7 @@ COMMANDS = {
     "best": _best,
     "importance": _importance,
     "report": _report,
+    "nats-table": _nats_table,
     "families": _families,
     "strategies": _strategies,
 }

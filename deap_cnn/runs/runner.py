@@ -202,8 +202,8 @@ def _run_claimed(config, folder, parts, map_function, verbose, engine=None) -> d
             if engine is None:
                 return _run(config, folder, parts, map_function, 1, verbose)
             return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
-    except RunInterrupted as interrupt:
-        folder.set_status("interrupted", str(interrupt), evaluations=folder.evaluation_count())
+    except KeyboardInterrupt as interrupt:  # RunInterrupted (a signal) or a bare Ctrl-C from user code
+        folder.set_status("interrupted", str(interrupt) or "interrupted", evaluations=folder.evaluation_count())
         raise
     except BaseException as error:
         folder.set_status("failed", f"{type(error).__name__}: {error}", evaluations=folder.evaluation_count())
