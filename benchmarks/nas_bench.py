@@ -387,6 +387,10 @@ def main(argv=None):
     pool = None
     if args.jobs > 1 and len(tasks) > 1:
         import multiprocessing
+        import os
+
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")  # each job one thread: the jobs share the cores, not a job's models
 
         pool = multiprocessing.get_context("spawn").Pool(min(args.jobs, len(tasks)))
         results = pool.imap_unordered(run_one, tasks, chunksize=4)
