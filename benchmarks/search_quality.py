@@ -95,8 +95,8 @@ STRATEGIES = ("ga", "aging", "random", "tpe", "local", "surrogate")
 DEFAULT_METHODS = ("random", "default", "aging", "aging+halving")
 #: Every method of issue 12's grid and the rerank variants (several hours here: see docs/benchmarks.md).
 FULL_GRID = (
-    "ga", "ga+inherit", "aging", "aging+inherit", "aging+rerank", "aging+inherit+rerank", "random", "random+rerank",
-    "tpe", "ga+halving", "random+halving", "tpe+halving",
+    "default", "ga", "ga+inherit", "aging", "aging+inherit", "aging+rerank", "aging+inherit+rerank", "aging+halving",
+    "local", "surrogate", "random", "random+rerank", "tpe", "ga+halving", "random+halving", "tpe+halving",
 )  # fmt: skip
 QUICK_METHODS = ("ga", "aging", "random", "tpe", "random+halving", "aging+inherit+rerank")
 BASELINE = "random"

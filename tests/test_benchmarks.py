@@ -165,6 +165,8 @@ def test_compute_to_reach_and_best_so_far(bench):
 def test_methods_parse_and_unavailable_ones_are_skipped(bench):
     assert bench.quality.parse_method("ga+halving+inherit") == ("ga", True, True, False)
     assert bench.quality.parse_method("aging+inherit+rerank") == ("aging", False, True, True)
+    assert bench.quality.parse_method("default") == ("aging", False, False, True)  # what deap-cnn search runs
+    assert bench.quality.availability("aging+halving") is None  # asynchronous halving
     with pytest.raises(SystemExit, match="unknown method"):
         bench.quality.parse_method("ga+turbo")
     with pytest.raises(SystemExit, match="unknown method"):
@@ -271,3 +273,76 @@ def test_search_quality_rerank_keeps_back_its_cost_and_picks_from_the_retrained(
         assert {row[0] for row in rows} == set(bench.quality.top_distinct(searched.items(), 2))
         # The search stopped early to leave the reranking's cost: fewer search trainings than plain random search.
         assert reranked["trainings"] <= plain["trainings"] and reranked["trace"][-1][0] < reranked["compute"]
+
+
+# --- the tabular NAS benchmark ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nats_table(tmp_path_factory):
+    """Every cell of NAS-Bench-201's space with a synthetic score: a smooth sum over the edges, one optimum."""
+    from deap_cnn.families import get_family
+
+    value = {"none": 0.0, "skip_connect": 1.0, "avg_pool_3x3": 1.2, "nor_conv_1x1": 2.0, "nor_conv_3x3": 2.5}
+    space = get_family("nats").space((3, 32, 32), 10, {})
+    path = tmp_path_factory.mktemp("table") / "cells.csv"
+    rows = ["architecture,score"]
+    for cell in space.all_genomes():
+        score = 80 + sum(value[op] * (edge + 1) for edge, op in enumerate(cell)) / 2
+        rows.append(f"{cell},{score:.4f}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_nas_bench_runs_every_method_and_reports_the_picks_noise_free_scores(tmp_path, nats_table):
+    out = tmp_path / "nb"
+    done = run_script("nas_bench.py", "--table", str(nats_table), "--seeds", "3", "--queries", "20", "40",
+                      "--noise", "0", "0.5", "--methods", "default", "random", "aging", "local", "ga",
+                      "aging+halving", "--population", "6", "--jobs", "1", "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    # Methods whose course does not depend on the budget run once at the largest; reranking ones once per budget.
+    assert len(runs) == 2 * 3 * (5 + 2)
+    scores = {line.split(",")[0]: float(line.split(",")[1]) for line in nats_table.read_text().splitlines()[1:]}
+    for run in runs:
+        for q, genome in run["pick_genomes"].items():
+            assert run["picks"][q] == scores[genome]  # the pick's noise-free score is the table's own
+        if run["noise"] == 0 and "curve" in run:
+            assert run["curve"] == sorted(run["curve"])  # without noise the pick only improves
+        assert run["queries"] <= run["budget"] + 1e-9
+    noisy_default = [r for r in runs if r["method"] == "default" and r["noise"] == 0.5]
+    assert noisy_default and all(r["budget"] in (20, 40) for r in noisy_default)
+    table = (out / "table.txt").read_text()
+    for method in ("default", "random", "aging", "local", "ga", "aging+halving"):
+        assert f"\n{method} " in table
+    assert "noise sd 0.5, 40 queries" in table and "optimum 106.25" in table
+    assert (out / "anytime.png").stat().st_size > 0
+    again = run_script("nas_bench.py", "--report", str(out), cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.strip() == table.strip()
+
+
+def test_nas_bench_resumes_a_partial_run_without_running_it_again(tmp_path, nats_table):
+    out = tmp_path / "nb"
+    args = ["--table", str(nats_table), "--seeds", "2", "--queries", "15", "--noise", "0", "--methods", "aging",
+            "--population", "4", "--jobs", "1", "--out", str(out)]  # fmt: skip
+    assert run_script("nas_bench.py", *args, cwd=tmp_path).returncode == 0
+    first = (out / "runs.jsonl").read_text()
+    again = run_script("nas_bench.py", *args, cwd=tmp_path)
+    assert again.returncode == 0 and "0 runs to do" in again.stdout
+    assert (out / "runs.jsonl").read_text() == first
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "--table is required"),
+        (["--table", "absent.csv"], "cannot read table absent.csv"),
+        (["--table", "TABLE", "--methods", "hillclimb"], "unknown method 'hillclimb'"),
+        (["--table", "TABLE", "--seeds", "0"], "--seeds must be at least 1"),
+    ],
+)
+def test_nas_bench_refuses_bad_input_in_one_line(tmp_path, nats_table, args, message):
+    args = [str(nats_table) if arg == "TABLE" else arg for arg in args]
+    done = run_script("nas_bench.py", *args, "--out", str(tmp_path / "nb"), cwd=tmp_path)
+    assert done.returncode != 0 and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "nb").exists()

@@ -81,6 +81,8 @@ class LookupEvaluator:
     settings:
         A :class:`LookupSettings`.
 
+    Notes
+    -----
     Only these travel when pickled; each process reads the table once. The
     table is checked here, so a bad table or column fails before a search
     starts; a genome that is not in the table raises

@@ -172,7 +172,7 @@ def _strategies(args):
     from ..search.strategies import get_strategy, strategy_names
 
     for name in strategy_names():
-        print(f"{name:8s} {get_strategy(name).description}")
+        print(f"{name:10s} {get_strategy(name).description}")
 
 
 COMMANDS = {

@@ -64,15 +64,15 @@ def setting(default, flag=None, help="", **checks):
 class SearchConfig:
     """Settings of a search run; ``None`` means the family's (or the training's) default."""
 
-    family: str = setting("cnn-ga", "--family", "genome family: cnn-ga, devol, dense, transfer (deap-cnn families)")
+    family: str = setting("cnn-ga", "--family", "genome family: cnn-ga, devol, dense, transfer, nats (deap-cnn families)")
     hyper: bool = setting(False, "--hyper", "add hyperparameter genes to the family (cnn-ga, devol)")
     strategy: str | None = setting(
-        None, "--strategy", "search strategy: ga, nsga2, random, tpe, aging (default: aging; nsga2 for several "
-        "--objectives, ga with --halving)",
+        None, "--strategy", "search strategy: aging, local, surrogate, ga, nsga2, random, tpe (default: aging; "
+        "nsga2 for several --objectives, ga with --halving)",
     )
     inherit: bool = setting(False, "--inherit", "ga, aging: children start from their parent's trained weights")
     sample_size: int | None = setting(
-        None, "--sample-size", "aging: members sampled to pick each parent (default population/4, at least 2)", low=1
+        None, "--sample-size", "aging, surrogate: members sampled to pick each parent (default population/2, at least 2)", low=1
     )
     objectives: tuple | None = setting(
         None, "--objectives", "what to optimise: accuracy, last_accuracy, loss (minimised), parameters, flops "
@@ -106,8 +106,8 @@ class SearchConfig:
     download: bool = setting(False, "--download", "download missing data (and backbone weights); needs internet")
     population: int = setting(20, "--population", "individuals per generation (batch size of random/tpe)", low=1)
     generations: int = setting(20, "--generations", "generations after the initial population", low=0)
-    trainings: int | None = setting(None, "--trainings", "random/tpe budget (default population x (generations+1))", low=1)
-    seconds: float | None = setting(None, "--seconds", "random/tpe budget in seconds of search", low=0, open=True)
+    trainings: int | None = setting(None, "--trainings", "candidates trained by aging, local, surrogate, random, tpe (default population x (generations+1))", low=1)
+    seconds: float | None = setting(None, "--seconds", "aging, local, surrogate, random, tpe: stop proposing after this many seconds", low=0, open=True)
     cxpb: float = setting(0.9, "--cxpb", "crossover probability", low=0, high=1)
     mutpb: float = setting(0.2, "--mutpb", "mutation probability", low=0, high=1)
     widths: tuple | None = setting(None, "--widths", "cnn-ga skip unit widths / devol feature maps", nargs="+", low=1)

@@ -346,11 +346,15 @@ def async_rungs(evaluator, rungs=None, eta=1 / 3, store=None):
     :func:`halving_rungs` of its epochs and ``eta``), cheapest first, and
     ``evaluator`` itself as the top rung. With ``store`` (a SQLite path) each
     lower rung's results go there under its own fingerprint; close the
-    returned object's stores with ``rungs.close()``.
+    returned object's stores with ``rungs.close()``. ``None`` when there is a
+    single rung (one epoch, say): nothing to promote, every candidate is
+    trained in full, as :class:`SuccessiveHalving` does then.
     """
     from .steady import Rungs
 
     rungs = tuple(rungs) if rungs is not None else halving_rungs(_settings_of(evaluator).epochs, eta)
+    if len(rungs) < 2:
+        return None
     if rungs[-1] != _settings_of(evaluator).epochs:
         raise ValueError(f"the top rung ({rungs[-1]} epochs) must be the evaluator's own epochs "
                          f"({_settings_of(evaluator).epochs})")  # fmt: skip

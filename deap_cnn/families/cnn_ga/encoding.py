@@ -16,7 +16,7 @@ def encode_chain(genome, space) -> list:
     A chain's length varies, so it is described by what shapes its network:
     for each stage (the skip units between two poolings) how many skip units
     of each width it has, each pooling unit's kind, the skip and pooling
-    counts, and log10 of the multiply-adds (:meth:`SearchSpace.cost`).
+    counts, and log10 of the multiply-adds (:meth:`~deap_cnn.families.cnn_ga.space.SearchSpace.cost`).
     """
     stages = [[0.0] * len(space.widths) for _ in range(space.max_pool_units + 1)]
     pools = [[0.0] * len(space.pool_kinds) for _ in range(space.max_pool_units)]

@@ -56,7 +56,9 @@ class NatsSpace(GenomeRules):
     cells_per_stage:
         Cells in each of the three stages (the benchmark's 5).
 
-    The network (:mod:`.network`) is the benchmark's: a 3x3 convolution stem,
+    Notes
+    -----
+    The network (:mod:`deap_cnn.families.nats.network`) is the benchmark's: a 3x3 convolution stem,
     three stages of ``cells_per_stage`` cells with a residual reduction block
     between stages, then batch norm, ReLU, global pooling and a linear layer.
     """
