@@ -495,8 +495,11 @@ def goals(figures: dict, budget: float) -> str:
             f"  {method:<22} reaches random's best with <= 50% of the compute: {fast_text}; "
             f"test accuracy higher by more than one sd: {'yes' if better else 'no'}"
         )
-    paired_lines = [paired_difference(method, figure, figures["methods"][BASELINE])
-                    for method, figure in figures["methods"].items() if method != BASELINE]
+    paired_lines = [
+        paired_difference(method, figure, figures["methods"][BASELINE])
+        for method, figure in figures["methods"].items()
+        if method != BASELINE
+    ]
     paired_lines = [line for line in paired_lines if line]
     if paired_lines:
         lines.append(
@@ -510,8 +513,11 @@ def goals(figures: dict, budget: float) -> str:
 def paired_difference(method: str, figure: dict, baseline: dict) -> str:
     """``method``'s pick's test accuracy minus random search's, seed by seed: mean ± sd, standard error, wins."""
     by_seed = dict(zip(baseline["seeds"], baseline["test"]))
-    differences = [test - by_seed[seed] for seed, test in zip(figure["seeds"], figure["test"])
-                   if seed in by_seed and not math.isnan(test) and not math.isnan(by_seed[seed])]
+    differences = [
+        test - by_seed[seed]
+        for seed, test in zip(figure["seeds"], figure["test"])
+        if seed in by_seed and not math.isnan(test) and not math.isnan(by_seed[seed])
+    ]
     if len(differences) < 2:
         return ""
     sd = statistics.stdev(differences)

@@ -47,7 +47,9 @@ from deap_cnn.training.trainer import Trainer
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--genome", default="S64-Pmax-S128-Pmax-S128", help="canonical genome to train")
-    parser.add_argument("--data", default="sample", help="anything deap_cnn.training.sources.load_data accepts (default: sample)")
+    parser.add_argument(
+        "--data", default="sample", help="anything deap_cnn.training.sources.load_data accepts (default: sample)"
+    )
     parser.add_argument(
         "--steps", type=int, default=None, help="timed steps per round (default: 30 on CPU, 200 on CUDA)"
     )

@@ -58,7 +58,9 @@ def run_loop(seed, ngen=4, **kwargs):
     stats = tools.Statistics(lambda ind: ind.fitness.values[0])
     stats.register("max", numpy.max)
     hof = tools.HallOfFame(1)
-    population, logbook = ea_cnn_ga(population, toolbox, ngen=ngen, stats=stats, halloffame=hof, verbose=False, **kwargs)
+    population, logbook = ea_cnn_ga(
+        population, toolbox, ngen=ngen, stats=stats, halloffame=hof, verbose=False, **kwargs
+    )
     return population, logbook, hof, fitness
 
 

@@ -275,8 +275,11 @@ def test_shell_command_parses(command, block):
 def test_a_renamed_flag_or_a_value_out_of_range_fails_the_check():
     from deap_cnn.runs.config import ConfigError
 
-    for bad in (["deap-cnn", "search", "--populaton", "4"], ["python", "benchmarks/sample.py", "--bogus"],
-                ["python", "benchmarks/search_quality.py", "--methods", "annealing"]):
+    for bad in (
+        ["deap-cnn", "search", "--populaton", "4"],
+        ["python", "benchmarks/sample.py", "--bogus"],
+        ["python", "benchmarks/search_quality.py", "--methods", "annealing"],
+    ):
         with pytest.raises(SystemExit), redirect_stderr(StringIO()):
             check_command(bad)
     with pytest.raises(ConfigError):

@@ -66,10 +66,9 @@ _LABELS = {
 }
 
 
-
-
 class ImportanceError(RunFolderError, ValueError):
     """The store is missing or holds nothing to plot (no evaluated genome with hyperparameter genes)."""
+
 
 def read_rows(store_path, fingerprint=None, include_failed=False) -> list[dict]:
     """``{"genome", "fitness", "status", "hyper"}`` for each evaluation whose genome carries hyper genes.

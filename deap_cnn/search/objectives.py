@@ -148,6 +148,7 @@ def _finite(value):
         return None
     return value if math.isfinite(value) else None
 
+
 # --- the built-in objectives ----------------------------------------------------------------------
 
 

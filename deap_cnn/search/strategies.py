@@ -270,7 +270,11 @@ def _batch_logbook(history, population, sign):
         top = max(values, key=lambda v: sign * v)
         best = top if best is None else max(best, top, key=lambda v: sign * v)
         logbook.record(
-            gen=gen, nevals=len(values), max=max(values), min=min(values), mean=sum(values) / len(values),
+            gen=gen,
+            nevals=len(values),
+            max=max(values),
+            min=min(values),
+            mean=sum(values) / len(values),
             best_so_far=best,
         )
     return logbook

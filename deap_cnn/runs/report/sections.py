@@ -175,7 +175,11 @@ def pareto_front(run: RunData) -> FrontView | None:
     highlight = [(v[1], v[0], f"{g}: {_values_text(v)}") for g, v in front]
     directions = run.directions if len(run.directions) == len(names) else []
     chart = scatter_chart(
-        others, _direction(x_name, 1, directions), _direction(y_name, 0, directions), highlight, log_x=True,
+        others,
+        _direction(x_name, 1, directions),
+        _direction(y_name, 0, directions),
+        highlight,
+        log_x=True,
         staircase=True,
     )
     return FrontView(
