@@ -27,10 +27,10 @@ gets by default.
 import argparse
 import csv
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 

@@ -78,8 +78,8 @@ from subsets import fashion_mnist_subset, read_json_lines
 
 from deap_cnn import Genome, SearchSpace
 from deap_cnn.families import get_family
-from deap_cnn.runs.store import ResultsStore
 from deap_cnn.runs.config import default_rerank, default_strategy
+from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names

@@ -15,7 +15,7 @@ from ..families import get_family
 from ..search.strategies import Budget, get_strategy
 from .config import ConfigError, SearchConfig, default_strategy
 from .folder import RunFolder, RunFolderError
-from .interrupts import RunInterrupted, stop_on_signals
+from .interrupts import stop_on_signals
 from .store import ResultsStore
 
 __all__ = ["Composition", "compose", "run_search", "open_engine"]

@@ -15,8 +15,8 @@ from .charts import best_so_far_chart, curves_chart, line_chart, scatter_chart
 from .formatting import duration, fitness_value, plain, short_number, size
 from .progress import Progress
 from .run_data import (
-    REPORT_NAME,
     MINIMISE,
+    REPORT_NAME,
     RUN_FILES,
     RunData,
     _first,

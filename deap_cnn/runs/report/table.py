@@ -8,8 +8,8 @@ out, so a new store column needs one entry in :data:`COLUMNS` and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from markupsafe import Markup
 
