@@ -311,7 +311,7 @@ def plot(runs, path: Path):
     if not noises:
         return
     figure, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4.2), squeeze=False)
-    for axis, noise in zip(axes[0], noises):
+    for axis, noise in zip(axes[0], noises, strict=True):
         for method in dict.fromkeys(r["method"] for r in runs):
             curves = [r["curve"] for r in runs if r["method"] == method and r["noise"] == noise and "curve" in r]
             if not curves:

@@ -512,10 +512,10 @@ def goals(figures: dict, budget: float) -> str:
 
 def paired_difference(method: str, figure: dict, baseline: dict) -> str:
     """``method``'s pick's test accuracy minus random search's, seed by seed: mean ± sd, standard error, wins."""
-    by_seed = dict(zip(baseline["seeds"], baseline["test"]))
+    by_seed = dict(zip(baseline["seeds"], baseline["test"], strict=True))
     differences = [
         test - by_seed[seed]
-        for seed, test in zip(figure["seeds"], figure["test"])
+        for seed, test in zip(figure["seeds"], figure["test"], strict=True)
         if seed in by_seed and not math.isnan(test) and not math.isnan(by_seed[seed])
     ]
     if len(differences) < 2:

@@ -71,7 +71,7 @@ def test_loop_returns_valid_population_and_logbook():
     assert logbook.select("gen") == [0, 1, 2, 3, 4]
     # Elitism: the best fitness never drops from one generation to the next.
     best = logbook.select("max")
-    assert all(later >= earlier for earlier, later in zip(best, best[1:]))
+    assert all(later >= earlier for earlier, later in zip(best, best[1:], strict=False))
     assert hof[0].fitness.values[0] == best[-1]
 
 

@@ -242,7 +242,7 @@ def test_split_is_stratified(fraction):
     dataset, counts = imbalanced_dataset()
     _, val_idx = dataset.split(fraction, seed=0)
     val_counts = torch.bincount(dataset.y_train[val_idx], minlength=len(counts)).tolist()
-    for label, (count, in_val) in enumerate(zip(counts, val_counts)):
+    for label, (count, in_val) in enumerate(zip(counts, val_counts, strict=True)):
         if count >= 2:
             assert 1 <= in_val <= count - 1, (label, in_val)
             assert abs(in_val - fraction * count) <= 1, (label, in_val, fraction * count)

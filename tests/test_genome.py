@@ -338,7 +338,7 @@ def test_hall_of_fame_keeps_the_three_best(case, rng):
     # HallOfFame treats equal genomes as one entry, so keep only distinct genomes.
     distinct = list({str(g): g for g in population_genomes}.values())
     values = rng.sample(range(1000), len(distinct))
-    population = [as_individual(g, fitness=(float(v),)) for g, v in zip(distinct, values)]
+    population = [as_individual(g, fitness=(float(v),)) for g, v in zip(distinct, values, strict=True)]
     hof = tools.HallOfFame(3)
     hof.update(population)
     expected = sorted(population, key=lambda ind: ind.fitness.values[0], reverse=True)[:3]

@@ -444,10 +444,11 @@ def test_devol_genomes_take_hyper_genes_too(case, seed):
     text = str(ind1)
     assert text == f"{DevolGenome(ind1)}|{ind1.hyper}"  # DEvol's own text uses '|' between layers
     assert space.validate(text) == ind1 and creator.HyperDevolIndividual.from_string(text).hyper == ind1.hyper
-    positions = [sorted(map(str, pair)) for pair in zip(ind1, ind2)]
+    positions = [sorted(map(str, pair)) for pair in zip(ind1, ind2, strict=True)]
     rng = random.Random(seed)
     assert cx_arch_hyper(ind1, ind2, space, cx_devol, rng=rng) == (ind1, ind2)
-    assert [sorted(map(str, pair)) for pair in zip(ind1, ind2)] == positions  # DEvol's crossover keeps positions
+    # DEvol's crossover keeps positions
+    assert [sorted(map(str, pair)) for pair in zip(ind1, ind2, strict=True)] == positions
     before = str(ind1)
     assert mut_arch_hyper(ind1, space, mut_devol, rng=rng) == (ind1,)
     assert space.violations(ind1) == [] and space.violations(ind2) == []

@@ -368,10 +368,10 @@ def test_the_noise_is_seeded_by_seed_genome_and_epochs(full_table):
     draws = [first.record(text).fitness[0] for text in texts]
     assert draws == [second.record(text).fitness[0] for text in texts] == [copied(text)[0] for text in texts]
     assert all(first.record(text).noise_free_fitness == SCORES[text] for text in texts)  # the table's own value kept
-    assert all(draw != SCORES[text] for draw, text in zip(draws, texts))
+    assert all(draw != SCORES[text] for draw, text in zip(draws, texts, strict=True))
     for evaluator in (other_seed, longer):
         redrawn = [evaluator.record(text).fitness[0] for text in texts]
-        assert all(a != b for a, b in zip(redrawn, draws))
+        assert all(a != b for a, b in zip(redrawn, draws, strict=True))
         assert [evaluator.record(text).noise_free_fitness for text in texts] == [SCORES[t] for t in texts]
 
 
@@ -384,7 +384,9 @@ def test_the_noise_has_the_stated_standard_deviation(full_table, noise, noise_ep
     expected = noise * math.sqrt(noise_epochs / epochs)
     assert settings.noise_sd == pytest.approx(expected)
     errors = [evaluator.noise(text) for text in CELLS]  # the draw each record adds
-    assert all(evaluator.record(t).fitness[0] == SCORES[t] + e for t, e in zip(CELLS[::997], errors[::997]))
+    assert all(
+        evaluator.record(t).fitness[0] == SCORES[t] + e for t, e in zip(CELLS[::997], errors[::997], strict=True)
+    )
     # 15,625 draws: the sample sd's relative standard error is 0.6% and the mean's is expected / 125; the
     # bounds are 10 and 8 of those (a seeded, fixed computation, so nothing to flake either).
     assert statistics.stdev(errors) == pytest.approx(expected, rel=0.06)

@@ -205,4 +205,4 @@ def test_nsga2_run_saves_front_and_plot(tmp_path):
     parameters = [row["parameters"] for row in summary["front"]]
     # Along a front sorted by falling accuracy, a less accurate member must be no larger (else it is dominated).
     assert accuracies == sorted(accuracies, reverse=True)
-    assert all(later <= earlier for earlier, later in zip(parameters, parameters[1:]))
+    assert all(later <= earlier for earlier, later in zip(parameters, parameters[1:], strict=False))

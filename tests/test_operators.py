@@ -72,8 +72,8 @@ def change_outcomes(genes, space):
     return out
 
 
-OUTCOMES = dict(zip(MUTATIONS, (add_skip_outcomes, add_pool_outcomes, remove_outcomes, change_outcomes)))
-MUTATORS = dict(zip(MUTATIONS, (mut_add_skip, mut_add_pool, mut_remove, mut_change)))
+OUTCOMES = dict(zip(MUTATIONS, (add_skip_outcomes, add_pool_outcomes, remove_outcomes, change_outcomes), strict=True))
+MUTATORS = dict(zip(MUTATIONS, (mut_add_skip, mut_add_pool, mut_remove, mut_change), strict=True))
 
 
 # --- initialisation ---------------------------------------------------------------
@@ -246,7 +246,7 @@ def test_mut_cnn_ga_picks_an_applicable_weighted_type(case, seed):
     assert result == (ind,) and result[0] is ind
     assert space.violations(ind) == [] and ind.fitness.values == FITNESS
     possible = set()
-    for name, weight in zip(MUTATIONS, space.mutation_probabilities):
+    for name, weight in zip(MUTATIONS, space.mutation_probabilities, strict=True):
         if weight > 0:
             possible |= OUTCOMES[name](list(genome), space)
     if possible:

@@ -101,7 +101,7 @@ def test_saved_network_loads_back_with_the_same_weights(tmp_path):
     save_network(model, tmp_path / "net.pt", genome, (3, 16, 16), 5, test_accuracy=0.5)
     loaded = load_network(tmp_path / "net.json")
     assert json.loads((tmp_path / "net.json").read_text())["genome"] == "S8-Pmean-S4"
-    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
 

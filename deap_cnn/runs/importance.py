@@ -166,7 +166,7 @@ def gene_importance(rows) -> list[dict]:
         if gene in CHOICE_GENES:
             means = {}
             for value in sorted(set(values), key=str):
-                members = [f for v, f in zip(values, fitness) if v == value]
+                members = [f for v, f in zip(values, fitness, strict=True) if v == value]
                 means[value] = sum(members) / len(members)
             entry["means"] = means
         table.append(entry)

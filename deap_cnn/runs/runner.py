@@ -533,7 +533,7 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
         summary["noise_free_fitness"] = row["noise_free_fitness"]
     if len(objectives) > 1:
         summary["front"] = [
-            {"genome": str(ind), **dict(zip(objectives.names, ind.fitness.values))} for ind in outcome.best
+            {"genome": str(ind), **dict(zip(objectives.names, ind.fitness.values, strict=True))} for ind in outcome.best
         ]
     return summary
 

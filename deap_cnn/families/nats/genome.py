@@ -67,7 +67,7 @@ class CellGenome(list):
         if len(self) != len(EDGES):
             return "|" + "|".join(self) + "|"  # not a cell; the space's rules name what is wrong
         nodes = {}
-        for op, (to, source) in zip(self, EDGES):
+        for op, (to, source) in zip(self, EDGES, strict=True):
             nodes.setdefault(to, []).append(f"{op}~{source}")
         return "+".join("|" + "|".join(edges) + "|" for edges in nodes.values())
 

@@ -341,7 +341,7 @@ def _probe(name, kept, shape):
     stages, firsts, _, _, _ = _plan(name, _skeleton(name), kept)
     x = torch.zeros(1, *shape, device="meta")
     with torch.no_grad():
-        for stage, first in zip(stages, firsts):
+        for stage, first in zip(stages, firsts, strict=True):
             try:
                 x = stage(x)
             except (RuntimeError, ValueError):  # e.g. "Output size is too small"

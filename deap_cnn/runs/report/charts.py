@@ -138,7 +138,7 @@ def line_chart(
     parts = _axes(frame, x_scale, y_scale, x_label, y_label, _integer_ticks(xs))
     for n, (name, values) in enumerate(series.items()):
         colour = colours[n % len(colours)]
-        points = [(x_scale(x), y_scale(v)) for x, v in zip(xs, values) if x is not None and v is not None]
+        points = [(x_scale(x), y_scale(v)) for x, v in zip(xs, values, strict=True) if x is not None and v is not None]
         parts.append(_polyline(points, colour, title=name))
         parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
         parts.append(_legend(frame, n, name, colour))

@@ -124,7 +124,7 @@ class RunData:
     @property
     def objective_labels(self) -> list:
         """Each objective named with its direction: ``["loss (minimised)", ...]``."""
-        return [f"{name} ({direction}d)" for name, direction in zip(self.objectives, self.directions)]
+        return [f"{name} ({direction}d)" for name, direction in zip(self.objectives, self.directions, strict=True)]
 
     @property
     def lookup(self) -> str:
@@ -231,7 +231,7 @@ def _read_store(path: Path, problems: list) -> tuple[dict, list, list]:
 def _table_rows(db, table: str, order: str) -> list[dict]:
     cursor = db.execute(f"SELECT * FROM {table} {order}")
     columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _settings_dict(rows) -> dict:
@@ -390,7 +390,7 @@ def non_dominated(points, names, directions=()) -> list:
         (genome, values)
         for genome, values, mine in scored
         if not any(
-            len(theirs) == len(mine) and all(t >= m for t, m in zip(theirs, mine)) and theirs != mine
+            len(theirs) == len(mine) and all(t >= m for t, m in zip(theirs, mine, strict=True)) and theirs != mine
             for _, _, theirs in scored
         )
     ]
