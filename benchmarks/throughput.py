@@ -173,9 +173,9 @@ def candidate_overhead(genome, n_classes, data, settings, device, repeats=5):
     for _ in range(repeats):
         seconds, model = timed(lambda: build_model(genome, data.input_shape, n_classes, settings.seed), device)
         parts["build"].append(seconds)
-        seconds, _ = timed(lambda: (count_parameters(model), count_flops(model, data.input_shape)), device)
+        seconds, _ = timed(lambda model=model: (count_parameters(model), count_flops(model, data.input_shape)), device)
         parts["count"].append(seconds)
-        seconds, _ = timed(lambda: Trainer(model, data, settings), device)
+        seconds, _ = timed(lambda model=model: Trainer(model, data, settings), device)
         parts["to_device"].append(seconds)
     return {name: 1000 * statistics.median(values) for name, values in parts.items()}
 
@@ -225,7 +225,7 @@ def main(argv=None):
 
     pipeline = {}
     for name, path in (("evaluator", fast), ("baseline", slow)):
-        seconds, _ = timed(lambda: [path.next_batch() for _ in range(steps)], device)
+        seconds, _ = timed(lambda path=path: [path.next_batch() for _ in range(steps)], device)
         pipeline[name] = 1000 * seconds / steps
 
     images = steps * settings.batch_size

@@ -137,7 +137,7 @@ def test_no_untagged_indented_code_blocks(page):
         if line.startswith("```"):
             inside = not inside
         elif not inside and line.startswith("    ") and not previous.strip():
-            context = next((l for l in reversed(lines[: number - 1]) if l.strip()), "")
+            context = next((above for above in reversed(lines[: number - 1]) if above.strip()), "")
             in_list = re.match(r"^\s*([-*+]|\d+\.)\s|^\s{2,}\S", context)
             assert in_list, f"{page.name}:{number}: an indented code block; fence it with a tag instead"
         previous = line
