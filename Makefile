@@ -1,11 +1,12 @@
 # Two entry points for newcomers: `make run` and `make test`. Both create the
 # virtual environment first (once; again when setup.cfg changes). `make docs`
-# builds the documentation site into docs/_build/html.
+# builds the documentation site into docs/_build/html; `make lint` checks the
+# code with ruff (the configuration is in pyproject.toml).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup run test docs
+.PHONY: setup run test lint docs
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
@@ -21,6 +22,11 @@ run: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Lint and format check, read-only. To fix a file: ruff check --fix FILE && ruff format FILE.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The documentation site: the Markdown pages and the API reference from the docstrings.
 # Nitpicky (-n: every name a docstring references must exist) and warnings are errors (-W).

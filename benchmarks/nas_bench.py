@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--seeds", type=int, default=100, help="search seeds 0..N-1 per method and noise level")
     add("--queries", type=int, nargs="+", default=[50, 100, 150, 300], help="budgets, in full-fidelity lookups")
     add("--noise", type=float, nargs="+", default=[0.0, 0.3], help="noise sd of a lookup at --epochs (0: exact)")
-    add("--population", type=int, default=20, help="population of ga, aging, surrogate; local's start; random/tpe batch")
+    add(
+        "--population", type=int, default=20, help="population of ga, aging, surrogate; local's start; random/tpe batch"
+    )
     add("--sample-size", type=int, default=None, help="aging, surrogate: tournament size (default: the strategy's)")
     add("--epochs", type=int, default=3, help="the full fidelity; +halving's rungs are fractions of it")
     add("--eta", type=parse_eta, default=1 / 3, help="+halving: fraction promoted per rung")
@@ -309,7 +311,7 @@ def plot(runs, path: Path):
     if not noises:
         return
     figure, axes = plt.subplots(1, len(noises), figsize=(6 * len(noises), 4.2), squeeze=False)
-    for axis, noise in zip(axes[0], noises):
+    for axis, noise in zip(axes[0], noises, strict=True):
         for method in dict.fromkeys(r["method"] for r in runs):
             curves = [r["curve"] for r in runs if r["method"] == method and r["noise"] == noise and "curve" in r]
             if not curves:

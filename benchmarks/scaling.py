@@ -27,15 +27,14 @@ gets by default.
 import argparse
 import csv
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
-import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
 
 
 def run(workers, folder, args, threads, engine="scoop"):
@@ -81,8 +80,10 @@ def main():
     if args.engines:
         return compare_engines(args, 2 if args.threads == "one" else "auto")
 
-    print(f"seeded search: population {args.population}, {args.generations} generations, {args.epochs} epoch(s), "
-          f"widths {args.widths}, device {args.device}, threads per worker: {args.threads}")
+    print(
+        f"seeded search: population {args.population}, {args.generations} generations, {args.epochs} epoch(s), "
+        f"widths {args.widths}, device {args.device}, threads per worker: {args.threads}"
+    )
     print(f"{'workers':>7} {'trained':>7} {'seconds':>8} {'per min':>8} {'ratio':>6} {'outside eval':>12} {'best':>6}")
     base = None
     with tempfile.TemporaryDirectory() as scratch:
@@ -90,24 +91,32 @@ def main():
             trained, seconds, outside, best, _ = run(workers, Path(scratch) / f"n{workers}", args, threads)
             rate = 60 * trained / seconds
             base = base or rate
-            print(f"{workers:>7} {trained:>7} {seconds:>8.1f} {rate:>8.1f} {rate / base:>5.2f}x "
-                  f"{100 * outside / seconds:>11.3f}% {best:>6.3f}")
+            print(
+                f"{workers:>7} {trained:>7} {seconds:>8.1f} {rate:>8.1f} {rate / base:>5.2f}x "
+                f"{100 * outside / seconds:>11.3f}% {best:>6.3f}"
+            )
 
 
 def compare_engines(args, threads):
     """One table: the same seeded search serially, under SCOOP -n 2 and on a 2-worker Dask LocalCluster."""
-    print(f"seeded search: population {args.population}, {args.generations} generations, {args.epochs} epoch(s), "
-          f"widths {args.widths}, device {args.device}; load average before: {os.getloadavg()[0]:.2f}")
-    print(f"{'engine':>12} {'trained':>7} {'seconds':>8} {'per min':>8} {'ratio':>6} {'outside eval':>12} "
-          f"{'best':>6} {'train s':>8} {'busy':>5}")
+    print(
+        f"seeded search: population {args.population}, {args.generations} generations, {args.epochs} epoch(s), "
+        f"widths {args.widths}, device {args.device}; load average before: {os.getloadavg()[0]:.2f}"
+    )
+    print(
+        f"{'engine':>12} {'trained':>7} {'seconds':>8} {'per min':>8} {'ratio':>6} {'outside eval':>12} "
+        f"{'best':>6} {'train s':>8} {'busy':>5}"
+    )
     base = None
     with tempfile.TemporaryDirectory() as scratch:
         for label, engine, workers in (("serial", "serial", 1), ("scoop -n 2", "scoop", 2), ("dask 2", "dask", 2)):
             trained, seconds, outside, best, training = run(workers, Path(scratch) / engine, args, threads, engine)
             rate = 60 * trained / seconds
             base = base or rate
-            print(f"{label:>12} {trained:>7} {seconds:>8.1f} {rate:>8.1f} {rate / base:>5.2f}x "
-                  f"{100 * outside / seconds:>11.3f}% {best:>6.3f} {training:>8.1f} {training / (workers * seconds):>5.0%}")
+            print(
+                f"{label:>12} {trained:>7} {seconds:>8.1f} {rate:>8.1f} {rate / base:>5.2f}x "
+                f"{100 * outside / seconds:>11.3f}% {best:>6.3f} {training:>8.1f} {training / (workers * seconds):>5.0%}"
+            )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -78,8 +78,8 @@ from subsets import fashion_mnist_subset, read_json_lines
 
 from deap_cnn import Genome, SearchSpace
 from deap_cnn.families import get_family
-from deap_cnn.runs.store import ResultsStore
 from deap_cnn.runs.config import default_rerank, default_strategy
+from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
@@ -495,8 +495,11 @@ def goals(figures: dict, budget: float) -> str:
             f"  {method:<22} reaches random's best with <= 50% of the compute: {fast_text}; "
             f"test accuracy higher by more than one sd: {'yes' if better else 'no'}"
         )
-    paired_lines = [paired_difference(method, figure, figures["methods"][BASELINE])
-                    for method, figure in figures["methods"].items() if method != BASELINE]
+    paired_lines = [
+        paired_difference(method, figure, figures["methods"][BASELINE])
+        for method, figure in figures["methods"].items()
+        if method != BASELINE
+    ]
     paired_lines = [line for line in paired_lines if line]
     if paired_lines:
         lines.append(
@@ -509,9 +512,12 @@ def goals(figures: dict, budget: float) -> str:
 
 def paired_difference(method: str, figure: dict, baseline: dict) -> str:
     """``method``'s pick's test accuracy minus random search's, seed by seed: mean ± sd, standard error, wins."""
-    by_seed = dict(zip(baseline["seeds"], baseline["test"]))
-    differences = [test - by_seed[seed] for seed, test in zip(figure["seeds"], figure["test"])
-                   if seed in by_seed and not math.isnan(test) and not math.isnan(by_seed[seed])]
+    by_seed = dict(zip(baseline["seeds"], baseline["test"], strict=True))
+    differences = [
+        test - by_seed[seed]
+        for seed, test in zip(figure["seeds"], figure["test"], strict=True)
+        if seed in by_seed and not math.isnan(test) and not math.isnan(by_seed[seed])
+    ]
     if len(differences) < 2:
         return ""
     sd = statistics.stdev(differences)

@@ -47,7 +47,9 @@ from deap_cnn.training.trainer import Trainer
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--genome", default="S64-Pmax-S128-Pmax-S128", help="canonical genome to train")
-    parser.add_argument("--data", default="sample", help="anything deap_cnn.training.sources.load_data accepts (default: sample)")
+    parser.add_argument(
+        "--data", default="sample", help="anything deap_cnn.training.sources.load_data accepts (default: sample)"
+    )
     parser.add_argument(
         "--steps", type=int, default=None, help="timed steps per round (default: 30 on CPU, 200 on CUDA)"
     )
@@ -171,9 +173,9 @@ def candidate_overhead(genome, n_classes, data, settings, device, repeats=5):
     for _ in range(repeats):
         seconds, model = timed(lambda: build_model(genome, data.input_shape, n_classes, settings.seed), device)
         parts["build"].append(seconds)
-        seconds, _ = timed(lambda: (count_parameters(model), count_flops(model, data.input_shape)), device)
+        seconds, _ = timed(lambda model=model: (count_parameters(model), count_flops(model, data.input_shape)), device)
         parts["count"].append(seconds)
-        seconds, _ = timed(lambda: Trainer(model, data, settings), device)
+        seconds, _ = timed(lambda model=model: Trainer(model, data, settings), device)
         parts["to_device"].append(seconds)
     return {name: 1000 * statistics.median(values) for name, values in parts.items()}
 
@@ -223,7 +225,7 @@ def main(argv=None):
 
     pipeline = {}
     for name, path in (("evaluator", fast), ("baseline", slow)):
-        seconds, _ = timed(lambda: [path.next_batch() for _ in range(steps)], device)
+        seconds, _ = timed(lambda path=path: [path.next_batch() for _ in range(steps)], device)
         pipeline[name] = 1000 * seconds / steps
 
     images = steps * settings.batch_size

@@ -59,9 +59,18 @@ def main():
     evaluator = Evaluator(data, space, SETTINGS, device="cpu", threads=1)
     with ResultsStore(os.path.join(args.out, "results.sqlite"), fingerprint=evaluator.fingerprint()) as store:
         outcome = get_strategy("ga").run(
-            dense, space, evaluator.record, Budget(args.population, args.generations), store=store,
-            checkpoint=os.path.join(args.out, "checkpoint.pkl"), cache=GrowthLog(store, growth),
-            map_function=scoop_map()[0], seed=0, cxpb=0.5, mutpb=0.5, verbose=True,
+            dense,
+            space,
+            evaluator.record,
+            Budget(args.population, args.generations),
+            store=store,
+            checkpoint=os.path.join(args.out, "checkpoint.pkl"),
+            cache=GrowthLog(store, growth),
+            map_function=scoop_map()[0],
+            seed=0,
+            cxpb=0.5,
+            mutpb=0.5,
+            verbose=True,
         )
     with open(growth) as handle:
         records = [json.loads(line) for line in handle]
@@ -70,8 +79,10 @@ def main():
     grown = next(r for r in records if r["genome"] == str(best))
     print(f"{len(records)} networks grown ({stopped} stopped early by the {SETTINGS.time_budget} s limit); {growth}")
     print(f"best genome: {best}  validation accuracy {best.fitness.values[0]:.4f}")
-    print(f"  {grown['epochs']} epochs of {len(grown['batch_loss'][0])} batches; training loss per epoch "
-          + " ".join(f"{loss:.3f}" for loss in grown["train_loss"]))
+    print(
+        f"  {grown['epochs']} epochs of {len(grown['batch_loss'][0])} batches; training loss per epoch "
+        + " ".join(f"{loss:.3f}" for loss in grown["train_loss"])
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,17 @@ def main():
     parser.add_argument("--max-batches", type=at_least(1), default=20, help="batches per epoch (tiny on purpose)")
     args = parser.parse_args()
     config = SearchConfig(
-        family="cnn-ga", hyper=True, data="sample", widths=(8, 16), max_skip_units=3, population=args.population,
-        generations=args.generations, epochs=args.epochs, max_batches=args.max_batches, final_epochs=0, out=args.out,
+        family="cnn-ga",
+        hyper=True,
+        data="sample",
+        widths=(8, 16),
+        max_skip_units=3,
+        population=args.population,
+        generations=args.generations,
+        epochs=args.epochs,
+        max_batches=args.max_batches,
+        final_epochs=0,
+        out=args.out,
     )
     resume = os.path.exists(os.path.join(args.out, "config.json"))  # the same --out again continues the run
     summary = run_search(config, resume=resume)

@@ -58,7 +58,9 @@ def run_loop(seed, ngen=4, **kwargs):
     stats = tools.Statistics(lambda ind: ind.fitness.values[0])
     stats.register("max", numpy.max)
     hof = tools.HallOfFame(1)
-    population, logbook = ea_cnn_ga(population, toolbox, ngen=ngen, stats=stats, halloffame=hof, verbose=False, **kwargs)
+    population, logbook = ea_cnn_ga(
+        population, toolbox, ngen=ngen, stats=stats, halloffame=hof, verbose=False, **kwargs
+    )
     return population, logbook, hof, fitness
 
 
@@ -69,7 +71,7 @@ def test_loop_returns_valid_population_and_logbook():
     assert logbook.select("gen") == [0, 1, 2, 3, 4]
     # Elitism: the best fitness never drops from one generation to the next.
     best = logbook.select("max")
-    assert all(later >= earlier for earlier, later in zip(best, best[1:]))
+    assert all(later >= earlier for earlier, later in zip(best, best[1:], strict=False))
     assert hof[0].fitness.values[0] == best[-1]
 
 

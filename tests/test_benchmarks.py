@@ -268,7 +268,7 @@ def test_search_quality_rerank_keeps_back_its_cost_and_picks_from_the_retrained(
         assert reranked["best_genome"] == rows[0][0]
         assert [row[1] for row in rows] == sorted((row[1] for row in rows), reverse=True)
         searched = {}
-        for genome, accuracy in zip(reranked["trace_genomes"], (point[2] for point in reranked["trace"])):
+        for genome, accuracy in zip(reranked["trace_genomes"], (point[2] for point in reranked["trace"]), strict=True):
             searched[genome] = max(searched.get(genome, 0.0), accuracy)
         assert {row[0] for row in rows} == set(bench.quality.top_distinct(searched.items(), 2))
         # The search stopped early to leave the reranking's cost: fewer search trainings than plain random search.

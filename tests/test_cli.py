@@ -36,7 +36,11 @@ PAIRS = [
     ("cnn-ga", "tpe", ["--widths", "4", "8", "--max-skip-units", "2"]),
     ("cnn-ga", "ga", ["--widths", "4", "8", "--max-skip-units", "2", "--halving", "--epochs", "2"]),
     ("cnn-ga", "random", ["--widths", "4", "8", "--max-skip-units", "2", "--halving", "--epochs", "2"]),
-    ("cnn-ga", "ga", ["--widths", "4", "8", "--max-skip-units", "2", "--halving", "--halving-continue", "--epochs", "3"]),
+    (
+        "cnn-ga",
+        "ga",
+        ["--widths", "4", "8", "--max-skip-units", "2", "--halving", "--halving-continue", "--epochs", "3"],
+    ),
     ("cnn-ga", "ga", ["--hyper", "--widths", "4", "8", "--max-skip-units", "2"]),
     ("cnn-ga", "random", ["--hyper", "--widths", "4", "8", "--max-skip-units", "2"]),
     ("cnn-ga", "aging", ["--widths", "4", "8", "--max-skip-units", "2"]),
@@ -83,7 +87,9 @@ def test_every_family_runs_under_every_sensible_strategy(tmp_path, family, strat
     assert best["family"] == expected and best["strategy"] == strategy
     get_family(expected).space(best["input_shape"], best["n_classes"], best["family_options"]).validate(best["genome"])
     stored = evaluations(out)
-    assert stored and best["genome"] in {genome for genome, _ in stored} | {row["genome"] for row in best.get("front", [])}
+    assert stored and best["genome"] in {genome for genome, _ in stored} | {
+        row["genome"] for row in best.get("front", [])
+    }
     for name in ("config.json", "status.json", "logbook.csv"):
         assert (out / name).stat().st_size > 0, name
     assert json.loads((out / "status.json").read_text())["state"] == "finished"
@@ -194,11 +200,17 @@ def test_rerank_retrains_the_best_distinct_genomes_and_the_final_training_takes_
         (["search", "--strategy", "random", "--inherit"], 2, "--inherit works with --strategy ga or aging"),
         (["search", "--inherit", "--halving"], 2, "--inherit and --halving together"),
         (["search", "--halving-continue"], 2, "add --halving"),
-        (["search", "--strategy", "aging", "--halving", "--halving-continue"], 2,
-         "--halving-continue works with the generational strategies"),
+        (
+            ["search", "--strategy", "aging", "--halving", "--halving-continue"],
+            2,
+            "--halving-continue works with the generational strategies",
+        ),
         (["search", "--strategy", "aging", "--sample-size", "0"], 2, "--sample-size 0: out of range"),
-        (["search", "--strategy", "nsga2", "--objectives", "accuracy", "parameters", "--rerank", "2"], 2,
-         "several --objectives make a Pareto front: drop --rerank"),
+        (
+            ["search", "--strategy", "nsga2", "--objectives", "accuracy", "parameters", "--rerank", "2"],
+            2,
+            "several --objectives make a Pareto front: drop --rerank",
+        ),
         (["search", "--rerank", "-1"], 2, "--rerank -1: out of range, accepted: >= 0"),
         (["search", "--rerank", "2", "--rerank-epochs", "0"], 2, "--rerank-epochs 0: out of range"),
         (["resume", "nowhere"], 1, "nothing to resume in nowhere"),

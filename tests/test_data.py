@@ -242,7 +242,7 @@ def test_split_is_stratified(fraction):
     dataset, counts = imbalanced_dataset()
     _, val_idx = dataset.split(fraction, seed=0)
     val_counts = torch.bincount(dataset.y_train[val_idx], minlength=len(counts)).tolist()
-    for label, (count, in_val) in enumerate(zip(counts, val_counts)):
+    for label, (count, in_val) in enumerate(zip(counts, val_counts, strict=True)):
         if count >= 2:
             assert 1 <= in_val <= count - 1, (label, in_val)
             assert abs(in_val - fraction * count) <= 1, (label, in_val, fraction * count)
@@ -388,8 +388,9 @@ def test_from_dict_and_missing_key():
 def test_load_npz_with_and_without_classes(tmp_path):
     x_train, y_train, x_test, y_test = small_arrays(n_classes=3)
     path = tmp_path / "toy.npz"
-    np.savez_compressed(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
-                        classes=np.array(["cat", "dog", "eel"]))
+    np.savez_compressed(
+        path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test, classes=np.array(["cat", "dog", "eel"])
+    )
     dataset = load_npz(path)
     assert dataset.classes == ("cat", "dog", "eel")
     assert all(type(c) is str for c in dataset.classes)
@@ -488,10 +489,13 @@ def test_load_torchvision_cifar100_layout(tmp_path):
     assert dataset.x_train[3, 0, 0, 0] == train_rows[3, 0]
 
 
-@pytest.mark.parametrize(("name", "folder", "classes"), [
-    ("mnist", "MNIST/raw", tuple("0123456789")),
-    ("fashion-mnist", "FashionMNIST/raw", FASHION_MNIST_CLASSES),
-])
+@pytest.mark.parametrize(
+    ("name", "folder", "classes"),
+    [
+        ("mnist", "MNIST/raw", tuple("0123456789")),
+        ("fashion-mnist", "FashionMNIST/raw", FASHION_MNIST_CLASSES),
+    ],
+)
 def test_load_torchvision_mnist_layouts(tmp_path, name, folder, classes):
     arrays = idx_arrays()
     write_idx_folder(tmp_path / folder, arrays, gz=False)  # torchvision keeps the inflated files

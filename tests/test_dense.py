@@ -221,7 +221,7 @@ def test_mutation_changes_one_gene_within_the_space(case, seed):
     if len(after) == len(before):
         changed = [n for n in range(len(after)) if after[n] != before[n]]
         if not changed:  # only when no mutation type with a weight can apply
-            weight = dict(zip(DENSE_MUTATIONS, space.mutation_weights))
+            weight = dict(zip(DENSE_MUTATIONS, space.mutation_weights, strict=True))
             assert not (weight["add"] and len(before) < space.max_layers)
             assert not (weight["remove"] and len(before) > space.min_layers)
             assert not any(weight[t] and len(space.choices(t)) > 1 for t in ("units", "activation", "dropout"))
@@ -380,8 +380,9 @@ def test_growth_records_keep_epoch_and_batch_curves_and_times():
     )
     assert all(len(epoch) == 4 for epoch in record.batch_loss + record.batch_seconds)
     assert all(s > 0 for epoch in record.batch_seconds for s in epoch)
-    assert all(e >= sum(b) for e, b in zip(record.epoch_seconds, record.batch_seconds))  # an epoch also validates
-    for epoch_loss, batches in zip(record.train_loss, record.batch_loss):
+    # an epoch also validates
+    assert all(e >= sum(b) for e, b in zip(record.epoch_seconds, record.batch_seconds, strict=True))
+    for epoch_loss, batches in zip(record.train_loss, record.batch_loss, strict=True):
         assert epoch_loss == pytest.approx(sum(batches) / len(batches), rel=1e-5)
     assert record.train_loss[-1] < record.train_loss[0]  # it learns
     assert record.fitness[0] > 0.5
@@ -463,7 +464,7 @@ def test_a_short_search_runs_through_the_loop_with_best_plus_random_parents(tmp_
         assert all(row["status"] == "ok" and len(row["val_accuracy"]) == 2 for row in store.records())
     assert all(space.is_valid(ind) and ind.fitness.valid for ind in population)
     best = logbook.select("max")
-    assert all(later >= earlier for earlier, later in zip(best, best[1:]))  # selBest keeps the best
+    assert all(later >= earlier for earlier, later in zip(best, best[1:], strict=False))  # selBest keeps the best
     assert all(len(batches) == 2 and all(len(b) == 3 for b in batches) for batches, _ in keeper.growth.values())
     state = load_checkpoint(tmp_path / "checkpoint.pkl")
     assert state["generation"] == 2 and [str(i) for i in state["population"]] == [str(i) for i in population]

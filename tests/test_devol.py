@@ -366,7 +366,7 @@ def test_every_valid_genome_decodes_and_runs_forward(case):
     assert [c.out_channels for c in convs] == [layer.filters for layer in genome.conv_layers if layer.active]
     assert sum(isinstance(m, nn.MaxPool2d) for m in network) == genome.pool_count
     linears = [m for m in network if isinstance(m, nn.Linear)]
-    assert [m.out_features for m in linears] == [l.units for l in genome.dense_layers if l.active] + [space.n_classes]
+    assert [m.out_features for m in linears] == [d.units for d in genome.dense_layers if d.active] + [space.n_classes]
 
 
 def test_decoding_follows_devols_layer_order():

@@ -137,7 +137,7 @@ def test_no_untagged_indented_code_blocks(page):
         if line.startswith("```"):
             inside = not inside
         elif not inside and line.startswith("    ") and not previous.strip():
-            context = next((l for l in reversed(lines[: number - 1]) if l.strip()), "")
+            context = next((above for above in reversed(lines[: number - 1]) if above.strip()), "")
             in_list = re.match(r"^\s*([-*+]|\d+\.)\s|^\s{2,}\S", context)
             assert in_list, f"{page.name}:{number}: an indented code block; fence it with a tag instead"
         previous = line
@@ -275,8 +275,11 @@ def test_shell_command_parses(command, block):
 def test_a_renamed_flag_or_a_value_out_of_range_fails_the_check():
     from deap_cnn.runs.config import ConfigError
 
-    for bad in (["deap-cnn", "search", "--populaton", "4"], ["python", "benchmarks/sample.py", "--bogus"],
-                ["python", "benchmarks/search_quality.py", "--methods", "annealing"]):
+    for bad in (
+        ["deap-cnn", "search", "--populaton", "4"],
+        ["python", "benchmarks/sample.py", "--bogus"],
+        ["python", "benchmarks/search_quality.py", "--methods", "annealing"],
+    ):
         with pytest.raises(SystemExit), redirect_stderr(StringIO()):
             check_command(bad)
     with pytest.raises(ConfigError):

@@ -25,8 +25,27 @@ from deap_cnn.engines.timeout import ResultTimeout, Timed, TimedFuture
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-SEARCH_ARGS = ["--strategy", "ga", "--population", "4", "--generations", "1", "--epochs", "1", "--max-batches", "3",
-               "--widths", "4", "8", "--max-skip-units", "3", "--final-epochs", "0", "--seed", "3"]
+SEARCH_ARGS = [
+    "--strategy",
+    "ga",
+    "--population",
+    "4",
+    "--generations",
+    "1",
+    "--epochs",
+    "1",
+    "--max-batches",
+    "3",
+    "--widths",
+    "4",
+    "8",
+    "--max-skip-units",
+    "3",
+    "--final-epochs",
+    "0",
+    "--seed",
+    "3",
+]
 
 
 def env(**extra):
@@ -38,8 +57,9 @@ def run_group(command, timeout, **options):
 
     SCOOP's launcher leaves its workers behind when it is killed on a timeout.
     """
-    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, **options)
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **options
+    )
     try:
         out, err = process.communicate(timeout=timeout)
     finally:
@@ -109,7 +129,9 @@ def test_unknown_engine_and_scoop_outside_scoop_name_the_fix():
 
 
 def test_engines_package_imports_neither_torch_nor_dask():
-    code = "import sys, deap_cnn.engines; print(sorted(m for m in ('torch', 'dask', 'distributed') if m in sys.modules))"
+    code = (
+        "import sys, deap_cnn.engines; print(sorted(m for m in ('torch', 'dask', 'distributed') if m in sys.modules))"
+    )
     out = subprocess.run([PYTHON, "-c", code], env=env(), capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -272,8 +294,19 @@ def best_of(folder):
 def search_config(out, **changes):
     from deap_cnn.runs.config import SearchConfig
 
-    return SearchConfig(**{"strategy": "ga", **changes}, population=4, generations=1, epochs=1, max_batches=3,
-                        widths=(4, 8), max_skip_units=3, final_epochs=0, seed=3, out=str(out), device="cpu")
+    return SearchConfig(
+        **{"strategy": "ga", **changes},
+        population=4,
+        generations=1,
+        epochs=1,
+        max_batches=3,
+        widths=(4, 8),
+        max_skip_units=3,
+        final_epochs=0,
+        seed=3,
+        out=str(out),
+        device="cpu",
+    )
 
 
 ENGINE_SCRIPT = """
@@ -313,8 +346,11 @@ def test_same_best_genome_on_serial_scoop_and_dask(tmp_path):
 def scoop_worker_pids(script):
     """Non-origin SCOOP worker processes running ``script``."""
     out = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True, timeout=10).stdout
-    return [int(line.split()[0]) for line in out.splitlines()
-            if "scoop.bootstrap" in line and str(script) in line and "--origin" not in line]
+    return [
+        int(line.split()[0])
+        for line in out.splitlines()
+        if "scoop.bootstrap" in line and str(script) in line and "--origin" not in line
+    ]
 
 
 def rows(path):
@@ -327,12 +363,39 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
     script = tmp_path / "run.py"
     script.write_text(textwrap.dedent(RUN_SCRIPT))
     out = tmp_path / "lost"
-    args = ["--strategy", "ga", "--population", "4", "--generations", "3", "--epochs", "1", "--max-batches", "20",
-            "--widths", "4", "8", "--max-skip-units", "3", "--final-epochs", "0", "--seed", "5", "--out", str(out)]
+    args = [
+        "--strategy",
+        "ga",
+        "--population",
+        "4",
+        "--generations",
+        "3",
+        "--epochs",
+        "1",
+        "--max-batches",
+        "20",
+        "--widths",
+        "4",
+        "8",
+        "--max-skip-units",
+        "3",
+        "--final-epochs",
+        "0",
+        "--seed",
+        "5",
+        "--out",
+        str(out),
+    ]
     # A fixed limit, not the 2-minute floor; above one evaluation on a loaded machine (a worker's first took 9 s).
-    launcher = subprocess.Popen([PYTHON, "-m", "scoop", "-n", "2", str(script), *args], cwd=tmp_path,
-                                env=env(DEAP_CNN_RESULT_TIMEOUT="20"), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    launcher = subprocess.Popen(
+        [PYTHON, "-m", "scoop", "-n", "2", str(script), *args],
+        cwd=tmp_path,
+        env=env(DEAP_CNN_RESULT_TIMEOUT="20"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # generation 0 stored: kill during generation 1
@@ -357,12 +420,19 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
     assert len(stored) == len({genome for genome, _ in stored}) >= 4
     assert state["generation"] < 3
 
-    resumed = subprocess.run([PYTHON, str(script), *args, "--resume"], cwd=tmp_path, env=env(),
-                             capture_output=True, text=True, timeout=180)
+    resumed = subprocess.run(
+        [PYTHON, str(script), *args, "--resume"], cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=180
+    )
     assert resumed.returncode == 0, resumed.stderr
     whole = tmp_path / "whole"
-    subprocess.run([PYTHON, str(script), *args[:-1], str(whole)], cwd=tmp_path, env=env(),
-                   capture_output=True, timeout=180, check=True)
+    subprocess.run(
+        [PYTHON, str(script), *args[:-1], str(whole)],
+        cwd=tmp_path,
+        env=env(),
+        capture_output=True,
+        timeout=180,
+        check=True,
+    )
     assert best_of(out) == best_of(whole)
 
 
@@ -524,9 +594,33 @@ def test_the_runner_gives_the_engine_its_estimate_before_the_first_evaluation(tm
         return parts
 
     monkeypatch.setattr(runner, "compose", composing)
-    argv = ["search", "--population", "2", "--generations", "0", "--epochs", "1", "--max-batches", "2",
-            "--final-epochs", "0", "--widths", "4", "--max-skip-units", "2", "--candidate-limit", "600",
-            "--rerank", "1", "--rerank-epochs", "3", "--device", "cpu", "--out", str(tmp_path / "run")]
+    argv = [
+        "search",
+        "--population",
+        "2",
+        "--generations",
+        "0",
+        "--epochs",
+        "1",
+        "--max-batches",
+        "2",
+        "--final-epochs",
+        "0",
+        "--widths",
+        "4",
+        "--max-skip-units",
+        "2",
+        "--candidate-limit",
+        "600",
+        "--rerank",
+        "1",
+        "--rerank-epochs",
+        "3",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert main(argv) == 0
     (search, limit), (rerank, _) = engine.expected
     assert seen_by_first_evaluation[0] == [(search, 600.0)] and search > 0
@@ -607,11 +701,33 @@ def test_dask_scheduler_and_worker_started_apart_run_a_search(tmp_path):
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     dask = [PYTHON, "-m", "distributed.cli.dask_scheduler"]
-    scheduler = subprocess.Popen(dask + ["--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
-                                 env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    workers = [subprocess.Popen([PYTHON, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
-                                 "--host", "127.0.0.1", "--no-dashboard", "--no-nanny"], env=env(), cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+    scheduler = subprocess.Popen(
+        dask + ["--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    workers = [
+        subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "distributed.cli.dask_worker",
+                address,
+                "--nthreads",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--no-nanny",
+            ],
+            env=env(),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(2)
+    ]
     try:
         from deap_cnn.runs.runner import run_search
 
@@ -647,6 +763,7 @@ def test_scoop_hostfile_on_loopback(tmp_path):
     (tmp_path / "hosts").write_text("127.0.0.1 2\n")
     script = tmp_path / "contract.py"
     script.write_text(textwrap.dedent(SCOOP_CONTRACT))
-    out = run_group([PYTHON, "-m", "scoop", "--hostfile", str(tmp_path / "hosts"), str(script)], 120,
-                    cwd=tmp_path, env=env())
+    out = run_group(
+        [PYTHON, "-m", "scoop", "--hostfile", str(tmp_path / "hosts"), str(script)], 120, cwd=tmp_path, env=env()
+    )
     assert "CONTRACT OK 0" in out.stdout, out.stdout + out.stderr

@@ -69,7 +69,7 @@ def test_flip_mirrors_some_images_and_leaves_the_rest():
     result = augment_batch(images, "flip", torch.Generator().manual_seed(1))
     mirrored = [torch.equal(result[i], images[i].flip(-1)) for i in range(64)]
     kept = [torch.equal(result[i], images[i]) for i in range(64)]
-    assert all(m or k for m, k in zip(mirrored, kept))
+    assert all(m or k for m, k in zip(mirrored, kept, strict=True))
     assert 10 < sum(mirrored) < 54
 
 
@@ -317,7 +317,7 @@ def test_seeded_building_leaves_the_global_rng_alone():
     first = build_model(Genome.from_string(SMALL), (1, 28, 28), 10, seed=5)
     second = build_model(Genome.from_string(SMALL), (1, 28, 28), 10, seed=5)
     assert torch.equal(torch.get_rng_state(), state)
-    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(first.parameters(), second.parameters(), strict=True))
 
 
 # --- settings ----------------------------------------------------------------------------

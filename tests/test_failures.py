@@ -32,8 +32,22 @@ from deap_cnn.search.strategies import Budget, get_strategy
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-TINY = ["--population", "2", "--generations", "1", "--epochs", "1", "--max-batches", "2", "--final-epochs", "0",
-        "--widths", "4", "--max-skip-units", "2"]
+TINY = [
+    "--population",
+    "2",
+    "--generations",
+    "1",
+    "--epochs",
+    "1",
+    "--max-batches",
+    "2",
+    "--final-epochs",
+    "0",
+    "--widths",
+    "4",
+    "--max-skip-units",
+    "2",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -143,15 +157,25 @@ def empty_image_tree(tmp):
 
 # (id, data writer or None, extra arguments, status, a piece of the message)
 DATA = [
-    ("npz-text", raw_file(b"x_train,y_train\n0,1\n" * 8), [], 1,
-     "data.npz' is not a numpy .npz archive: it holds text, starting 'x_train,y_train\\n0,1"),
+    (
+        "npz-text",
+        raw_file(b"x_train,y_train\n0,1\n" * 8),
+        [],
+        1,
+        "data.npz' is not a numpy .npz archive: it holds text, starting 'x_train,y_train\\n0,1",
+    ),
     ("npz-binary-garbage", raw_file(bytes(range(256))), [], 1, "is not a numpy .npz archive: it starts with the bytes"),
     ("npz-single-array", single_array_npz, [], 1, "is not a numpy .npz archive: it holds a single array, as np.save"),
     ("npz-empty-file", raw_file(b""), [], 1, "is not a numpy .npz archive: the file is empty"),
     ("npz-truncated", truncated_npz, [], 1, "data.npz' is a damaged .npz archive"),
     ("npz-corrupt-member", corrupt_npz, [], 1, "data.npz' is a damaged .npz archive"),
-    ("npz-wrong-keys", lambda tmp: np.savez(tmp / "keys.npz", images=np.zeros((4, 8, 8))) or str(tmp / "keys.npz"),
-     [], 1, "missing key 'x_train'"),
+    (
+        "npz-wrong-keys",
+        lambda tmp: np.savez(tmp / "keys.npz", images=np.zeros((4, 8, 8))) or str(tmp / "keys.npz"),
+        [],
+        1,
+        "missing key 'x_train'",
+    ),
     ("npz-missing-key", npz(y_test=None), [], 1, "missing key 'y_test'"),
     ("npz-count-mismatch", npz(y_train=np.arange(39) % 4), [], 1, "40 images but 39 labels"),
     ("npz-label-negative", npz(y_train=-(np.arange(40) % 4)), [], 1, "labels out of range"),
@@ -159,8 +183,13 @@ DATA = [
     ("npz-float-labels", npz(y_train=np.arange(40) % 4 + 0.5), [], 1, "not a whole number"),
     ("npz-float-images", npz(x_train=np.linspace(-900, 900, 40 * 64).reshape(40, 8, 8)), [], 1, "outside [0, 255]"),
     ("npz-nan-images", npz(x_train=np.full((40, 8, 8), np.nan)), [], 1, "holds NaN values"),
-    ("npz-channel-less", npz(x_train=np.zeros((40, 64), np.uint8), x_test=np.zeros((12, 64), np.uint8)), [], 1,
-     "wrong ndim for x_train"),
+    (
+        "npz-channel-less",
+        npz(x_train=np.zeros((40, 64), np.uint8), x_test=np.zeros((12, 64), np.uint8)),
+        [],
+        1,
+        "wrong ndim for x_train",
+    ),
     ("npz-one-class", npz(y_train=np.zeros(40, int), y_test=np.zeros(12, int)), [], 1, "at least 2"),
     ("npz-sizes-differ", npz(x_test=np.zeros((12, 9, 9), np.uint8)), [], 1, "resize one set"),
     ("npz-empty-train", npz(x_train=np.zeros((0, 8, 8), np.uint8), y_train=np.zeros(0, int)), [], 1, "empty train"),
@@ -236,8 +265,13 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, capsys, n
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["search", "--population", "many"], ("error: deap-cnn search: argument --population: expected an integer, "
-                                              "got 'many'; see deap-cnn search --help")),
+        (
+            ["search", "--population", "many"],
+            (
+                "error: deap-cnn search: argument --population: expected an integer, "
+                "got 'many'; see deap-cnn search --help"
+            ),
+        ),
         (["search", "--widths"], "argument --widths: expected at least one argument"),
         (["search", "--bogus"], "unrecognized arguments: --bogus; see deap-cnn --help"),
         ([], "the following arguments are required: COMMAND"),
@@ -367,7 +401,9 @@ GARBAGE_GENOMES = [
 ]
 
 
-@pytest.mark.parametrize("family, shape, text, message", GARBAGE_GENOMES, ids=[f"{g[0]}:{g[2]}" for g in GARBAGE_GENOMES])
+@pytest.mark.parametrize(
+    "family, shape, text, message", GARBAGE_GENOMES, ids=[f"{g[0]}:{g[2]}" for g in GARBAGE_GENOMES]
+)
 def test_garbage_genome_text_is_refused_in_one_line(family, shape, text, message):
     from deap_cnn.families import GenomeError, SearchSpaceError
 
@@ -443,13 +479,16 @@ def test_a_bug_keeps_its_traceback_once_and_exits_1(tmp_path, capsys, monkeypatc
 
 # --- edge populations under every strategy --------------------------------------------------------------
 
-SINGLE = SearchSpace(input_shape=(1, 8, 8), n_classes=2, widths=(4,), min_skip_units=1, max_skip_units=1,
-                     max_pool_units=0)
+SINGLE = SearchSpace(
+    input_shape=(1, 8, 8), n_classes=2, widths=(4,), min_skip_units=1, max_skip_units=1, max_pool_units=0
+)
 
 
 def _spaces():
-    return {"one-genome": SINGLE, "small": get_family("cnn-ga").space((1, 28, 28), 10, {"widths": (4, 8),
-                                                                                      "max_skip_units": 2})}
+    return {
+        "one-genome": SINGLE,
+        "small": get_family("cnn-ga").space((1, 28, 28), 10, {"widths": (4, 8), "max_skip_units": 2}),
+    }
 
 
 class FakeEvaluate:
@@ -481,8 +520,12 @@ def test_tiny_odd_and_collapsed_populations_run_to_the_end(monkeypatch, strategy
 
     monkeypatch.setattr(ga, "vary_cnn_ga", counting_vary)
     outcome = get_strategy(strategy).run(
-        get_family("cnn-ga"), space, FakeEvaluate(objectives), Budget(population, 3),
-        weights=(1.0, -1.0)[:objectives], seed=1,
+        get_family("cnn-ga"),
+        space,
+        FakeEvaluate(objectives),
+        Budget(population, 3),
+        weights=(1.0, -1.0)[:objectives],
+        seed=1,
     )
     assert outcome.best and all(ind.fitness.valid for ind in outcome.best)
     if strategy in ("ga", "nsga2"):
@@ -535,8 +578,17 @@ def _env():
     ],
 )
 def test_under_scoop_a_failure_exits_non_zero_with_one_line(tmp_path, extra, message):
-    command = [PYTHON, "-m", "scoop", "-n", "1", str(ROOT / "benchmarks" / "sample.py"), *extra,
-               "--out", str(tmp_path / "run")]
+    command = [
+        PYTHON,
+        "-m",
+        "scoop",
+        "-n",
+        "1",
+        str(ROOT / "benchmarks" / "sample.py"),
+        *extra,
+        "--out",
+        str(tmp_path / "run"),
+    ]
     done = subprocess.run(command, check=False, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
     assert done.returncode == SCOOP_FAILURE, done.stderr
     ours = [line for line in done.stderr.splitlines() if "error:" in line and not line.startswith("[")]  # not SCOOP's
@@ -552,15 +604,40 @@ def test_under_scoop_a_bug_prints_its_traceback_once_and_exits_non_zero(tmp_path
         "def broken():\n    return 1 / 0\n\n"
         "if __name__ == '__main__':\n    run_guarded(broken)\n"
     )
-    done = subprocess.run([PYTHON, "-m", "scoop", "-n", "1", str(script)], check=False, cwd=tmp_path, env=_env(),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [PYTHON, "-m", "scoop", "-n", "1", str(script)],
+        check=False,
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == SCOOP_FAILURE, done.stderr
     assert done.stderr.count("Traceback") == 1 and done.stderr.count("ZeroDivisionError: division by zero") == 1
     assert "error: unexpected ZeroDivisionError" in done.stderr
 
 
-SIGTERM_RUN = ["search", "--population", "4", "--generations", "3", "--epochs", "1", "--max-batches", "20",
-               "--widths", "4", "8", "--max-skip-units", "2", "--final-epochs", "0", "--seed", "3"]
+SIGTERM_RUN = [
+    "search",
+    "--population",
+    "4",
+    "--generations",
+    "3",
+    "--epochs",
+    "1",
+    "--max-batches",
+    "20",
+    "--widths",
+    "4",
+    "8",
+    "--max-skip-units",
+    "2",
+    "--final-epochs",
+    "0",
+    "--seed",
+    "3",
+]
 
 
 def _stored(folder) -> list:
@@ -574,8 +651,14 @@ def _stored(folder) -> list:
 def test_sigterm_stops_the_run_and_resume_finishes_it_as_if_never_stopped(tmp_path):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     command = [PYTHON, "-m", "deap_cnn", *SIGTERM_RUN]
-    process = subprocess.Popen([*command, "--out", str(cut)], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*command, "--out", str(cut)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 300  # a shared, loaded CPU can be 20 times slower than an idle one
     while len(_stored(cut)) < 5 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)  # past generation 0: a checkpoint exists, generation 1 is training
@@ -588,11 +671,25 @@ def test_sigterm_stops_the_run_and_resume_finishes_it_as_if_never_stopped(tmp_pa
     assert status["state"] == "interrupted" and status["resume"] == f"deap-cnn resume {cut}"
     assert not (cut / "best.json").exists()
 
-    resumed = subprocess.run([PYTHON, "-m", "deap_cnn", "resume", str(cut)], check=False, cwd=tmp_path, env=_env(),
-                             capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [PYTHON, "-m", "deap_cnn", "resume", str(cut)],
+        check=False,
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
-    finished = subprocess.run([*command, "--out", str(whole)], check=False, cwd=tmp_path, env=_env(),
-                              capture_output=True, text=True, timeout=300)
+    finished = subprocess.run(
+        [*command, "--out", str(whole)],
+        check=False,
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert finished.returncode == 0, finished.stderr
     cut_best, whole_best = (json.loads((f / "best.json").read_text()) for f in (cut, whole))
     assert cut_best["genome"] == whole_best["genome"] and cut_best["fitness"] == whole_best["fitness"]
@@ -614,8 +711,15 @@ def test_sigterm_stops_the_run_and_resume_finishes_it_as_if_never_stopped(tmp_pa
 def test_examples_and_module_mains_give_one_line_and_their_status(tmp_path, command, status, message):
     if command[0].endswith(".py"):
         command = [str(ROOT / command[0]), *command[1:]]
-    done = subprocess.run([PYTHON, *command, "--out", str(tmp_path / "run")], check=False, cwd=tmp_path, env=_env(),
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [PYTHON, *command, "--out", str(tmp_path / "run")],
+        check=False,
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == status, done.stderr
     assert message in done.stderr.strip().splitlines()[-1] and "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "run").exists()

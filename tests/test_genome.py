@@ -48,7 +48,9 @@ def test_text_round_trip_for_creator_individual(case):
     assert str(ind) == str(genome)
 
 
-@given(st.lists(st.one_of(st.integers(1, 4096).map(SkipGene), st.sampled_from(["max", "mean"]).map(PoolGene)), min_size=1))
+@given(
+    st.lists(st.one_of(st.integers(1, 4096).map(SkipGene), st.sampled_from(["max", "mean"]).map(PoolGene)), min_size=1)
+)
 def test_text_round_trip_ignores_validity(genes):
     # The text form is defined for any gene list, valid in a space or not.
     genome = Genome(genes)
@@ -203,7 +205,15 @@ def test_default_space():
 
 @pytest.mark.parametrize(
     "shape, expected",
-    [((3, 32, 32), 3), ((1, 28, 28), 3), ((1, 8, 8), 3), ((1, 4, 4), 2), ((3, 5, 9), 2), ((1, 2, 2), 1), ((1, 1, 1), 0)],
+    [
+        ((3, 32, 32), 3),
+        ((1, 28, 28), 3),
+        ((1, 8, 8), 3),
+        ((1, 4, 4), 2),
+        ((3, 5, 9), 2),
+        ((1, 2, 2), 1),
+        ((1, 1, 1), 0),
+    ],
 )
 def test_derived_max_pool_units(shape, expected):
     assert SearchSpace(input_shape=shape).max_pool_units == expected
@@ -281,7 +291,9 @@ def test_space_normalises_and_is_hashable():
     assert space.input_shape == (1, 28, 28)
     assert space.widths == (64, 128)
     assert space.mutation_probabilities == (1.0, 0.0, 0.0, 0.0)
-    assert hash(space) == hash(SearchSpace(input_shape=(1, 28, 28), widths=(64, 128), mutation_probabilities=(1, 0, 0, 0)))
+    assert hash(space) == hash(
+        SearchSpace(input_shape=(1, 28, 28), widths=(64, 128), mutation_probabilities=(1, 0, 0, 0))
+    )
 
 
 # --- DEAP plumbing ----------------------------------------------------------------
@@ -326,7 +338,7 @@ def test_hall_of_fame_keeps_the_three_best(case, rng):
     # HallOfFame treats equal genomes as one entry, so keep only distinct genomes.
     distinct = list({str(g): g for g in population_genomes}.values())
     values = rng.sample(range(1000), len(distinct))
-    population = [as_individual(g, fitness=(float(v),)) for g, v in zip(distinct, values)]
+    population = [as_individual(g, fitness=(float(v),)) for g, v in zip(distinct, values, strict=True)]
     hof = tools.HallOfFame(3)
     hof.update(population)
     expected = sorted(population, key=lambda ind: ind.fitness.values[0], reverse=True)[:3]

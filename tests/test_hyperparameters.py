@@ -136,10 +136,17 @@ def test_random_genes_are_valid_and_their_text_round_trips(case):
 
 
 def test_canonical_text_and_defaults():
-    hyper = HyperParams(lr=0.01, weight_decay=0.0005, batch_size=128, optimizer="sgd", dropout=0.2, activation="relu", kernel_size=3)
+    hyper = HyperParams(
+        lr=0.01, weight_decay=0.0005, batch_size=128, optimizer="sgd", dropout=0.2, activation="relu", kernel_size=3
+    )
     assert str(hyper) == "lr=0.01,wd=0.0005,bs=128,opt=sgd,drop=0.2,act=relu,k=3"
     # the defaults are CNN-GA's own training and network
-    assert HyperParams().training_overrides() == {"lr": 0.05, "weight_decay": 5e-4, "batch_size": 128, "optimizer": "sgd"}
+    assert HyperParams().training_overrides() == {
+        "lr": 0.05,
+        "weight_decay": 5e-4,
+        "batch_size": 128,
+        "optimizer": "sgd",
+    }
     assert HyperParams().network_options() == {"activation": "relu", "kernel_size": 3, "dropout": 0.0}
     # floats are rounded to what the text can name
     assert HyperParams(lr=0.0123456).lr == 0.0123 and HyperParams(dropout=0.123).dropout == 0.12
@@ -228,7 +235,13 @@ def test_learning_rate_mutation_is_gaussian_on_a_log_scale(start):
 
 
 def test_mutation_is_clipped_to_the_bounds():
-    space = HyperSpace(lr_range=(1e-3, 1e-2), weight_decay_range=(1e-5, 1e-4), dropout_range=(0.0, 0.3), log_sigma=3.0, dropout_sigma=1.0)
+    space = HyperSpace(
+        lr_range=(1e-3, 1e-2),
+        weight_decay_range=(1e-5, 1e-4),
+        dropout_range=(0.0, 0.3),
+        log_sigma=3.0,
+        dropout_sigma=1.0,
+    )
     rng = random.Random(0)
     hyper = HyperParams(lr=1e-3, weight_decay=1e-5, dropout=0.3)
     seen = Counter()
@@ -256,8 +269,12 @@ def test_uniform_crossover_swaps_whole_genes(case, seed):
 
 
 def test_uniform_crossover_mixes_genes_from_both_parents():
-    first = HyperParams(lr=0.01, weight_decay=1e-5, batch_size=32, optimizer="sgd", dropout=0.1, activation="relu", kernel_size=3)
-    second = HyperParams(lr=0.1, weight_decay=1e-3, batch_size=256, optimizer="adam", dropout=0.4, activation="elu", kernel_size=5)
+    first = HyperParams(
+        lr=0.01, weight_decay=1e-5, batch_size=32, optimizer="sgd", dropout=0.1, activation="relu", kernel_size=3
+    )
+    second = HyperParams(
+        lr=0.1, weight_decay=1e-3, batch_size=256, optimizer="adam", dropout=0.4, activation="elu", kernel_size=5
+    )
     rng = random.Random(1)
     mixed = 0
     for _ in range(50):
@@ -404,11 +421,15 @@ DEVOL_HYPER = HyperSpace(activations=("relu",), kernel_sizes=(3,), dropout_range
 
 @st.composite
 def devol_cases(draw, n=2):
-    space = HyperSearchSpace(DevolSpace(input_shape=(1, 28, 28)), draw(st.one_of(st.just(DEVOL_HYPER), hyper_spaces())), HyperDevolGenome)
+    space = HyperSearchSpace(
+        DevolSpace(input_shape=(1, 28, 28)), draw(st.one_of(st.just(DEVOL_HYPER), hyper_spaces())), HyperDevolGenome
+    )
     individuals = []
     for _ in range(n):
         seed = draw(st.integers(0, 2**32 - 1))
-        ind = init_arch_hyper(creator.HyperDevolIndividual, space, arch_init=random_devol_genes, rng=random.Random(seed))
+        ind = init_arch_hyper(
+            creator.HyperDevolIndividual, space, arch_init=random_devol_genes, rng=random.Random(seed)
+        )
         ind.fitness.values = (0.25,)
         individuals.append(ind)
     return space, individuals
@@ -423,10 +444,11 @@ def test_devol_genomes_take_hyper_genes_too(case, seed):
     text = str(ind1)
     assert text == f"{DevolGenome(ind1)}|{ind1.hyper}"  # DEvol's own text uses '|' between layers
     assert space.validate(text) == ind1 and creator.HyperDevolIndividual.from_string(text).hyper == ind1.hyper
-    positions = [sorted(map(str, pair)) for pair in zip(ind1, ind2)]
+    positions = [sorted(map(str, pair)) for pair in zip(ind1, ind2, strict=True)]
     rng = random.Random(seed)
     assert cx_arch_hyper(ind1, ind2, space, cx_devol, rng=rng) == (ind1, ind2)
-    assert [sorted(map(str, pair)) for pair in zip(ind1, ind2)] == positions  # DEvol's crossover keeps positions
+    # DEvol's crossover keeps positions
+    assert [sorted(map(str, pair)) for pair in zip(ind1, ind2, strict=True)] == positions
     before = str(ind1)
     assert mut_arch_hyper(ind1, space, mut_devol, rng=rng) == (ind1,)
     assert space.violations(ind1) == [] and space.violations(ind2) == []
@@ -450,7 +472,9 @@ def test_devol_with_hyper_genes_trains_with_them_and_builds_its_own_network():
     assert genome.training_overrides()["lr"] == 0.003
     builder = pickle.loads(pickle.dumps(HyperBuilder(build_devol_network)))
     model = builder(genome, (1, 28, 28), 10)
-    assert [type(m) for m in model.modules()] == [type(m) for m in build_devol_network(DevolGenome(genome), (1, 28, 28), 10).modules()]
+    assert [type(m) for m in model.modules()] == [
+        type(m) for m in build_devol_network(DevolGenome(genome), (1, 28, 28), 10).modules()
+    ]
     assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     evaluator = Evaluator("sample", space, _tiny_settings(), device="cpu", threads=1, builder=builder)
     record = evaluator.record(text)
@@ -481,7 +505,9 @@ def test_default_genes_build_exactly_cnn_ga_s_network():
 
 
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
-@pytest.mark.parametrize("activation, kind", [("elu", nn.ELU), ("leaky_relu", nn.LeakyReLU), ("gelu", nn.GELU), ("silu", nn.SiLU)])
+@pytest.mark.parametrize(
+    "activation, kind", [("elu", nn.ELU), ("leaky_relu", nn.LeakyReLU), ("gelu", nn.GELU), ("silu", nn.SiLU)]
+)
 def test_network_genes_reach_the_layers(shape, activation, kind):
     from deap_cnn.families.hyper.network import HyperBuilder, build_hyper_network
 
@@ -559,8 +585,14 @@ def test_a_short_run_through_the_loop_store_checkpoint_and_importance(tmp_path):
     store = ResultsStore(store_path, fingerprint=evaluator.fingerprint())
     population = toolbox.population(n=4)
     population, logbook = ea_cnn_ga(
-        population, toolbox, cxpb=0.9, mutpb=0.5, ngen=1, verbose=False,
-        cache=EvaluationCache(store), checkpoint=tmp_path / "checkpoint.pkl",
+        population,
+        toolbox,
+        cxpb=0.9,
+        mutpb=0.5,
+        ngen=1,
+        verbose=False,
+        cache=EvaluationCache(store),
+        checkpoint=tmp_path / "checkpoint.pkl",
     )
     assert logbook.select("gen") == [0, 1] and logbook[0]["nevals"] == 4
     assert all(type(ind) is creator.HyperIndividual and TINY.is_valid(ind) for ind in population)
@@ -619,7 +651,9 @@ def test_importance_reads_only_successful_hyper_rows_and_finds_the_gene_that_mat
             fitness = 0.5 + 0.1 * math.log10(hyper.lr)  # fitness follows the learning rate alone
             store.add({"genome": f"S{index + 1}|{hyper}", "fitness": (fitness,), "status": "ok"})
         store.add({"genome": "S1-S2", "fitness": (0.99,), "status": "ok"})  # no hyper genes
-        store.add({"genome": "C+8,relu,0.0,bn,mp|D+32,relu,0.0,-|adam", "fitness": (0.98,), "status": "ok"})  # '|', no genes
+        store.add(
+            {"genome": "C+8,relu,0.0,bn,mp|D+32,relu,0.0,-|adam", "fitness": (0.98,), "status": "ok"}
+        )  # '|', no genes
         store.add({"genome": f"S99|{HyperParams()}", "fitness": (0.0,), "status": "failed"})
     result = main([str(path), "--out", str(tmp_path / "genes")])
     assert len(result["rows"]) == 30

@@ -212,37 +212,94 @@ def _folder(tmp):
 
 #: (name, file writer, --lookup-column, message fragments after "table PATH").
 BAD_TABLES = [
-    ("missing-file", _nothing, None, ["cannot read table {path}: No such file or directory; give the path of a CSV file"]),
+    (
+        "missing-file",
+        _nothing,
+        None,
+        ["cannot read table {path}: No such file or directory; give the path of a CSV file"],
+    ),
     ("a-folder", _folder, None, ["cannot read table {path}: Is a directory; give the path of a CSV file"]),
     ("empty", _text(""), None, ["table {path} holds no rows under a header: write one architecture per row"]),
     ("header-only", _text("architecture,score\n"), None, ["table {path} holds no rows under a header"]),
     ("blank-rows-only", _text("architecture,score\n\n ,\n"), None, ["table {path} holds no rows under a header"]),
-    ("not-utf8", _bytes(b"architecture,score\n\xff\xfe\xfa,1\n"), None,
-     ["cannot read table {path} as CSV (", "write it as CSV with a header row"]),
-    ("long-row", _text(f"architecture,score\n{A},1\n{B},2,3\n{C},3\n"), None,
-     ["table {path}, line 3: 3 fields under a header of 2"]),
-    ("short-row", _text(f"architecture,score\n{A},1\n{B}\n{C},3\n"), "score",
-     ["table {path}, line 3: 1 fields under a header of 2"]),
-    ("text-score", _text(f"architecture,score\n{A},1\n{B},high\n"), "score",
-     ["table {path}, line 3: score is 'high', not a finite number"]),
-    ("nan-score", _text(f"architecture,score\n{A},1\n{B},2\n{C},nan\n"), "score",
-     ["table {path}, line 4: score is 'nan', not a finite number"]),
-    ("inf-score", _text(f"architecture,score\n{A},-inf\n{B},2\n"), "score",
-     ["table {path}, line 2: score is '-inf', not a finite number"]),
-    ("unparseable", _text(f"architecture,score\n{A},1\nresnet50,2\n"), None,
-     ["table {path}, line 3: cannot parse cell 'resnet50': expected 3 nodes separated by '+'"]),
-    ("wrong-edge", _text(f"architecture,score\n{A},1\n|none~1|+|none~0|none~1|+|none~0|none~1|none~2|,2\n"), None,
-     ["table {path}, line 3: cannot parse cell", "must be 'op~0'"]),
-    ("listed-twice", _text(f"architecture,score\n{A},1\n{B},2\n {A},3\n"), None,
-     ["table {path}, line 4: architecture " + A + " is listed twice; keep one row each"]),
-    ("two-numeric", _text(f"architecture,accuracy,parameters\n{A},91,1000\n{B},92,2000\n"), None,
-     ["table {path}: choose the score column with --lookup-column (numeric columns: accuracy, parameters; "
-      "all columns: architecture, accuracy, parameters)"]),
-    ("no-numeric", _text(f"architecture,dataset\n{A},cifar10\n{B},cifar10\n"), None,
-     ["table {path}: choose the score column with --lookup-column (numeric columns: none; "
-      "all columns: architecture, dataset)"]),
-    ("no-such-column", _text(f"architecture,score\n{A},1\n{B},2\n"), "accuracy",
-     ["table {path} has no column 'accuracy'; its columns are architecture, score (--lookup-column)"]),
+    (
+        "not-utf8",
+        _bytes(b"architecture,score\n\xff\xfe\xfa,1\n"),
+        None,
+        ["cannot read table {path} as CSV (", "write it as CSV with a header row"],
+    ),
+    (
+        "long-row",
+        _text(f"architecture,score\n{A},1\n{B},2,3\n{C},3\n"),
+        None,
+        ["table {path}, line 3: 3 fields under a header of 2"],
+    ),
+    (
+        "short-row",
+        _text(f"architecture,score\n{A},1\n{B}\n{C},3\n"),
+        "score",
+        ["table {path}, line 3: 1 fields under a header of 2"],
+    ),
+    (
+        "text-score",
+        _text(f"architecture,score\n{A},1\n{B},high\n"),
+        "score",
+        ["table {path}, line 3: score is 'high', not a finite number"],
+    ),
+    (
+        "nan-score",
+        _text(f"architecture,score\n{A},1\n{B},2\n{C},nan\n"),
+        "score",
+        ["table {path}, line 4: score is 'nan', not a finite number"],
+    ),
+    (
+        "inf-score",
+        _text(f"architecture,score\n{A},-inf\n{B},2\n"),
+        "score",
+        ["table {path}, line 2: score is '-inf', not a finite number"],
+    ),
+    (
+        "unparseable",
+        _text(f"architecture,score\n{A},1\nresnet50,2\n"),
+        None,
+        ["table {path}, line 3: cannot parse cell 'resnet50': expected 3 nodes separated by '+'"],
+    ),
+    (
+        "wrong-edge",
+        _text(f"architecture,score\n{A},1\n|none~1|+|none~0|none~1|+|none~0|none~1|none~2|,2\n"),
+        None,
+        ["table {path}, line 3: cannot parse cell", "must be 'op~0'"],
+    ),
+    (
+        "listed-twice",
+        _text(f"architecture,score\n{A},1\n{B},2\n {A},3\n"),
+        None,
+        ["table {path}, line 4: architecture " + A + " is listed twice; keep one row each"],
+    ),
+    (
+        "two-numeric",
+        _text(f"architecture,accuracy,parameters\n{A},91,1000\n{B},92,2000\n"),
+        None,
+        [
+            "table {path}: choose the score column with --lookup-column (numeric columns: accuracy, parameters; "
+            "all columns: architecture, accuracy, parameters)"
+        ],
+    ),
+    (
+        "no-numeric",
+        _text(f"architecture,dataset\n{A},cifar10\n{B},cifar10\n"),
+        None,
+        [
+            "table {path}: choose the score column with --lookup-column (numeric columns: none; "
+            "all columns: architecture, dataset)"
+        ],
+    ),
+    (
+        "no-such-column",
+        _text(f"architecture,score\n{A},1\n{B},2\n"),
+        "accuracy",
+        ["table {path} has no column 'accuracy'; its columns are architecture, score (--lookup-column)"],
+    ),
 ]
 
 
@@ -257,9 +314,7 @@ def test_a_bad_table_is_one_line_naming_the_file_and_the_problem(tmp_path, name,
         assert fragment.format(path=path) in message, message
 
 
-@pytest.mark.parametrize(
-    "row", [[B, "nan"], [B, "n/a"], [B, "inf"], [B]], ids=["nan", "text", "inf", "short-row"]
-)
+@pytest.mark.parametrize("row", [[B, "nan"], [B, "n/a"], [B, "inf"], [B]], ids=["nan", "text", "inf", "short-row"])
 def test_a_bad_row_in_the_only_score_column_is_named_by_its_line(tmp_path, row):
     path = tmp_path / "t.csv"
     with open(path, "w", newline="") as handle:
@@ -313,10 +368,10 @@ def test_the_noise_is_seeded_by_seed_genome_and_epochs(full_table):
     draws = [first.record(text).fitness[0] for text in texts]
     assert draws == [second.record(text).fitness[0] for text in texts] == [copied(text)[0] for text in texts]
     assert all(first.record(text).noise_free_fitness == SCORES[text] for text in texts)  # the table's own value kept
-    assert all(draw != SCORES[text] for draw, text in zip(draws, texts))
+    assert all(draw != SCORES[text] for draw, text in zip(draws, texts, strict=True))
     for evaluator in (other_seed, longer):
         redrawn = [evaluator.record(text).fitness[0] for text in texts]
-        assert all(a != b for a, b in zip(redrawn, draws))
+        assert all(a != b for a, b in zip(redrawn, draws, strict=True))
         assert [evaluator.record(text).noise_free_fitness for text in texts] == [SCORES[t] for t in texts]
 
 
@@ -329,7 +384,9 @@ def test_the_noise_has_the_stated_standard_deviation(full_table, noise, noise_ep
     expected = noise * math.sqrt(noise_epochs / epochs)
     assert settings.noise_sd == pytest.approx(expected)
     errors = [evaluator.noise(text) for text in CELLS]  # the draw each record adds
-    assert all(evaluator.record(t).fitness[0] == SCORES[t] + e for t, e in zip(CELLS[::997], errors[::997]))
+    assert all(
+        evaluator.record(t).fitness[0] == SCORES[t] + e for t, e in zip(CELLS[::997], errors[::997], strict=True)
+    )
     # 15,625 draws: the sample sd's relative standard error is 0.6% and the mean's is expected / 125; the
     # bounds are 10 and 8 of those (a seeded, fixed computation, so nothing to flake either).
     assert statistics.stdev(errors) == pytest.approx(expected, rel=0.06)
@@ -354,8 +411,15 @@ def test_the_noise_is_the_same_in_another_process(full_table, tmp_path):
         "print(json.dumps([evaluator.record(text).fitness[0] for text in json.loads(sys.argv[2])]))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "evaluator.pkl"), json.dumps(texts)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "evaluator.pkl"), json.dumps(texts)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [evaluator.record(text).fitness[0] for text in texts]
 
@@ -413,8 +477,13 @@ def test_the_fingerprint_follows_the_tables_bytes_the_column_the_noise_the_seed_
     extra_line = tmp_path / "extra_line.csv"
     extra_line.write_bytes(Path(path).read_bytes() + b"\n")  # the same scores, other bytes
     others = [
-        fingerprint(edited), fingerprint(extra_line), fingerprint(column="half"), fingerprint(noise=0.1),
-        fingerprint(seed=1), fingerprint(epochs=2), fingerprint(noise=0.1, noise_epochs=2),
+        fingerprint(edited),
+        fingerprint(extra_line),
+        fingerprint(column="half"),
+        fingerprint(noise=0.1),
+        fingerprint(seed=1),
+        fingerprint(epochs=2),
+        fingerprint(noise=0.1, noise_epochs=2),
     ]
     assert len({base, *others}) == 1 + len(others)
 
@@ -480,8 +549,9 @@ def test_a_noisy_lookup_search_reranks_with_fresh_noise(full_table, tmp_path, ca
     for entry in best["rerank"]:  # looked up again at 2 x the epochs with the next seed
         assert entry["rerank_fitness"] == reranked.record(entry["genome"]).fitness[0]
         assert entry["search_fitness"] == searched.record(entry["genome"]).fitness[0]
-    assert [e["rerank_fitness"] for e in best["rerank"]] == sorted((e["rerank_fitness"] for e in best["rerank"]),
-                                                                   reverse=True)
+    assert [e["rerank_fitness"] for e in best["rerank"]] == sorted(
+        (e["rerank_fitness"] for e in best["rerank"]), reverse=True
+    )
     assert best["genome"] == best["rerank"][0]["genome"]
     assert best["noise_free_fitness"] == SCORES[best["genome"]]  # the reported genome's own score in the table
     assert best["validation_fitness"] == searched.record(best["genome"]).fitness[0]
@@ -551,18 +621,43 @@ CLI_ERRORS = [
     ("duplicate-row", _duplicate_row, [], 1, "dup.csv, line 4: architecture " + A + " is listed twice; keep one row"),
     ("wrong-field-count", _long_row, [], 1, "long.csv, line 3: 3 fields under a header of 2"),
     ("missing-table", lambda tmp: str(tmp / "nowhere.csv"), [], 1, "nowhere.csv: No such file or directory; give"),
-    ("missing-column", None, ["--lookup-column", "accuracy"], 1,
-     "has no column 'accuracy'; its columns are architecture, score (--lookup-column)"),
-    ("missing-cells", _partial, [], 1,
-     f"partial.csv lacks 1 of the space's 15,625 architectures (e.g. {D}): a search may reach any of them"),
+    (
+        "missing-column",
+        None,
+        ["--lookup-column", "accuracy"],
+        1,
+        "has no column 'accuracy'; its columns are architecture, score (--lookup-column)",
+    ),
+    (
+        "missing-cells",
+        _partial,
+        [],
+        1,
+        f"partial.csv lacks 1 of the space's 15,625 architectures (e.g. {D}): a search may reach any of them",
+    ),
     ("another-familys-table", None, ["--family", "cnn-ga"], 1, "nats.csv, line 2: cannot parse gene"),
-    ("noise-without-lookup", False, ["--lookup-noise", "0.1"], 2,
-     "--lookup-column and --lookup-noise describe a --lookup table: add --lookup TABLE.csv"),
+    (
+        "noise-without-lookup",
+        False,
+        ["--lookup-noise", "0.1"],
+        2,
+        "--lookup-column and --lookup-noise describe a --lookup table: add --lookup TABLE.csv",
+    ),
     ("column-without-lookup", False, ["--lookup-column", "score"], 2, "describe a --lookup table: add --lookup"),
-    ("lookup-with-inherit", None, ["--inherit"], 2,
-     "--inherit passes trained weights on, but a --lookup run trains nothing: drop --inherit"),
-    ("lookup-with-halving-continue", None, ["--halving", "--halving-continue"], 2,
-     "--halving-continue continues trainings, but a --lookup run trains nothing: use --halving alone"),
+    (
+        "lookup-with-inherit",
+        None,
+        ["--inherit"],
+        2,
+        "--inherit passes trained weights on, but a --lookup run trains nothing: drop --inherit",
+    ),
+    (
+        "lookup-with-halving-continue",
+        None,
+        ["--halving", "--halving-continue"],
+        2,
+        "--halving-continue continues trainings, but a --lookup run trains nothing: use --halving alone",
+    ),
     ("negative-noise", None, ["--lookup-noise", "-1"], 2, "--lookup-noise -1.0: out of range, accepted: >= 0"),
     ("nan-noise", None, ["--lookup-noise", "nan"], 2, "--lookup-noise nan: must be a finite number"),
     ("text-noise", None, ["--lookup-noise", "some"], 2, "argument --lookup-noise: expected a number, got 'some'"),
@@ -570,8 +665,9 @@ CLI_ERRORS = [
 
 
 @pytest.mark.parametrize("name, write, extra, status, message", CLI_ERRORS, ids=[case[0] for case in CLI_ERRORS])
-def test_a_bad_lookup_is_one_line_its_status_and_nothing_written(full_table, tmp_path, capsys, name, write, extra,
-                                                                 status, message):
+def test_a_bad_lookup_is_one_line_its_status_and_nothing_written(
+    full_table, tmp_path, capsys, name, write, extra, status, message
+):
     out = tmp_path / "run"
     lookup = [] if write is False else ["--lookup", full_table if write is None else write(tmp_path)]
     argv = ["search", "--family", "nats", *lookup, "--population", "4", "--trainings", "12", *extra, "--out", out]

@@ -64,7 +64,11 @@ class FakeEvaluator:
         parameters = sum(w * w * 18 for w in widths)
         accuracy = min(0.99, 0.3 + 0.4 * len(widths) / 3 + zlib.crc32(key.encode()) % 100 / 1000)
         return EvaluationRecord(
-            genome=key, fitness=(accuracy,), val_accuracy=[accuracy], parameters=parameters, flops=parameters * 700,
+            genome=key,
+            fitness=(accuracy,),
+            val_accuracy=[accuracy],
+            parameters=parameters,
+            flops=parameters * 700,
             epochs=1,
         )
 
@@ -177,8 +181,18 @@ def test_nsga2_run_saves_front_and_plot(tmp_path):
 
     out = tmp_path / "run"
     config = SearchConfig(
-        strategy="nsga2", objectives=("accuracy", "parameters"), population=4, generations=1, epochs=1,
-        max_batches=2, batch_size=32, widths=(4, 8), max_skip_units=3, seed=1, final_epochs=0, out=str(out),
+        strategy="nsga2",
+        objectives=("accuracy", "parameters"),
+        population=4,
+        generations=1,
+        epochs=1,
+        max_batches=2,
+        batch_size=32,
+        widths=(4, 8),
+        max_skip_units=3,
+        seed=1,
+        final_epochs=0,
+        out=str(out),
     )
     summary = run_search(config, map_function=map, verbose=False)
     assert (out / "front.png").read_bytes()[:4] == b"\x89PNG"
@@ -191,4 +205,4 @@ def test_nsga2_run_saves_front_and_plot(tmp_path):
     parameters = [row["parameters"] for row in summary["front"]]
     # Along a front sorted by falling accuracy, a less accurate member must be no larger (else it is dominated).
     assert accuracies == sorted(accuracies, reverse=True)
-    assert all(later <= earlier for earlier, later in zip(parameters, parameters[1:]))
+    assert all(later <= earlier for earlier, later in zip(parameters, parameters[1:], strict=False))

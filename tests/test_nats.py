@@ -79,7 +79,7 @@ def conv_edges(genome):
 
 
 def differing_edges(a, b):
-    return [i for i, (x, y) in enumerate(zip(a, b)) if x != y]
+    return [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
 
 
 # --- genome -----------------------------------------------------------------------
@@ -93,7 +93,7 @@ def test_text_round_trips_for_every_cell(cell):
     nodes = text.split("+")
     assert [part.count("~") for part in nodes] == [1, 2, 3]  # node j has j input edges
     written = [edge for part in nodes for edge in part.strip("|").split("|")]
-    assert written == [f"{op}~{source}" for op, (_, source) in zip(cell, EDGES)]
+    assert written == [f"{op}~{source}" for op, (_, source) in zip(cell, EDGES, strict=True)]
     assert eval(repr(cell), {"CellGenome": CellGenome}) == cell
 
 
@@ -178,9 +178,9 @@ def test_an_unknown_operation_parses_and_the_space_names_it():
 def test_violations_name_each_disallowed_edge(allowed, ops):
     space = NatsSpace(operations=allowed)
     problems = space.violations(ops)
-    bad = [(op, edge) for op, edge in zip(ops, EDGES) if op not in allowed]
+    bad = [(op, edge) for op, edge in zip(ops, EDGES, strict=True) if op not in allowed]
     assert len(problems) == len(bad)
-    for message, (op, (to, source)) in zip(problems, bad):
+    for message, (op, (to, source)) in zip(problems, bad, strict=True):
         assert "rule 'operations'" in message and f"edge {source}->{to} is {op!r}" in message
     assert space.is_valid(ops) == (not bad)
     if bad:
@@ -394,7 +394,7 @@ def test_a_cell_whose_output_gets_only_none_edges_still_runs():
 def test_a_cell_of_skips_sums_its_paths(ops):
     """Node j sums its inputs through their edges: with identities only, the output is x times the paths 0 -> 3."""
     paths = [1, 0, 0, 0]
-    for op, (to, source) in zip(ops, EDGES):
+    for op, (to, source) in zip(ops, EDGES, strict=True):
         paths[to] += paths[source] * (op == "skip_connect")
     x = torch.randn(2, 3, 5, 5)
     assert torch.allclose(Cell(CellGenome(ops), 3)(x), paths[3] * x)
@@ -575,7 +575,7 @@ def test_encodings_of_distinct_cells_differ():
 @given(spaces_and_cells())
 def test_suggest_cell_decodes_a_fixed_trial(space_and_cell):
     space, cell = space_and_cell
-    params = {f"edge_{to}_{source}": op for op, (to, source) in zip(cell, EDGES)}
+    params = {f"edge_{to}_{source}": op for op, (to, source) in zip(cell, EDGES, strict=True)}
     suggested = suggest_cell(optuna.trial.FixedTrial(params), space)
     assert suggested == cell and type(suggested) is CellGenome and space.is_valid(suggested)
 

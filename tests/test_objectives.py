@@ -106,7 +106,7 @@ def test_a_failure_is_never_better_than_a_trained_candidate(names, accuracy, los
     failed = objectives.values(record("failed", accuracy, loss, parameters, parameters * 100))
     assert len(trained) == len(objectives) == len(names)
     # As DEAP compares them: every trained candidate is at least as good as a failure, in every objective.
-    assert all(w * t >= w * f for w, t, f in zip(objectives.weights, trained, failed))
+    assert all(w * t >= w * f for w, t, f in zip(objectives.weights, trained, failed, strict=True))
     fitness = type("F", (base.Fitness,), {"weights": objectives.weights})
     assert not fitness(failed).dominates(fitness(trained))
 

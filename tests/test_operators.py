@@ -72,8 +72,8 @@ def change_outcomes(genes, space):
     return out
 
 
-OUTCOMES = dict(zip(MUTATIONS, (add_skip_outcomes, add_pool_outcomes, remove_outcomes, change_outcomes)))
-MUTATORS = dict(zip(MUTATIONS, (mut_add_skip, mut_add_pool, mut_remove, mut_change)))
+OUTCOMES = dict(zip(MUTATIONS, (add_skip_outcomes, add_pool_outcomes, remove_outcomes, change_outcomes), strict=True))
+MUTATORS = dict(zip(MUTATIONS, (mut_add_skip, mut_add_pool, mut_remove, mut_change), strict=True))
 
 
 # --- initialisation ---------------------------------------------------------------
@@ -246,7 +246,7 @@ def test_mut_cnn_ga_picks_an_applicable_weighted_type(case, seed):
     assert result == (ind,) and result[0] is ind
     assert space.violations(ind) == [] and ind.fitness.values == FITNESS
     possible = set()
-    for name, weight in zip(MUTATIONS, space.mutation_probabilities):
+    for name, weight in zip(MUTATIONS, space.mutation_probabilities, strict=True):
         if weight > 0:
             possible |= OUTCOMES[name](list(genome), space)
     if possible:
@@ -280,7 +280,9 @@ def test_mut_cnn_ga_with_one_type_behaves_as_that_type(index, name, case, seed):
 
 
 def test_mut_cnn_ga_follows_the_weights():
-    space = SearchSpace(input_shape=(1, 28, 28), widths=(4, 8), max_skip_units=10, mutation_probabilities=(0.7, 0.1, 0.1, 0.1))
+    space = SearchSpace(
+        input_shape=(1, 28, 28), widths=(4, 8), max_skip_units=10, mutation_probabilities=(0.7, 0.1, 0.1, 0.1)
+    )
     rng = random.Random(0)
     tally = Counter()
     for _ in range(2000):
@@ -319,7 +321,11 @@ def test_crossover_and_init_reproducible(case, seed):
     assert random_genome(space, random.Random(seed)) == random_genome(space, random.Random(seed))
 
 
-@given(space_and_genomes(), st.lists(st.sampled_from([mut_add_skip, mut_add_pool, mut_remove, mut_change, mut_cnn_ga]), max_size=30), seeds)
+@given(
+    space_and_genomes(),
+    st.lists(st.sampled_from([mut_add_skip, mut_add_pool, mut_remove, mut_change, mut_cnn_ga]), max_size=30),
+    seeds,
+)
 def test_mutation_chains_stay_valid(case, ops, seed):
     space, (genome,) = case
     rng = random.Random(seed)

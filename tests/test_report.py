@@ -221,7 +221,7 @@ def test_a_run_that_minimises_shows_its_lowest_fitness_as_the_best(tmp_path):
     page = render_html(run.folder)
     first = section(page, "best-architecture")
     assert "<code>S8</code>" in first and "S16" not in first and "S4" not in first
-    assert "<th scope=\"row\">objective</th><td>score (minimised)</td>" in first
+    assert '<th scope="row">objective</th><td>score (minimised)</td>' in first
     assert "evaluation 2 of 3" in first
     assert "Best score (minimised) 0.3000, first reached at evaluation 2 of 3" in section(page, "best-so-far")
     assert best_row_ids(page) == ["2"]  # the table's highlight
@@ -546,4 +546,3 @@ def test_a_fast_run_rewrites_its_report_at_most_every_few_seconds(monkeypatch):
     assert runner.REPORT_SECONDS == 5.0
     assert calls.count("logbook") == 9  # the logbook and the status (what a live report watches) every time
     assert [c for c in calls if c[0] == "status"][-1] == ("status", "running", "generation 9 done", ["maximise"])
-

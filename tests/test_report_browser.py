@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from deap_cnn.runs.report import serve, write_report
+
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(f"browser test: no Chromium at {CHROMIUM}: apt-get install chromium", allow_module_level=True)
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="browser test: no playwright: pip install playwright (not `playwright install`)"
 )
-
-from deap_cnn.runs.report import serve, write_report
 
 CHROMIUM_ARGS = [
     "--headless",

@@ -70,7 +70,15 @@ def test_run_search_writes_every_artifact(tmp_path):
     )
     summary = run_search(config, map_function=map, verbose=False)
     folder = tmp_path / "run"
-    for name in ("config.json", "results.sqlite", "checkpoint.pkl", "logbook.csv", "fitness.png", "best.json", "best.pt"):
+    for name in (
+        "config.json",
+        "results.sqlite",
+        "checkpoint.pkl",
+        "logbook.csv",
+        "fitness.png",
+        "best.json",
+        "best.pt",
+    ):
         assert (folder / name).stat().st_size > 0, name
     best = json.loads((folder / "best.json").read_text())
     assert best["genome"] == summary["genome"] and 0.0 <= best["test_accuracy"] <= 1.0
@@ -93,7 +101,7 @@ def test_saved_network_loads_back_with_the_same_weights(tmp_path):
     save_network(model, tmp_path / "net.pt", genome, (3, 16, 16), 5, test_accuracy=0.5)
     loaded = load_network(tmp_path / "net.json")
     assert json.loads((tmp_path / "net.json").read_text())["genome"] == "S8-Pmean-S4"
-    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
 
 
@@ -113,7 +121,9 @@ def test_offline_without_data_names_both_ways_out(tmp_path):
 
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     reference, interrupted = tmp_path / "reference", tmp_path / "interrupted"
-    done = subprocess.run(cli("--out", str(reference), *TINY), capture_output=True, text=True, env=environment(), timeout=300)
+    done = subprocess.run(
+        cli("--out", str(reference), *TINY), capture_output=True, text=True, env=environment(), timeout=300
+    )
     assert done.returncode == 0, done.stderr
     total = len(rows(reference))
 
@@ -131,7 +141,11 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert 6 <= len(before) < total
 
     done = subprocess.run(
-        cli("--out", str(interrupted), "--resume", *TINY), capture_output=True, text=True, env=environment(), timeout=300
+        cli("--out", str(interrupted), "--resume", *TINY),
+        capture_output=True,
+        text=True,
+        env=environment(),
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     after = rows(interrupted)

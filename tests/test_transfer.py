@@ -145,8 +145,14 @@ def test_validate_names_each_broken_rule():
 
 @pytest.mark.parametrize(
     "options",
-    [dict(n_layers=0), dict(n_layers=5, lr_range=(0, 0.1)), dict(n_layers=5, lr_range=(1.2345e-4, 0.1)),
-     dict(n_layers=5, dropout_range=(0.5, 1.0)), dict(n_layers=5, input_shape=(28, 28)), dict(n_layers=5, log_sigma=0)],
+    [
+        dict(n_layers=0),
+        dict(n_layers=5, lr_range=(0, 0.1)),
+        dict(n_layers=5, lr_range=(1.2345e-4, 0.1)),
+        dict(n_layers=5, dropout_range=(0.5, 1.0)),
+        dict(n_layers=5, input_shape=(28, 28)),
+        dict(n_layers=5, log_sigma=0),
+    ],
 )
 def test_bad_spaces_are_refused(options):
     with pytest.raises(SearchSpaceError):
@@ -334,7 +340,12 @@ def test_random_weights_are_used_only_when_allowed_and_it_says_so(fresh):
 
 @pytest.mark.parametrize(
     "name, shape, layers",
-    [("densenet121", (1, 28, 28), 42), ("densenet121", (3, 32, 32), 58), ("resnet18", (1, 28, 28), 8), ("resnet18", (3, 32, 32), 8)],
+    [
+        ("densenet121", (1, 28, 28), 42),
+        ("densenet121", (3, 32, 32), 58),
+        ("resnet18", (1, 28, 28), 8),
+        ("resnet18", (3, 32, 32), 8),
+    ],
 )
 def test_layer_count_is_bounded_by_the_loaded_backbone_and_the_input(name, shape, layers):
     builder = _random_builder(name)
@@ -421,7 +432,9 @@ def test_a_weights_file_is_loaded(tmp_path):
     # a fresh builder for the same file gives the same network (and pickles as plain settings)
     again = pickle.loads(pickle.dumps(builder))
     assert again == builder
-    assert torch.equal(again(TransferGenome([1, 0, 1e-3, 0.5]), (3, 32, 32), 10).features[0][0].weight, saved["conv1.weight"])
+    assert torch.equal(
+        again(TransferGenome([1, 0, 1e-3, 0.5]), (3, 32, 32), 10).features[0][0].weight, saved["conv1.weight"]
+    )
 
 
 def test_a_densenet_file_with_old_key_names_and_no_classifier_is_loaded(tmp_path):
@@ -490,7 +503,14 @@ def test_the_genes_reach_training_and_the_family_minimises_the_validation_loss()
 
     builder = _random_builder("densenet121")
     space = builder.space((1, 28, 28), 10)
-    evaluator = Evaluator("sample", space, tn.transfer_settings(epochs=1, batch_size=16, max_batches_per_epoch=1), device="cpu", threads=1, builder=builder)
+    evaluator = Evaluator(
+        "sample",
+        space,
+        tn.transfer_settings(epochs=1, batch_size=16, max_batches_per_epoch=1),
+        device="cpu",
+        threads=1,
+        builder=builder,
+    )
     genome = space.validate("keep=8,freeze=3,lr=0.000316,drop=0.5")
     settings = evaluator.settings_for(genome)
     assert settings.lr == 0.000316 and settings.optimizer == "adam"
@@ -548,7 +568,9 @@ def test_a_short_run_through_the_loop_and_store(tmp_path):
         assert row["batch_size"] == 16
         space.validate(row["genome"])
     best = max(population, key=lambda ind: ind.fitness)  # the lowest loss: DEAP compares by the weights
-    assert best.fitness.values[0] == min(row["fitness"][0] for row in rows if row["genome"] in {str(i) for i in population})
+    assert best.fitness.values[0] == min(
+        row["fitness"][0] for row in rows if row["genome"] in {str(i) for i in population}
+    )
     store.close()
 
 

@@ -51,8 +51,7 @@ def _import_distributed():
         import distributed
     except ImportError:
         raise EngineError(
-            "the dask engine needs Dask's distributed package: pip install distributed "
-            "(or pip install deap_cnn[dask])"
+            "the dask engine needs Dask's distributed package: pip install distributed (or pip install deap_cnn[dask])"
         ) from None
     return distributed
 
@@ -82,11 +81,13 @@ def _training_worker_config():
     """
     import dask
 
-    return dask.config.set({
-        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-        "distributed.worker.profile.enabled": False,
-        "distributed.admin.tick.interval": "1s",
-    })
+    return dask.config.set(
+        {
+            "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+            "distributed.worker.profile.enabled": False,
+            "distributed.admin.tick.interval": "1s",
+        }
+    )
 
 
 def _isolate_random():

@@ -34,7 +34,7 @@ class SerialEngine(Engine):
         future = Future()
         try:
             future.set_result(func(*args))
-        except Exception as error:  # handed to the caller by future.result(), as other engines do
+        except Exception as error:  # noqa: BLE001 - handed to the caller by future.result(), as other engines do
             future.set_exception(error)
         return future
 

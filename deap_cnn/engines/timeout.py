@@ -154,7 +154,7 @@ class TimedFuture:
         if self._outcome is None:
             try:
                 self._outcome = (self._timeout.unwrap(self._take(self.future)), None)
-            except Exception as error:  # the evaluation's own, handed on by result() as from any future
+            except Exception as error:  # noqa: BLE001 - the evaluation's own, handed on by result() as from any future
                 self._outcome = (None, error)
 
     def result(self):

@@ -19,8 +19,8 @@ Register your own family and every strategy and the command line can run it::
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from deap import base, creator, tools
 

@@ -97,7 +97,7 @@ class LookupEvaluator:
         self.space = space
         self.settings = settings
         self._table = None
-        self.table  # read and check it now
+        self.table  # noqa: B018 - read and check it now
 
     @property
     def table(self):

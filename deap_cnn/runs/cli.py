@@ -110,9 +110,13 @@ def _best(args):
     best = folder.read_json("best.json")
     print(f"family:     {best.get('family', 'cnn-ga')}")
     print(f"genome:     {best['genome']}")
-    print(f"fitness:    {best.get('fitness', [best.get('validation_fitness')])} ({', '.join(best.get('objectives', ['accuracy']))})")
+    print(
+        f"fitness:    {best.get('fitness', [best.get('validation_fitness')])} ({', '.join(best.get('objectives', ['accuracy']))})"
+    )
     if "test_accuracy" in best:
-        print(f"test accuracy: {best['test_accuracy']:.4f} after {best.get('final_epochs')} epochs on all training data")
+        print(
+            f"test accuracy: {best['test_accuracy']:.4f} after {best.get('final_epochs')} epochs on all training data"
+        )
     weights = folder.file("best.pt")
     if args.export:
         if not weights.exists():
@@ -206,8 +210,14 @@ def _failures():
     from .tensorboard import TensorBoardMissing
 
     return (
-        DataError, RunFolderError, CheckpointError, StoreError, WeightsUnavailableError, EngineError,
-        TensorBoardMissing, TableError,
+        DataError,
+        RunFolderError,
+        CheckpointError,
+        StoreError,
+        WeightsUnavailableError,
+        EngineError,
+        TensorBoardMissing,
+        TableError,
     )
 
 
@@ -255,8 +265,11 @@ def status_of(function, *args, run=None) -> int:
         return FAILURE
     except Exception as error:  # noqa: BLE001 - a bug: its traceback once (SCOOP would print it twice), then 1
         traceback.print_exc()
-        print(f"error: unexpected {type(error).__name__} (a bug: please report it with the traceback above)",
-              file=sys.stderr, flush=True)
+        print(
+            f"error: unexpected {type(error).__name__} (a bug: please report it with the traceback above)",
+            file=sys.stderr,
+            flush=True,
+        )
         return BUG
     return result if isinstance(result, int) and not isinstance(result, bool) else 0  # a command's own status
 

@@ -15,8 +15,15 @@ import math
 from dataclasses import dataclass, field
 
 __all__ = [
-    "SearchConfig", "ConfigError", "add_arguments", "config_from_args", "at_least", "ENGINES", "default_strategy",
-    "default_rerank", "DEFAULT_RERANK",
+    "SearchConfig",
+    "ConfigError",
+    "add_arguments",
+    "config_from_args",
+    "at_least",
+    "ENGINES",
+    "default_strategy",
+    "default_rerank",
+    "DEFAULT_RERANK",
 ]
 
 #: How evaluations are spread: ``auto`` is SCOOP under ``python -m scoop``, else serial.
@@ -64,18 +71,27 @@ def setting(default, flag=None, help="", **checks):
 class SearchConfig:
     """Settings of a search run; ``None`` means the family's (or the training's) default."""
 
-    family: str = setting("cnn-ga", "--family", "genome family: cnn-ga, devol, dense, transfer, nats (deap-cnn families)")
+    family: str = setting(
+        "cnn-ga", "--family", "genome family: cnn-ga, devol, dense, transfer, nats (deap-cnn families)"
+    )
     hyper: bool = setting(False, "--hyper", "add hyperparameter genes to the family (cnn-ga, devol)")
     strategy: str | None = setting(
-        None, "--strategy", "search strategy: aging, local, surrogate, ga, nsga2, random, tpe (default: aging; "
+        None,
+        "--strategy",
+        "search strategy: aging, local, surrogate, ga, nsga2, random, tpe (default: aging; "
         "nsga2 for several --objectives, ga with --halving)",
     )
     inherit: bool = setting(False, "--inherit", "ga, aging: children start from their parent's trained weights")
     sample_size: int | None = setting(
-        None, "--sample-size", "aging, surrogate: members sampled to pick each parent (default population/2, at least 2)", low=1
+        None,
+        "--sample-size",
+        "aging, surrogate: members sampled to pick each parent (default population/2, at least 2)",
+        low=1,
     )
     objectives: tuple | None = setting(
-        None, "--objectives", "what to optimise: accuracy, last_accuracy, loss (minimised), parameters, flops "
+        None,
+        "--objectives",
+        "what to optimise: accuracy, last_accuracy, loss (minimised), parameters, flops "
         "(minimised); several for nsga2, e.g. accuracy parameters (default: the family's, accuracy; transfer: loss)",
         nargs="+",
     )
@@ -85,8 +101,11 @@ class SearchConfig:
     )
     halving_eta: float = setting(1 / 3, "--halving-eta", "fraction promoted to the next rung", low=0, high=1, open=True)
     rerank: int | None = setting(
-        None, "--rerank", "retrain the K best distinct genomes from scratch, longer, and pick the best of them "
-        f"(0: off; default {DEFAULT_RERANK} for one objective)", low=0,
+        None,
+        "--rerank",
+        "retrain the K best distinct genomes from scratch, longer, and pick the best of them "
+        f"(0: off; default {DEFAULT_RERANK} for one objective)",
+        low=0,
     )
     rerank_epochs: int | None = setting(
         None, "--rerank-epochs", "epochs of each --rerank training (default 2 x --epochs)", low=1
@@ -98,23 +117,43 @@ class SearchConfig:
         None, "--lookup-column", "--lookup: the table's score column (default: its only numeric column)"
     )
     lookup_noise: float = setting(
-        0.0, "--lookup-noise", "--lookup: sd of seeded Gaussian noise added to each lookup, as a short training's",
-        low=0, finite=True,
+        0.0,
+        "--lookup-noise",
+        "--lookup: sd of seeded Gaussian noise added to each lookup, as a short training's",
+        low=0,
+        finite=True,
     )
-    data: str = setting("sample", "--data", "sample, digits, cifar10, cifar100, mnist, fashion-mnist, a .npz or a folder")
+    data: str = setting(
+        "sample", "--data", "sample, digits, cifar10, cifar100, mnist, fashion-mnist, a .npz or a folder"
+    )
     data_dir: str | None = setting(None, "--data-dir", "folder that holds (or receives) torchvision's data sets")
     download: bool = setting(False, "--download", "download missing data (and backbone weights); needs internet")
     population: int = setting(20, "--population", "individuals per generation (batch size of random/tpe)", low=1)
     generations: int = setting(20, "--generations", "generations after the initial population", low=0)
-    trainings: int | None = setting(None, "--trainings", "candidates trained by aging, local, surrogate, random, tpe (default population x (generations+1))", low=1)
-    seconds: float | None = setting(None, "--seconds", "aging, local, surrogate, random, tpe: stop proposing after this many seconds", low=0, open=True)
+    trainings: int | None = setting(
+        None,
+        "--trainings",
+        "candidates trained by aging, local, surrogate, random, tpe (default population x (generations+1))",
+        low=1,
+    )
+    seconds: float | None = setting(
+        None,
+        "--seconds",
+        "aging, local, surrogate, random, tpe: stop proposing after this many seconds",
+        low=0,
+        open=True,
+    )
     cxpb: float = setting(0.9, "--cxpb", "crossover probability", low=0, high=1)
     mutpb: float = setting(0.2, "--mutpb", "mutation probability", low=0, high=1)
     widths: tuple | None = setting(None, "--widths", "cnn-ga skip unit widths / devol feature maps", nargs="+", low=1)
     max_skip_units: int | None = setting(None, "--max-skip-units", "cnn-ga: most skip units in a genome", low=1)
     max_layers: int | None = setting(None, "--max-layers", "devol: conv layers; dense: hidden layers", low=1)
-    units: tuple | None = setting(None, "--units", "devol/dense: units of a dense layer to choose from", nargs="+", low=1)
-    cell_channels: int | None = setting(None, "--cell-channels", "nats: channels of the first stage (default 16)", low=1)
+    units: tuple | None = setting(
+        None, "--units", "devol/dense: units of a dense layer to choose from", nargs="+", low=1
+    )
+    cell_channels: int | None = setting(
+        None, "--cell-channels", "nats: channels of the first stage (default 16)", low=1
+    )
     cells_per_stage: int | None = setting(None, "--cells-per-stage", "nats: cells in each stage (default 5)", low=1)
     backbone: str | None = setting(None, "--backbone", "transfer: torchvision backbone (densenet121, resnet18, ...)")
     weights: str | None = setting(None, "--weights", "transfer: a local state_dict file of the backbone")
@@ -130,12 +169,15 @@ class SearchConfig:
     candidate_limit: float = setting(
         1800.0, "--candidate-limit", "warn when the largest candidate would train longer (seconds; 0: no check)", low=0
     )
-    final_epochs: int = setting(30, "--final-epochs", "epochs to retrain the best on all training data (0: skip)", low=0)
+    final_epochs: int = setting(
+        30, "--final-epochs", "epochs to retrain the best on all training data (0: skip)", low=0
+    )
     seed: int = setting(0, "--seed", "seed of the search and of every training")
     out: str = setting("runs/search", "--out", "run folder")
     device: str | None = setting(None, "--device", "cpu, cuda or cuda:N (default: CUDA when available)")
-    engine: str = setting("auto", "--engine", "auto (SCOOP under python -m scoop, else serial), serial, scoop, dask",
-                          choices=ENGINES)
+    engine: str = setting(
+        "auto", "--engine", "auto (SCOOP under python -m scoop, else serial), serial, scoop, dask", choices=ENGINES
+    )
     scheduler: str | None = setting(None, "--scheduler", "dask: address of a running scheduler (tcp://host:8786)")
     workers: int | None = setting(None, "--workers", "dask: local worker processes (default: GPUs, else cores)", low=1)
 
@@ -284,7 +326,9 @@ def _parse_number(kind):
         try:
             return kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
 
     parse.__name__ = kind.__name__
     return parse

@@ -158,6 +158,8 @@ class RunFolder:
         try:
             return json.loads(self.file(name).read_text())
         except FileNotFoundError:
-            raise RunFolderError(f"{self.path} holds no {name}: has the run finished? (deap-cnn report shows it)")
+            raise RunFolderError(
+                f"{self.path} holds no {name}: has the run finished? (deap-cnn report shows it)"
+            ) from None
         except (OSError, ValueError) as error:
             raise RunFolderError(f"{self.file(name)} cannot be read: {error}") from None

@@ -66,10 +66,9 @@ _LABELS = {
 }
 
 
-
-
 class ImportanceError(RunFolderError, ValueError):
     """The store is missing or holds nothing to plot (no evaluated genome with hyperparameter genes)."""
+
 
 def read_rows(store_path, fingerprint=None, include_failed=False) -> list[dict]:
     """``{"genome", "fitness", "status", "hyper"}`` for each evaluation whose genome carries hyper genes.
@@ -167,7 +166,7 @@ def gene_importance(rows) -> list[dict]:
         if gene in CHOICE_GENES:
             means = {}
             for value in sorted(set(values), key=str):
-                members = [f for v, f in zip(values, fitness) if v == value]
+                members = [f for v, f in zip(values, fitness, strict=True) if v == value]
                 means[value] = sum(members) / len(members)
             entry["means"] = means
         table.append(entry)

@@ -37,7 +37,7 @@ def plot_front(front, objectives, path, evaluated=()):
     def xy(members):
         points = [
             values for _, values in _front_points(members)
-            if not any(value == objective.worst for value, objective in zip(values, objectives))
+            if not any(value == objective.worst for value, objective in zip(values, objectives, strict=True))
         ]  # fmt: skip
         return [p[1] for p in points], [p[0] for p in points]
 

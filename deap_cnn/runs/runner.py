@@ -15,7 +15,7 @@ from ..families import get_family
 from ..search.strategies import Budget, get_strategy
 from .config import ConfigError, SearchConfig, default_strategy
 from .folder import RunFolder, RunFolderError
-from .interrupts import RunInterrupted, stop_on_signals
+from .interrupts import stop_on_signals
 from .store import ResultsStore
 
 __all__ = ["Composition", "compose", "run_search", "open_engine"]
@@ -109,7 +109,15 @@ def compose(config: SearchConfig) -> Composition:
         evaluator = Evaluator(source, space, config.train_settings(family), device=config.device, builder=builder)
     scorer = objectives.wrap(evaluator)
     return Composition(
-        family, strategy, source, dataset, space, evaluator, scorer.record, objectives.weights, scorer.fingerprint(),
+        family,
+        strategy,
+        source,
+        dataset,
+        space,
+        evaluator,
+        scorer.record,
+        objectives.weights,
+        scorer.fingerprint(),
         objectives,
     )
 
@@ -238,8 +246,14 @@ def check_candidate_time(config, parts, verbose=True):
 
     largest, probe = _largest_and_probe(parts)
     estimate = estimate_training_seconds(
-        largest, parts.source, parts.space, parts.evaluator.settings, config.device, parts.evaluator.builder,
-        probe=probe, cost=getattr(parts.space, "cost", None),
+        largest,
+        parts.source,
+        parts.space,
+        parts.evaluator.settings,
+        config.device,
+        parts.evaluator.builder,
+        probe=probe,
+        cost=getattr(parts.space, "cost", None),
     )
     if estimate.seconds > config.candidate_limit:
         print(
@@ -382,8 +396,7 @@ def _describe_data(parts, config) -> str:
         return f"table {table.path} ({len(table):,} architectures, column {table.column}{noise})"
     dataset = parts.dataset
     return (
-        f"{dataset.name}: {len(dataset.x_train)} training examples {dataset.input_shape}, "
-        f"{dataset.n_classes} classes"
+        f"{dataset.name}: {len(dataset.x_train)} training examples {dataset.input_shape}, {dataset.n_classes} classes"
     )
 
 
@@ -413,8 +426,13 @@ def _after_generation(folder, config, parts, tensorboard=None, clock=time.monoto
         nonlocal written
         if logbook is not None:
             folder.write_logbook(logbook)
-        folder.set_status("running", f"generation {generation} done", family=parts.family.name,
-                          strategy=config.strategy, **_objective_details(parts))
+        folder.set_status(
+            "running",
+            f"generation {generation} done",
+            family=parts.family.name,
+            strategy=config.strategy,
+            **_objective_details(parts),
+        )
         if written is None or clock() - written >= report_seconds:
             write_report_quietly(folder)
             written = clock()
@@ -515,7 +533,7 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
         summary["noise_free_fitness"] = row["noise_free_fitness"]
     if len(objectives) > 1:
         summary["front"] = [
-            {"genome": str(ind), **dict(zip(objectives.names, ind.fitness.values))} for ind in outcome.best
+            {"genome": str(ind), **dict(zip(objectives.names, ind.fitness.values, strict=True))} for ind in outcome.best
         ]
     return summary
 
@@ -543,7 +561,12 @@ def _final_training(folder, config, parts, best, summary, verbose) -> bool:
     summary.update(test_accuracy=final["test_accuracy"], final_epochs=config.final_epochs)
     details = {k: v for k, v in summary.items() if k not in ("family", "genome", "input_shape", "n_classes")}
     save_network(
-        final["model"], folder.file("best.pt"), best, parts.space.input_shape, parts.space.n_classes,
-        family=parts.family.name, **details,
+        final["model"],
+        folder.file("best.pt"),
+        best,
+        parts.space.input_shape,
+        parts.space.n_classes,
+        family=parts.family.name,
+        **details,
     )
     return True

@@ -188,7 +188,7 @@ class ResultsStore:
             )
 
     def _row_to_dict(self, row, columns):
-        data = dict(zip(columns, row))
+        data = dict(zip(columns, row, strict=True))
         for field in _JSON_FIELDS:
             if data.get(field) is not None:
                 data[field] = json.loads(data[field])

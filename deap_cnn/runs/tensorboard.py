@@ -56,8 +56,11 @@ class TensorBoardLog:
                     self.writer.add_scalar(f"{name}/{tag}", value, epoch)
             fitness = json.loads(row["fitness"])
             hparams = {"genome": row["genome"], "status": row["status"] or "ok", "generation": row["generation"] or 0}
-            metrics = {"hparam/fitness": float(fitness[0]), "hparam/seconds": float(row["seconds"] or 0.0),
-                       "hparam/parameters": float(row["parameters"] or 0)}
+            metrics = {
+                "hparam/fitness": float(fitness[0]),
+                "hparam/seconds": float(row["seconds"] or 0.0),
+                "hparam/parameters": float(row["parameters"] or 0),
+            }
             self.writer.add_hparams(hparams, metrics, run_name=f"hparams/{row['id']:05d}")
         self.writer.flush()
         return len(rows)

@@ -235,12 +235,6 @@ def random_search(
     )
 
 
-
-
-
-
-
-
 def tpe_search(
     space,
     evaluate,

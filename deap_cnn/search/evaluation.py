@@ -83,7 +83,7 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
     invalid = [ind for ind in individuals if not ind.fitness.valid]
     keys = [evaluation_key(ind) for ind in invalid]
     todo = {}
-    for key, ind in zip(keys, invalid):
+    for key, ind in zip(keys, invalid, strict=True):
         if key not in todo and cache.get(key) is None:
             todo[key] = ind
     cost = getattr(toolbox, "cost", None)
@@ -114,6 +114,6 @@ def evaluate_population(individuals, toolbox, cache=None, generation=None):
         if progress is not None:
             progress.close()
     failed = sum(record.get("status", "ok") != "ok" for record, _ in results)
-    for key, ind in zip(keys, invalid):
+    for key, ind in zip(keys, invalid, strict=True):
         ind.fitness.values = cache.get(key)["fitness"]
     return len(todo), len(invalid) - len(todo), failed

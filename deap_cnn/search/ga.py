@@ -63,7 +63,7 @@ def vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder=None, known=Non
     if known is not None:
         _renew_repeats(offspring, origins, toolbox, known)
     if weights_folder is not None:
-        for child, origin in zip(offspring, origins):
+        for child, origin in zip(offspring, origins, strict=True):
             if not child.fitness.valid and origin is not None:
                 set_parent(child, origin, weights_folder)
     return offspring

@@ -192,7 +192,7 @@ class SuccessiveHalving:
         rungs = tuple(rungs)
         if not rungs or any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in rungs):
             raise ValueError(f"rungs must be a non-empty sequence of epoch counts >= 1, got {rungs!r}")
-        if any(later <= earlier for earlier, later in zip(rungs, rungs[1:])):
+        if any(later <= earlier for earlier, later in zip(rungs, rungs[1:], strict=False)):
             raise ValueError(f"rungs must be strictly increasing epoch counts, got {rungs!r}")
         self.eta = eta
         self.rungs = rungs
@@ -262,14 +262,14 @@ class SuccessiveHalving:
         sign = 1.0 if weights[0] > 0 else -1.0
         keys = [str(ind) for ind in invalid]
         representatives = {}
-        for key, ind in zip(keys, invalid):
+        for key, ind in zip(keys, invalid, strict=True):
             representatives.setdefault(key, ind)
         order = list(representatives)
         new = [key for key in order if not self.known(key)]
         results = self._run_rungs(order, representatives, toolbox, generation, sign)
         assigned = self._assign(order, results, sign)
         self._drop_states()
-        for key, ind in zip(keys, invalid):
+        for key, ind in zip(keys, invalid, strict=True):
             ind.fitness.values = assigned[key]
         self.candidates += len(new)
         failed = sum(results[key][1].get("status", "ok") != "ok" for key in order)

@@ -107,9 +107,7 @@ def make_nsga2_toolbox(
     ``evaluate`` is typically ``Objectives(*objectives).wrap(evaluator)``
     (:mod:`deap_cnn.search.objectives`); its fitness tuple must have one value per objective.
     """
-    toolbox = get_family(family).toolbox(
-        space, evaluate, map_function, weights=objective_weights(objectives)
-    )
+    toolbox = get_family(family).toolbox(space, evaluate, map_function, weights=objective_weights(objectives))
     toolbox.register("select", tools.selNSGA2)
     toolbox.register("select_mates", sel_dominance_tournament)
     return toolbox
@@ -119,10 +117,7 @@ def objective_stats(objectives) -> tools.Statistics:
     """Per-generation statistics of each objective (max and min), named after the objectives."""
     names = check_objectives(objectives)
     stats = tools.MultiStatistics(
-        **{
-            name: tools.Statistics(lambda ind, n=n: ind.fitness.values[n])
-            for n, name in enumerate(names)
-        }
+        **{name: tools.Statistics(lambda ind, n=n: ind.fitness.values[n]) for n, name in enumerate(names)}
     )
     stats.register("max", max)
     stats.register("min", min)
@@ -161,9 +156,7 @@ def nsga2(
     if stats is not None:
         logbook.header += list(stats.fields)
         for name in stats.fields if isinstance(stats, tools.MultiStatistics) else ():
-            logbook.chapters[name].header = list(
-                stats[name].fields
-            )  # one column per statistic, not the loop's too
+            logbook.chapters[name].header = list(stats[name].fields)  # one column per statistic, not the loop's too
     population, logbook = ea_cnn_ga(
         population,
         toolbox,

@@ -36,8 +36,8 @@ import hashlib
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 __all__ = [
     "MAXIMISE",
@@ -147,6 +147,7 @@ def _finite(value):
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
 
 # --- the built-in objectives ----------------------------------------------------------------------
 

@@ -83,5 +83,5 @@ def rerank(genomes, evaluate, map_function=map, sign: float = 1.0) -> list:
         ok = getattr(record, "status", "ok") == "ok"
         return (not ok, -sign * record.fitness[0] if ok else 0.0, order)
 
-    ranked = sorted(enumerate(zip(genomes, records)), key=rank)
+    ranked = sorted(enumerate(zip(genomes, records, strict=True)), key=rank)
     return [pair for _, pair in ranked]

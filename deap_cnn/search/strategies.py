@@ -50,9 +50,9 @@ genomes again after an interruption, and the store answers those at once.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
 
 from deap import tools
 
@@ -270,7 +270,11 @@ def _batch_logbook(history, population, sign):
         top = max(values, key=lambda v: sign * v)
         best = top if best is None else max(best, top, key=lambda v: sign * v)
         logbook.record(
-            gen=gen, nevals=len(values), max=max(values), min=min(values), mean=sum(values) / len(values),
+            gen=gen,
+            nevals=len(values),
+            max=max(values),
+            min=min(values),
+            mean=sum(values) / len(values),
             best_so_far=best,
         )
     return logbook
@@ -368,8 +372,8 @@ def run_local(family, space, evaluate, budget, store=None, checkpoint=None, **op
 
 def run_surrogate(family, space, evaluate, budget, store=None, checkpoint=None, **options) -> SearchOutcome:
     """Surrogate-assisted aging evolution (:mod:`deap_cnn.search.surrogate`) over the family's ``encode``."""
-    from .steady import steady_state
     from . import surrogate
+    from .steady import steady_state
     from .surrogate import SurrogateProposer
 
     proposer = SurrogateProposer(

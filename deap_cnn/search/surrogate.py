@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 
-from .aging import AgingProposer, MAX_TRIES, breed_aging_child
+from .aging import MAX_TRIES, AgingProposer, breed_aging_child
 from .steady import Proposer
 
 __all__ = ["SurrogateProposer", "default_model", "DEFAULT_CANDIDATES"]

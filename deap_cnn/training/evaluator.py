@@ -213,7 +213,7 @@ def evaluate_genome(
         except NonFiniteLossError as error:
             failed = True
             record.status, record.error = "nan", str(error)
-        except Exception as error:  # a candidate's failure is a result, not the end of the run
+        except Exception as error:  # noqa: BLE001 - a candidate's failure is a result, not the end of the run
             failed = True
             message = f"{type(error).__name__}: {error}"
             if _is_oom(error):

@@ -176,7 +176,9 @@ class TrainSettings:
         for name in ("split_seed", "seed"):
             if not _is_int(getattr(self, name)):
                 raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
-        if self.schedule_epochs is not None and (not _is_int(self.schedule_epochs) or self.schedule_epochs < self.epochs):
+        if self.schedule_epochs is not None and (
+            not _is_int(self.schedule_epochs) or self.schedule_epochs < self.epochs
+        ):
             raise ValueError(
                 f"schedule_epochs must be None or an integer >= epochs ({self.epochs}), got {self.schedule_epochs!r}"
             )

@@ -42,7 +42,6 @@ FAMILY = Family(
     select=sel_environmental,
     builder="deap_cnn.families.cnn_ga.network:build_network",
     suggest=suggest_genome,
-
     encode=encode_chain,
     description="CNN-GA: skip units and pooling units of variable length (Sun et al. 2020)",
 )

@@ -158,7 +158,7 @@ def mut_change(individual, space, rng=random):
     return (individual,)
 
 
-_MUTATORS = dict(zip(MUTATIONS, (mut_add_skip, mut_add_pool, mut_remove, mut_change)))
+_MUTATORS = dict(zip(MUTATIONS, (mut_add_skip, mut_add_pool, mut_remove, mut_change), strict=True))
 
 
 def applicable_mutations(genes, space):
@@ -180,7 +180,7 @@ def mut_cnn_ga(individual, space, rng=random):
     can apply to this genome (weights renormalised), so a mutation always
     changes the genome when any type can.
     """
-    weights = dict(zip(MUTATIONS, space.mutation_probabilities))
+    weights = dict(zip(MUTATIONS, space.mutation_probabilities, strict=True))
     names = [name for name in applicable_mutations(individual, space) if weights[name] > 0]
     if names:
         name = rng.choices(names, weights=[weights[n] for n in names])[0]

@@ -55,7 +55,6 @@ FAMILY = Family(
     select_mates=sel_best_plus_random,
     select=sel_best,
     data="vectors",
-
     encode=encode_dense,
     description="fully connected networks on feature vectors (DeepLearnGene)",
 )

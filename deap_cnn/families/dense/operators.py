@@ -99,7 +99,7 @@ def mut_dense(individual, space: DenseSpace, rng=random):
     its allowed values, an added layer is random and goes anywhere, and a
     removed layer is any one. When no type applies the genome is unchanged.
     """
-    weights = dict(zip(DENSE_MUTATIONS, space.mutation_weights))
+    weights = dict(zip(DENSE_MUTATIONS, space.mutation_weights, strict=True))
     names = [name for name in applicable_dense_mutations(individual, space) if weights[name] > 0]
     if not names:
         return (individual,)

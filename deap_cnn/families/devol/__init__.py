@@ -45,7 +45,6 @@ FAMILY = Family(
     mutate=mut_devol,
     select_mates=sel_binary_tournament,
     select=sel_environmental,
-
     encode=encode_devol,
     description="DEvol: fixed-width conv + dense layers with an optimiser gene",
 )

@@ -136,7 +136,7 @@ def _layer_genes(kind, match, token):
     if kind == "C":
         values.append(match["mp"] == "mp")
     try:
-        return [DevolGene(field, value) for field, value in zip(fields, values)]
+        return [DevolGene(field, value) for field, value in zip(fields, values, strict=True)]
     except GenomeError as error:
         raise GenomeError(f"cannot parse layer {token!r}: {error}") from None
 
@@ -205,8 +205,10 @@ class DevolGenome(list):
     @classmethod
     def build(cls, conv_layers=(), dense_layers=(), optimizer="adam"):
         """A genome from layer tuples (:class:`ConvLayer`, :class:`DenseLayer` or plain tuples in their order)."""
-        genes = [DevolGene(f, v) for layer in conv_layers for f, v in zip(CONV_FIELDS, ConvLayer(*layer))]
-        genes += [DevolGene(f, v) for layer in dense_layers for f, v in zip(DENSE_FIELDS, DenseLayer(*layer))]
+        genes = [DevolGene(f, v) for layer in conv_layers for f, v in zip(CONV_FIELDS, ConvLayer(*layer), strict=True)]
+        genes += [
+            DevolGene(f, v) for layer in dense_layers for f, v in zip(DENSE_FIELDS, DenseLayer(*layer), strict=True)
+        ]
         return cls(genes + [DevolGene("optimizer", optimizer)])
 
     def _groups(self):

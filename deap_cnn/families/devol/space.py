@@ -169,7 +169,7 @@ class DevolSpace(GenomeRules):
                 f"{self.max_dense_layers} dense layers plus the optimiser make {len(layout)}"
             ]
         problems = []
-        for position, (gene, field) in enumerate(zip(genes, layout)):
+        for position, (gene, field) in enumerate(zip(genes, layout, strict=True)):
             if gene.field != field:
                 problems.append(
                     f"rule 'layout': position {position} must be {self.describe(position)}, got {gene.field!r}"

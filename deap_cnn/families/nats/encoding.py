@@ -17,6 +17,4 @@ def encode_cell(genome, space) -> list:
 
 def suggest_cell(trial, space) -> CellGenome:
     """Ask an Optuna ``trial`` for a cell: one categorical parameter per edge, ``edge_<to>_<from>``."""
-    return CellGenome(
-        trial.suggest_categorical(f"edge_{to}_{source}", list(space.operations)) for to, source in EDGES
-    )
+    return CellGenome(trial.suggest_categorical(f"edge_{to}_{source}", list(space.operations)) for to, source in EDGES)

@@ -53,13 +53,13 @@ class CellGenome(list):
                 raise GenomeError(f"cannot parse cell {text!r}: node {node}'s edges must be written |op~source|...|")
             edges = part[1:-1].split("|")
             if len(edges) != node:
-                raise GenomeError(f"cannot parse cell {text!r}: node {node} needs {node} input edge(s), got {len(edges)}")
+                raise GenomeError(
+                    f"cannot parse cell {text!r}: node {node} needs {node} input edge(s), got {len(edges)}"
+                )
             for source, edge in enumerate(edges):
                 match = _EDGE.match(edge)
                 if match is None or int(match["source"]) != source:
-                    raise GenomeError(
-                        f"cannot parse cell {text!r}: edge {edge!r} of node {node} must be 'op~{source}'"
-                    )
+                    raise GenomeError(f"cannot parse cell {text!r}: edge {edge!r} of node {node} must be 'op~{source}'")
                 operations.append(match["op"])
         return cls(operations)
 
@@ -67,7 +67,7 @@ class CellGenome(list):
         if len(self) != len(EDGES):
             return "|" + "|".join(self) + "|"  # not a cell; the space's rules name what is wrong
         nodes = {}
-        for op, (to, source) in zip(self, EDGES):
+        for op, (to, source) in zip(self, EDGES, strict=True):
             nodes.setdefault(to, []).append(f"{op}~{source}")
         return "+".join("|" + "|".join(edges) + "|" for edges in nodes.values())
 

@@ -103,5 +103,11 @@ def build_cell_network(
             layers.append(ReductionBlock(channels, channels * 2))
             channels *= 2
         layers.extend(Cell(genome, channels) for _ in range(cells_per_stage))
-    layers += [nn.BatchNorm2d(channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, n_classes)]
+    layers += [
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(channels, n_classes),
+    ]
     return nn.Sequential(*layers)

@@ -101,7 +101,7 @@ class NatsSpace(GenomeRules):
             return [f"rule 'six edges': a cell has {len(EDGES)} edges, got {len(operations)} operations"]
         return [
             f"rule 'operations': edge {source}->{to} is {op!r}, allowed operations are {self.operations}"
-            for op, (to, source) in zip(operations, EDGES)
+            for op, (to, source) in zip(operations, EDGES, strict=True)
             if op not in self.operations
         ]
 

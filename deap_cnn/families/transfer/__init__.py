@@ -19,7 +19,6 @@ from .space import TransferSpace
 __all__ = ["FAMILY", "TransferGenome", "TransferSpace", "init_transfer_genome", "cx_two_point", "mut_transfer"]
 
 
-
 def make_builder(space, options):
     """The :class:`~deap_cnn.families.transfer.network.TransferBuilder` the options ask for (torch)."""
     from .network import TransferBuilder

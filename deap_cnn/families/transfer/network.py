@@ -142,7 +142,7 @@ def load_weights_file(model: nn.Module, name: str, path) -> nn.Module:
         raise WeightsUnavailableError(f"the weights file {path!r} for {name} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # a torch error names the format problem
+    except Exception as error:  # noqa: BLE001 - a torch error names the format problem
         raise WeightsUnavailableError(f"cannot read weights file {path!r}: {type(error).__name__}: {error}") from None
     if not isinstance(state, dict):
         raise WeightsUnavailableError(f"weights file {path!r} holds a {type(state).__name__}, not a state_dict")
@@ -176,7 +176,7 @@ def _registry_weights(name: str, allow_download: bool):
 
     try:
         weights = torchvision.models.get_model_weights(name).DEFAULT
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any error: no weights to offer
         return None, f"torchvision offers no pretrained weights for {name} ({type(error).__name__}: {error})"
     cached = os.path.isfile(_hub_file(weights))
     if not cached and not allow_download:
@@ -186,7 +186,7 @@ def _registry_weights(name: str, allow_download: bool):
         )
     try:
         return torchvision.models.get_model(name, weights=weights), None
-    except Exception as error:  # no network, a proxy, a damaged file ...
+    except Exception as error:  # noqa: BLE001 - no network, a proxy, a damaged file ...
         action = "loading the cached" if cached else "downloading"
         return None, f"{action} {weights!r} failed: {type(error).__name__}: {error}"
 
@@ -341,7 +341,7 @@ def _probe(name, kept, shape):
     stages, firsts, _, _, _ = _plan(name, _skeleton(name), kept)
     x = torch.zeros(1, *shape, device="meta")
     with torch.no_grad():
-        for stage, first in zip(stages, firsts):
+        for stage, first in zip(stages, firsts, strict=True):
             try:
                 x = stage(x)
             except (RuntimeError, ValueError):  # e.g. "Output size is too small"

@@ -39,22 +39,14 @@ class Scale:
 
     def __call__(self, value) -> float:
         value = math.log10(value) if self.log else value
-        return self.start + (value - self.low) / (self.high - self.low) * (
-            self.end - self.start
-        )
+        return self.start + (value - self.low) / (self.high - self.low) * (self.end - self.start)
 
     def ticks(self, count=5) -> list:
         if self.log:
-            return [
-                10.0**p for p in range(math.ceil(self.low), math.floor(self.high) + 1)
-            ] or [10**self.low]
+            return [10.0**p for p in range(math.ceil(self.low), math.floor(self.high) + 1)] or [10**self.low]
         step = _nice_step((self.high - self.low) / max(count - 1, 1))
-        first = (
-            math.ceil(self.low / step - 1e-9) * step
-        )  # the tolerance keeps a snapped bound's tick
-        return [
-            first + n * step for n in range(int((self.high - first) / step + 1e-9) + 1)
-        ]
+        first = math.ceil(self.low / step - 1e-9) * step  # the tolerance keeps a snapped bound's tick
+        return [first + n * step for n in range(int((self.high - first) / step + 1e-9) + 1)]
 
 
 def _nice_step(raw: float) -> float:
@@ -91,27 +83,17 @@ def _span(values, pad=0.05):
     return low - extra, high + extra
 
 
-def _axes(
-    frame: Frame, xs: Scale, ys: Scale, x_label: str, y_label: str, x_ticks=None
-) -> list[str]:
+def _axes(frame: Frame, xs: Scale, ys: Scale, x_label: str, y_label: str, x_ticks=None) -> list[str]:
     """Grid lines, tick labels and axis titles; ``x_ticks`` is ``[(value, label)]`` for categories."""
     parts = []
     for value in ys.ticks():
         y = ys(value)
-        parts.append(
-            f'<line x1="{frame.left}" x2="{frame.x[1]}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>'
-        )
-        parts.append(
-            f'<text x="{frame.left - 6}" y="{y + 4:.1f}" text-anchor="end">{_e(_fmt(value))}</text>'
-        )
+        parts.append(f'<line x1="{frame.left}" x2="{frame.x[1]}" y1="{y:.1f}" y2="{y:.1f}" stroke="{GRID}"/>')
+        parts.append(f'<text x="{frame.left - 6}" y="{y + 4:.1f}" text-anchor="end">{_e(_fmt(value))}</text>')
     for value, label in x_ticks or [(v, _fmt(v)) for v in xs.ticks()]:
         x = xs(value)
-        parts.append(
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.y[0]}" y2="{frame.y[0] + 4}" stroke="{MUTED}"/>'
-        )
-        parts.append(
-            f'<text x="{x:.1f}" y="{frame.y[0] + 17}" text-anchor="middle">{_e(label)}</text>'
-        )
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{frame.y[0]}" y2="{frame.y[0] + 4}" stroke="{MUTED}"/>')
+        parts.append(f'<text x="{x:.1f}" y="{frame.y[0] + 17}" text-anchor="middle">{_e(label)}</text>')
     parts.append(
         f'<line x1="{frame.left}" x2="{frame.x[1]}" y1="{frame.y[0]}" y2="{frame.y[0]}" stroke="{MUTED}"/>'
         f'<text x="{(frame.left + frame.x[1]) / 2:.1f}" y="{frame.height - 6}" text-anchor="middle" '
@@ -125,9 +107,7 @@ def _axes(
 def _svg(frame: Frame, parts, label: str, css_class="chart") -> str:
     return (
         f'<svg class="{css_class}" viewBox="0 0 {frame.width} {frame.height}" width="{frame.width}" '
-        f'height="{frame.height}" role="img" aria-label="{_e(label)}">'
-        + "".join(parts)
-        + "</svg>"
+        f'height="{frame.height}" role="img" aria-label="{_e(label)}">' + "".join(parts) + "</svg>"
     )
 
 
@@ -158,16 +138,9 @@ def line_chart(
     parts = _axes(frame, x_scale, y_scale, x_label, y_label, _integer_ticks(xs))
     for n, (name, values) in enumerate(series.items()):
         colour = colours[n % len(colours)]
-        points = [
-            (x_scale(x), y_scale(v))
-            for x, v in zip(xs, values)
-            if x is not None and v is not None
-        ]
+        points = [(x_scale(x), y_scale(v)) for x, v in zip(xs, values, strict=True) if x is not None and v is not None]
         parts.append(_polyline(points, colour, title=name))
-        parts += [
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
-            for x, y in points
-        ]
+        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>' for x, y in points]
         parts.append(_legend(frame, n, name, colour))
     return _svg(frame, parts, f"{y_label} per {x_label}")
 
@@ -243,18 +216,12 @@ def sparkline(values, width=110, height=26) -> str:
 
 def curves_chart(evaluations, best) -> str:
     """Every candidate's validation curve, faint, with the best one drawn bold on top."""
-    curves = [
-        (row, [v for v in row["curve"] if math.isfinite(v)]) for row in evaluations
-    ]
+    curves = [(row, [v for v in row["curve"] if math.isfinite(v)]) for row in evaluations]
     curves = [(row, curve) for row, curve in curves if curve]
     frame = Frame()
     longest = max(len(curve) for _, curve in curves)
-    x_scale = Scale(
-        0.8, longest + 0.2, *frame.x
-    )  # a margin, so one-epoch curves stand clear of the axis
-    y_scale = Scale(
-        *_span([v for _, curve in curves for v in curve], 0.02), *frame.y, snap=True
-    )
+    x_scale = Scale(0.8, longest + 0.2, *frame.x)  # a margin, so one-epoch curves stand clear of the axis
+    y_scale = Scale(*_span([v for _, curve in curves for v in curve], 0.02), *frame.y, snap=True)
     parts = _axes(
         frame,
         x_scale,
@@ -263,9 +230,7 @@ def curves_chart(evaluations, best) -> str:
         "validation accuracy",
         _integer_ticks(range(1, longest + 1)),
     )
-    ordered = sorted(
-        curves, key=lambda item: item[0] is best
-    )  # the best last, so it is drawn on top
+    ordered = sorted(curves, key=lambda item: item[0] is best)  # the best last, so it is drawn on top
     for row, curve in ordered:
         points = [(x_scale(n + 1), y_scale(v)) for n, v in enumerate(curve)]
         colour, width, opacity = (RED, 3, 1.0) if row is best else (GREY, 1.2, 0.55)
@@ -297,11 +262,7 @@ def scatter_chart(
     ``small`` draws a thumbnail, one of a grid.
     """
     small = small or bool(categories)
-    frame = (
-        Frame(width=300, height=210, left=52, top=14, bottom=40)
-        if small
-        else Frame(height=330)
-    )
+    frame = Frame(width=300, height=210, left=52, top=14, bottom=40) if small else Frame(height=330)
     all_points = list(points) + list(highlight)
     xs = [p[0] for p in all_points]
     log_x = log_x and xs and min(xs) > 0 and max(xs) / min(xs) > 100
@@ -377,9 +338,7 @@ def genome_diagram(text: str) -> str:
         )
         if col < per_row - 1 and n < len(units) - 1:
             ax = x + box_w + 3
-            parts.append(
-                f'<path d="M{ax} {y + box_h / 2} h{gap - 8} m-5 -4 l5 4 l-5 4" fill="none" stroke="{MUTED}"/>'
-            )
+            parts.append(f'<path d="M{ax} {y + box_h / 2} h{gap - 8} m-5 -4 l5 4 l-5 4" fill="none" stroke="{MUTED}"/>')
     frame = Frame(width=width, height=height)
     return _svg(frame, parts, f"architecture {text}", "diagram")
 

@@ -35,9 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=8000,
         help="port for --serve (0: any free port; default 8000)",
     )
-    parser.add_argument(
-        "--out", default=None, help="file to write (default RUN/report.html)"
-    )
+    parser.add_argument("--out", default=None, help="file to write (default RUN/report.html)")
     return parser
 
 
@@ -53,16 +51,8 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        where = (
-            f"{args.host}:{args.port}"
-            if args.serve
-            else (args.out or Path(args.run) / REPORT_NAME)
-        )
-        fix = (
-            "choose another --port (0: any free one)"
-            if args.serve
-            else "choose a writable --out"
-        )
+        where = f"{args.host}:{args.port}" if args.serve else (args.out or Path(args.run) / REPORT_NAME)
+        fix = "choose another --port (0: any free one)" if args.serve else "choose a writable --out"
         print(
             f"error: cannot {'serve at' if args.serve else 'write'} {where} ({error.strerror or error}): {fix}",
             file=sys.stderr,

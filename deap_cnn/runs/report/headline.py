@@ -121,7 +121,7 @@ def _validation_text(run: RunData, row: dict | None, picked: dict) -> str | None
         return None
     names = run.objectives
     if len(values) > 1 and len(names) == len(values):
-        return " · ".join(f"{name} {fitness_value(value)}" for name, value in zip(names, values))
+        return " · ".join(f"{name} {fitness_value(value)}" for name, value in zip(names, values, strict=True))
     return ", ".join(fitness_value(value) for value in values)
 
 

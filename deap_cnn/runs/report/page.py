@@ -67,17 +67,21 @@ def render_html(run_dir, live=False) -> str:
     """The report page of a run folder as a string; ``live`` adds the self-refresh of :func:`~deap_cnn.runs.report.server.serve`."""
     run = read_run(run_dir)
     title = f"Run report: {run.folder.resolve().name}"
-    return _environment().get_template("report.html.j2").render(
-        title=title,
-        folder=str(run.folder.resolve()),
-        generated=time.strftime("%Y-%m-%d %H:%M:%S"),
-        live=live,
-        refresh_ms=REFRESH_SECONDS * 1000,
-        state=run.state,
-        palette=_palette(),
-        sections=page_sections(run),
-        css=_asset("report.css"),
-        script=_asset("report.js"),
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            folder=str(run.folder.resolve()),
+            generated=time.strftime("%Y-%m-%d %H:%M:%S"),
+            live=live,
+            refresh_ms=REFRESH_SECONDS * 1000,
+            state=run.state,
+            palette=_palette(),
+            sections=page_sections(run),
+            css=_asset("report.css"),
+            script=_asset("report.js"),
+        )
     )
 
 
@@ -130,9 +134,7 @@ def write_report(run_dir, out=None) -> Path:
     """
     page = render_html(run_dir)
     target = Path(out) if out is not None else Path(run_dir) / REPORT_NAME
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-    )
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(page)

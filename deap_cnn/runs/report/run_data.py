@@ -124,7 +124,7 @@ class RunData:
     @property
     def objective_labels(self) -> list:
         """Each objective named with its direction: ``["loss (minimised)", ...]``."""
-        return [f"{name} ({direction}d)" for name, direction in zip(self.objectives, self.directions)]
+        return [f"{name} ({direction}d)" for name, direction in zip(self.objectives, self.directions, strict=True)]
 
     @property
     def lookup(self) -> str:
@@ -140,29 +140,21 @@ class RunData:
 
 def is_run_folder(folder) -> bool:
     folder = Path(folder)
-    return folder.is_dir() and any(
-        (folder / name).exists() for name in (*RUN_FILES, *OTHER_RUN_FILES)
-    )
+    return folder.is_dir() and any((folder / name).exists() for name in (*RUN_FILES, *OTHER_RUN_FILES))
 
 
 def read_run(run_dir) -> RunData:
     """Read a run folder into a :class:`RunData`; raise :class:`ReportError` if it is not one."""
     folder = Path(run_dir)
     if not folder.is_dir():
-        raise ReportError(
-            f"no run folder at {folder}: pass the folder a search wrote (its --out)"
-        )
+        raise ReportError(f"no run folder at {folder}: pass the folder a search wrote (its --out)")
     if not is_run_folder(folder):
         raise ReportError(
             f"{folder} is not a run folder: it holds none of {', '.join((*RUN_FILES, *OTHER_RUN_FILES))}; "
             "pass the folder a search wrote (its --out)"
         )
     run = RunData(folder=folder)
-    run.files = {
-        path.name: path.stat().st_size
-        for path in sorted(folder.iterdir())
-        if path.is_file()
-    }
+    run.files = {path.name: path.stat().st_size for path in sorted(folder.iterdir()) if path.is_file()}
     run.missing = [name for name in RUN_FILES if name not in run.files]
     run.config = _read_json_object(folder / "config.json", run.problems)
     run.config_source = "config.json" if run.config else ""
@@ -170,9 +162,7 @@ def read_run(run_dir) -> RunData:
     run.best = _read_json_object(folder / "best.json", run.problems)
     run.logbook = _read_logbook(folder / "logbook.csv", run.problems)
     if "results.sqlite" in run.files:
-        settings, run.evaluations, run.front = _read_store(
-            folder / "results.sqlite", run.problems
-        )
+        settings, run.evaluations, run.front = _read_store(folder / "results.sqlite", run.problems)
         run.store_settings = settings
         if not run.config and settings:
             run.config, run.config_source = settings, "the store's settings table"
@@ -188,9 +178,7 @@ def _read_json_object(path: Path, problems: list) -> dict:
         problems.append(f"{path.name} could not be read ({error}); it is left out")
         return {}
     if not isinstance(value, dict):
-        problems.append(
-            f"{path.name} holds a {type(value).__name__}, not a JSON object; it is left out"
-        )
+        problems.append(f"{path.name} holds a {type(value).__name__}, not a JSON object; it is left out")
         return {}
     return value
 
@@ -202,9 +190,7 @@ def _read_logbook(path: Path, problems: list) -> list:
         with open(path, newline="", encoding="utf-8") as handle:
             return [dict(row) for row in csv.DictReader(handle)]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
-        problems.append(
-            f"logbook.csv could not be read ({error}); the population's statistics are left out"
-        )
+        problems.append(f"logbook.csv could not be read ({error}); the population's statistics are left out")
         return []
 
 
@@ -223,32 +209,15 @@ def _read_store(path: Path, problems: list) -> tuple[dict, list, list]:
             isolation_level=None,
         )
     except sqlite3.Error as error:
-        problems.append(
-            f"results.sqlite could not be opened ({error}); no evaluations are shown"
-        )
+        problems.append(f"results.sqlite could not be opened ({error}); no evaluations are shown")
         return {}, [], []
     try:
-        tables = {
-            name
-            for (name,) in db.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'"
-            )
-        }
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         settings = _table_rows(db, "settings", "") if "settings" in tables else []
-        evaluations = (
-            _table_rows(db, "evaluations", "ORDER BY id")
-            if "evaluations" in tables
-            else []
-        )
-        front = (
-            _table_rows(db, "pareto_front", "ORDER BY position")
-            if "pareto_front" in tables
-            else []
-        )
+        evaluations = _table_rows(db, "evaluations", "ORDER BY id") if "evaluations" in tables else []
+        front = _table_rows(db, "pareto_front", "ORDER BY position") if "pareto_front" in tables else []
     except sqlite3.Error as error:
-        problems.append(
-            f"results.sqlite could not be read ({error}); no evaluations are shown"
-        )
+        problems.append(f"results.sqlite could not be read ({error}); no evaluations are shown")
         return {}, [], []
     finally:
         db.close()
@@ -262,7 +231,7 @@ def _read_store(path: Path, problems: list) -> tuple[dict, list, list]:
 def _table_rows(db, table: str, order: str) -> list[dict]:
     cursor = db.execute(f"SELECT * FROM {table} {order}")
     columns = [c[0] for c in cursor.description]
-    return [dict(zip(columns, row)) for row in cursor.fetchall()]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _settings_dict(rows) -> dict:
@@ -283,9 +252,7 @@ def _numbers(text):
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]
-    if not isinstance(value, list) or not all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-    ):
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         return None
     return [float(v) for v in value]
 
@@ -327,11 +294,7 @@ def best_evaluation(evaluations, preferred=None, sign=1.0) -> dict | None:
     Among ties the one whose genome is ``preferred`` (the run's own pick, from ``best.json``) wins,
     then the earliest.
     """
-    scored = [
-        row
-        for row in evaluations
-        if row["status"] == "ok" and _first(row["fitness_values"]) is not None
-    ]
+    scored = [row for row in evaluations if row["status"] == "ok" and _first(row["fitness_values"]) is not None]
     return max(
         scored,
         key=lambda row: (sign * _first(row["fitness_values"]), row["genome"] == preferred),
@@ -354,9 +317,7 @@ def population_series(run: RunData) -> tuple[list, dict]:
 
 def _logbook_series(rows, best="max") -> tuple[list, dict]:
     x_name = next((name for name in ("gen", "generation") if name in rows[0]), None)
-    xs = [
-        _as_float(row.get(x_name)) if x_name else float(n) for n, row in enumerate(rows)
-    ]
+    xs = [_as_float(row.get(x_name)) if x_name else float(n) for n, row in enumerate(rows)]
     columns = [name for name in rows[0] if name and name not in _BOOKKEEPING_COLUMNS]
     names = {}
     if best in columns and "mean" in columns:
@@ -390,23 +351,11 @@ def pareto_points(run: RunData) -> tuple[list, list, list]:
     The front is the store's ``pareto_front`` table when there is one, else
     the non-dominated ``ok`` rows; failed candidates (worst-size values) are left out.
     """
-    rows = [
-        r
-        for r in run.evaluations
-        if r["status"] == "ok" and r["fitness_values"] and len(r["fitness_values"]) > 1
-    ]
-    points = [
-        (r["genome"], r["fitness_values"])
-        for r in rows
-        if _plottable(r["fitness_values"])
-    ]
+    rows = [r for r in run.evaluations if r["status"] == "ok" and r["fitness_values"] and len(r["fitness_values"]) > 1]
+    points = [(r["genome"], r["fitness_values"]) for r in rows if _plottable(r["fitness_values"])]
     names = run.objectives
     if run.front:
-        front = [
-            (m["genome"], m["fitness"])
-            for m in run.front
-            if m["fitness"] and _plottable(m["fitness"])
-        ]
+        front = [(m["genome"], m["fitness"]) for m in run.front if m["fitness"] and _plottable(m["fitness"])]
     else:
         front = non_dominated(points, names, run.directions)
     width = len(front[0][1]) if front else len(points[0][1]) if points else 0
@@ -441,9 +390,7 @@ def non_dominated(points, names, directions=()) -> list:
         (genome, values)
         for genome, values, mine in scored
         if not any(
-            len(theirs) == len(mine)
-            and all(t >= m for t, m in zip(theirs, mine))
-            and theirs != mine
+            len(theirs) == len(mine) and all(t >= m for t, m in zip(theirs, mine, strict=True)) and theirs != mine
             for _, _, theirs in scored
         )
     ]
@@ -478,7 +425,4 @@ def gene_values(genome: str) -> dict | None:
     items = [_KEY_VALUE.match(item) for item in part.split(",")]
     if not part or not all(items):
         return None
-    return {
-        match[1]: _as_float(match[2]) if _as_float(match[2]) is not None else match[2]
-        for match in items
-    }
+    return {match[1]: _as_float(match[2]) if _as_float(match[2]) is not None else match[2] for match in items}

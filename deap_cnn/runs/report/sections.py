@@ -15,8 +15,8 @@ from .charts import best_so_far_chart, curves_chart, line_chart, scatter_chart
 from .formatting import duration, fitness_value, plain, short_number, size
 from .progress import Progress
 from .run_data import (
-    REPORT_NAME,
     MINIMISE,
+    REPORT_NAME,
     RUN_FILES,
     RunData,
     _first,
@@ -175,7 +175,11 @@ def pareto_front(run: RunData) -> FrontView | None:
     highlight = [(v[1], v[0], f"{g}: {_values_text(v)}") for g, v in front]
     directions = run.directions if len(run.directions) == len(names) else []
     chart = scatter_chart(
-        others, _direction(x_name, 1, directions), _direction(y_name, 0, directions), highlight, log_x=True,
+        others,
+        _direction(x_name, 1, directions),
+        _direction(y_name, 0, directions),
+        highlight,
+        log_x=True,
         staircase=True,
     )
     return FrontView(

@@ -33,9 +33,7 @@ class ReportServer(ThreadingHTTPServer):
 
     def __init__(self, run_dir, host="127.0.0.1", port=8000):
         self.run_dir = Path(run_dir)
-        read_run(
-            self.run_dir
-        )  # fail now, with the folder's problem, not on the first request
+        read_run(self.run_dir)  # fail now, with the folder's problem, not on the first request
         self._cache = (None, "")
         self._lock = threading.Lock()
         self._thread = None
@@ -60,9 +58,7 @@ class ReportServer(ThreadingHTTPServer):
 
     def start(self) -> ReportServer:
         """Serve from a background thread and return at once; :meth:`shutdown` stops it."""
-        self._thread = threading.Thread(
-            target=self.serve_forever, name="deap-cnn-report", daemon=True
-        )
+        self._thread = threading.Thread(target=self.serve_forever, name="deap-cnn-report", daemon=True)
         self._thread.start()
         return self
 
@@ -82,9 +78,7 @@ class _ReportHandler(BaseHTTPRequestHandler):
     """
 
     def do_GET(self):
-        if (
-            self.path == "/favicon.ico"
-        ):  # browsers ask for it; an empty answer keeps their consoles clean
+        if self.path == "/favicon.ico":  # browsers ask for it; an empty answer keeps their consoles clean
             self._send(204, "image/x-icon", b"")
             return
         if self.path.split("?")[0] not in ("/", "/" + REPORT_NAME):

@@ -8,8 +8,8 @@ out, so a new store column needs one entry in :data:`COLUMNS` and nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from markupsafe import Markup
 
@@ -135,6 +135,6 @@ def evaluation_table(evaluations, best=None, columns=COLUMNS) -> Table:
         columns=[columns[n] for n in kept],
         rows=[
             Row([line[n] for n in kept], failed=row["status"] != "ok", best=row is best)
-            for row, line in zip(evaluations, cells)
+            for row, line in zip(evaluations, cells, strict=True)
         ],
     )

@@ -23,10 +23,7 @@ def genome_units(text: str) -> list[Unit]:
     """The units of a genome text, for any family; an unknown text gives one box per ``-`` token."""
     text = text.strip()
     if gene_values(text) is not None and "|" not in text:
-        return [
-            Unit(key, _format_gene(value), PURPLE)
-            for key, value in gene_values(text).items()
-        ]
+        return [Unit(key, _format_gene(value), PURPLE) for key, value in gene_values(text).items()]
     arch, hyper = text, None
     if "|" in text and gene_values(text) is not None:
         arch, _, hyper = text.rpartition("|")
@@ -88,8 +85,6 @@ def _devol_units(text: str) -> list[Unit]:
         detail = ", ".join(part for part in parts if part != "-")
         kind = "conv" if match["kind"] == "C" else "dense"
         colour = BLUE if kind == "conv" else GREEN
-        units.append(
-            Unit(f"{kind} {match['size']}", detail, colour, off=match["on"] == "-")
-        )
+        units.append(Unit(f"{kind} {match['size']}", detail, colour, off=match["on"] == "-"))
     units.append(Unit("optimiser", tokens[-1], PURPLE))
     return units
