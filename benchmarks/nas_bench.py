@@ -217,7 +217,8 @@ def run_one(task) -> dict:
     else:
         picks = {}
         for q in args.queries:
-            if q <= budget:
+            # A run per budget answers for its own budget only; one run serves every budget up to its own.
+            if q == budget or (anytime(method) and q < budget):
                 genome, score = pick(trace, q, args.epochs)
                 picks[str(q)] = (genome, score)
         result["picks"] = {q: score for q, (_, score) in picks.items()}
@@ -254,7 +255,11 @@ def figures(runs, method, noise, q) -> list:
     return [
         r["picks"][str(q)]
         for r in runs
-        if r["method"] == method and r["noise"] == noise and str(q) in r["picks"] and not math.isnan(r["picks"][str(q)])
+        if r["method"] == method
+        and r["noise"] == noise
+        and str(q) in r["picks"]
+        and not math.isnan(r["picks"][str(q)])
+        and (anytime(method) or r["budget"] == q)  # a seed counts once: budget-bound methods run once per budget
     ]
 
 
