@@ -41,7 +41,6 @@ import math
 import statistics
 import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +52,7 @@ from subsets import read_json_lines
 
 from deap_cnn.families import get_family
 from deap_cnn.lookup import LookupEvaluator, LookupSettings, TableError
-from deap_cnn.runs.config import default_rerank, default_strategy
+from deap_cnn.runs.config import default_rerank, default_strategy, fraction
 from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_evaluator, top_distinct
@@ -102,16 +101,6 @@ class MeteredLookup(LookupEvaluator):
         return record
 
 
-def parse_eta(text: str) -> float:
-    try:
-        value = float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"eta must be a fraction like 1/3 or 0.5, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"eta must lie strictly between 0 and 1, got {text!r}")
-    return value
-
-
 def parse_method(text: str) -> tuple[str, bool, bool]:
     """``"aging+rerank"`` -> ``("aging", True, False)``: strategy, rerank, halving; ``default`` is the command line's."""
     if text == "default":
@@ -142,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--sample-size", type=int, default=None, help="aging, surrogate: tournament size (default: the strategy's)")
     add("--epochs", type=int, default=3, help="the full fidelity; +halving's rungs are fractions of it")
-    add("--eta", type=parse_eta, default=1 / 3, help="+halving: fraction promoted per rung")
+    add("--eta", type=fraction, default=1 / 3, help="+halving: fraction promoted per rung")
     add("--rerank", type=int, default=3, help="+rerank: the best distinct genomes looked up again")
     add("--rerank-epochs", type=int, default=None, help="+rerank: their fidelity (default 2 x --epochs)")
     add("--jobs", type=int, default=2, help="runs side by side in worker processes (1: all in this one)")

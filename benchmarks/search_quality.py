@@ -65,7 +65,6 @@ import shutil
 import statistics
 import sys
 import time
-from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
@@ -78,7 +77,7 @@ from subsets import fashion_mnist_subset, read_json_lines
 
 from deap_cnn import Genome, SearchSpace
 from deap_cnn.families import get_family
-from deap_cnn.runs.config import default_rerank, default_strategy
+from deap_cnn.runs.config import default_rerank, default_strategy, fraction
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
@@ -160,17 +159,6 @@ class MeteredEvaluator(Evaluator):
         return record
 
 
-def parse_eta(text: str) -> float:
-    """``"1/3"`` or ``"0.5"`` as a float in (0, 1)."""
-    try:
-        value = float(Fraction(text))
-    except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"eta must be a fraction like 1/3 or 0.5, got {text!r}") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"eta must lie strictly between 0 and 1, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
@@ -221,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--eta",
-        type=parse_eta,
+        type=fraction,
         default=1 / 3,
         help="fraction promoted per rung of halving (1/3, 1/2, ...)",
     )

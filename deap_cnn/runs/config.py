@@ -24,6 +24,7 @@ __all__ = [
     "default_strategy",
     "default_rerank",
     "DEFAULT_RERANK",
+    "fraction",
 ]
 
 #: How evaluations are spread: ``auto`` is SCOOP under ``python -m scoop``, else serial.
@@ -346,6 +347,19 @@ def at_least(low, kind=int):
 
     parse.__name__ = kind.__name__
     return parse
+
+
+def fraction(text: str) -> float:
+    """An ``argparse`` type: a fraction strictly between 0 and 1, written ``1/3`` or ``0.5`` (the scripts' ``--eta``)."""
+    from fractions import Fraction
+
+    try:
+        value = float(Fraction(text))
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"expected a fraction like 1/3 or 0.5, got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: out of range, accepted: strictly between 0 and 1")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser, defaults: SearchConfig | None = None, skip=()):
