@@ -225,6 +225,30 @@ def test_the_ga_varies_repeated_children_again_so_a_converged_population_keeps_p
     assert any(str(child) == OPTIMUM for child in plain)
 
 
+class StoredRecords(EvaluationCache):
+    """A cache whose records carry the generation they were stored in, as a results store's do."""
+
+    def __init__(self, generations):
+        super().__init__()
+        self._memory = {text: {"fitness": (0.5,), "generation": gen} for text, gen in generations.items()}
+
+
+def test_the_ga_counts_as_known_only_what_earlier_generations_stored_so_a_resumed_generation_varies_alike():
+    from deap_cnn.search.ga import _evaluated_before
+
+    space = space_of()
+    older = space.parse(OPTIMUM)
+    same, unknown = NATS.neighbours(older, space)[:2]
+    cache = StoredRecords({str(older): 1, str(same): 2})
+    # Generation 2 was cut short by a kill: what it stored before the checkpoint must not steer its variation again.
+    assert _evaluated_before(cache, older, generation=2)
+    assert not _evaluated_before(cache, same, generation=2) and not _evaluated_before(cache, unknown, generation=2)
+    assert _evaluated_before(cache, same, generation=3)
+    memory = EvaluationCache()
+    memory.put(str(unknown), {"fitness": (0.1,)})  # an in-memory record has no generation: known
+    assert _evaluated_before(memory, unknown, generation=1)
+
+
 def test_every_single_objective_strategy_runs_on_the_cell_family():
     space = space_of()
     for name in ("ga", "random", "aging", "local", "surrogate", "tpe"):

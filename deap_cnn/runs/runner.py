@@ -463,14 +463,19 @@ def rerank_best(config, parts, store, map_function=map, verbose=True):
     from ..search.rerank import rerank, rerank_evaluator, top_distinct
 
     sign = parts.weights[0]
-    fitness = {}  # genome text -> its best search fitness (with inheritance a genome can have several)
+    fitness, found = {}, {}  # genome text -> its best search fitness (with inheritance a genome can have several)
     for row in store.records():
         if row.get("status", "ok") != "ok":
             continue
         values, known = tuple(row["fitness"]), fitness.get(row["genome"])
         if known is None or sign * values[0] > sign * known[0]:
             fitness[row["genome"]] = values
-    texts = top_distinct(((text, values[0]) for text, values in fitness.items()), config.rerank, sign=sign)
+        generation = row.get("generation") or 0
+        found[row["genome"]] = min(found.get(row["genome"], generation), generation)
+    # Ties go to the earlier generation, then the text: never to whichever worker happened to finish first,
+    # so serial, SCOOP and Dask runs (and a resumed run) pick the same genome.
+    order = sorted(fitness, key=lambda text: (found[text], text))
+    texts = top_distinct(((text, fitness[text][0]) for text in order), config.rerank, sign=sign)
     epochs = _rerank_epochs(config)
     evaluator = rerank_evaluator(parts.evaluator, epochs)
     kind = parts.family.individual(parts.weights)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 
 from deap import tools
 
@@ -67,6 +68,20 @@ def vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder=None, known=Non
             if not child.fitness.valid and origin is not None:
                 set_parent(child, origin, weights_folder)
     return offspring
+
+
+def _evaluated_before(cache, individual, generation: int) -> bool:
+    """Whether ``cache`` holds ``individual``'s evaluation from a generation before ``generation``.
+
+    A record stored in ``generation`` itself or later is one that a run killed
+    mid-generation trained before its checkpoint: counting it as known would
+    make the resumed run vary differently from the uninterrupted one.
+    """
+    record = cache.get(evaluation_key(individual))
+    if record is None:
+        return False
+    stored_in = record.get("generation")
+    return stored_in is None or stored_in < generation
 
 
 def _renew_repeats(offspring, origins, toolbox, known):
@@ -160,7 +175,7 @@ def ea_cnn_ga(
         if gen == 0:
             candidates = population
         else:
-            known = (lambda ind: cache.get(evaluation_key(ind)) is not None) if fresh_offspring else None
+            known = partial(_evaluated_before, cache, generation=gen) if fresh_offspring else None
             candidates = vary_cnn_ga(population, toolbox, cxpb, mutpb, weights_folder, known)
         eval_started = time.perf_counter()
         duplicates_before = getattr(cache, "duplicates", 0)
