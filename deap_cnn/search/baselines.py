@@ -174,6 +174,33 @@ def _setup(batch_size, budget, seconds, individual, cache, evaluate_population, 
     )
 
 
+def _run_batches(draw, batch_size, budget, individual, toolbox, cache, evaluate_population, callback, tell=None):
+    """The loop random search and TPE share: draw a batch of new genomes, score it, record it, until the budget ends.
+
+    ``draw(want, seen)`` returns up to ``want`` distinct genomes not in
+    ``seen`` (``{text: fitness}`` of everything scored so far), an empty list
+    when it finds none (the space counts as exhausted); ``tell(seen)``, when
+    given, runs after each batch is scored. Returns ``(history, stopped)``.
+    """
+    seen, history = {}, []
+    batch_index = 0
+    while (stopped := budget.reason_to_stop()) is None:
+        batch = draw(min(batch_size, budget.left), seen)
+        if not batch:
+            stopped = "exhausted"
+            break
+        scored = _evaluate_new(batch, individual, toolbox, cache, evaluate_population, budget, batch_index)
+        for key, fitness in scored.items():
+            seen[key] = fitness
+            history.append((key, fitness))
+        if tell is not None:
+            tell(seen)
+        if callback is not None:
+            callback(batch_index, None, None, None)
+        batch_index += 1
+    return history, stopped
+
+
 def random_search(
     space,
     evaluate,
@@ -202,33 +229,22 @@ def random_search(
         batch_size, budget, seconds, individual, cache, evaluate_population, evaluate, map_function, progress
     )
     rng = random.Random(seed)
-    seen, history = {}, []
-    stopped, batch_index = None, 0
-    while stopped is None:
-        stopped = budget.reason_to_stop()
-        if stopped:
-            break
-        want = min(batch_size, budget.left)
-        batch, fruitless = [], 0
+
+    def draw(want, seen):
+        batch, keys, fruitless = [], set(), 0
         while len(batch) < want and fruitless < MAX_FRUITLESS_DRAWS:
             genome = init(individual, space, rng=rng)
             key = str(genome)
-            if key in seen or any(key == str(g) for g in batch):
+            if key in seen or key in keys:
                 fruitless += 1
                 budget.hits += 1
                 continue
             fruitless = 0
             batch.append(genome)
-        if not batch:
-            stopped = "exhausted"
-            break
-        scored = _evaluate_new(batch, individual, toolbox, cache, evaluate_population, budget, batch_index)
-        for key, fitness in scored.items():
-            seen[key] = fitness
-            history.append((key, fitness))
-        if callback is not None:
-            callback(batch_index, None, None, None)
-        batch_index += 1
+            keys.add(key)
+        return batch
+
+    history, stopped = _run_batches(draw, batch_size, budget, individual, toolbox, cache, evaluate_population, callback)
     genome, fitness = _best(history, sign)
     return SearchResult(
         "random", genome, fitness, budget.used, budget.hits, budget.failed, budget.elapsed(), stopped, history
@@ -271,14 +287,11 @@ def tpe_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup_trials, constant_liar=True)
     study = optuna.create_study(direction="maximize" if sign > 0 else "minimize", sampler=sampler)
-    seen, history = {}, []
-    stopped, batch_index = None, 0
-    while stopped is None:
-        stopped = budget.reason_to_stop()
-        if stopped:
-            break
-        want = min(batch_size, budget.left)
-        pending, fruitless = [], 0  # (trial, genome) new to the search
+    pending = []  # (trial, genome) of the batch being drawn, told once the batch is scored
+
+    def draw(want, seen):
+        pending.clear()
+        fruitless = 0
         while len(pending) < want and fruitless < MAX_FRUITLESS_DRAWS:
             trial = study.ask()
             genome = suggest(trial, space)
@@ -293,19 +306,15 @@ def tpe_search(
             else:
                 fruitless = 0
                 pending.append((trial, genome))
-        distinct = list({str(g): g for _, g in pending}.values())
-        if not distinct:
-            stopped = "exhausted"
-            break
-        scored = _evaluate_new(distinct, individual, toolbox, cache, evaluate_population, budget, batch_index)
-        for key, fitness in scored.items():
-            seen[key] = fitness
-            history.append((key, fitness))
+        return list({str(g): g for _, g in pending}.values())
+
+    def tell(seen):
         for trial, genome in pending:
             study.tell(trial, seen[str(genome)][0])
-        if callback is not None:
-            callback(batch_index, None, None, None)
-        batch_index += 1
+
+    history, stopped = _run_batches(
+        draw, batch_size, budget, individual, toolbox, cache, evaluate_population, callback, tell
+    )
     genome, fitness = _best(history, sign)
     return SearchResult(
         "tpe", genome, fitness, budget.used, budget.hits, budget.failed, budget.elapsed(), stopped, history
