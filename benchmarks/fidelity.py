@@ -60,8 +60,9 @@ for path in (ROOT, Path(__file__).resolve().parent):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from records import mean_sd, read_json_lines
 from scipy.stats import kendalltau
-from subsets import fashion_mnist_subset, read_json_lines
+from subsets import fashion_mnist_subset
 
 from deap_cnn import Genome, SearchSpace
 from deap_cnn.families.cnn_ga.operators import random_genome
@@ -248,14 +249,6 @@ def tau(a: dict, b: dict) -> float:
     return float(value)
 
 
-def mean_sd(values, digits=2) -> str:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return "n/a"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
-
-
 def report(rows: list[dict], reference_last: int) -> tuple[str, list[dict]]:
     """The table (text) and its rows (dicts) for the trainings in ``rows``."""
     reference_rows = [r for r in rows if r["variant"] == REFERENCE]
@@ -311,7 +304,7 @@ def report(rows: list[dict], reference_last: int) -> tuple[str, list[dict]]:
             )
             seed_tau = table[-1]["seed_tau"]
             lines.append(
-                f"{name:<16} {kind:<7} {shared:>3} {mean_sd(taus):<16} "
+                f"{name:<16} {kind:<7} {shared:>3} {mean_sd(taus, 2):<16} "
                 f"{'n/a' if math.isnan(seed_tau) else f'{seed_tau:.2f}':>13} {standard_error:>6.3f} "
                 f"{compute:>9.1f} {seconds:>7.1f} {table[-1]['tau_per_second']:>6.3f}"
             )

@@ -48,7 +48,7 @@ for path in (ROOT, Path(__file__).resolve().parent):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from subsets import read_json_lines
+from records import mean_sd, read_json_lines
 
 from deap_cnn.families import get_family
 from deap_cnn.lookup import LookupEvaluator, LookupSettings, TableError
@@ -229,14 +229,6 @@ def tasks_for(args, methods, done) -> list:
                     if (method, noise, seed, budget) not in done:
                         tasks.append((method, noise, seed, budget, args))
     return tasks
-
-
-def mean_sd(values, digits=3) -> str:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return "n/a"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def figures(runs, method, noise, q) -> list:

@@ -73,7 +73,8 @@ for path in (ROOT, Path(__file__).resolve().parent):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from subsets import fashion_mnist_subset, read_json_lines
+from records import mean_sd, read_json_lines
+from subsets import fashion_mnist_subset
 
 from deap_cnn import Genome, SearchSpace
 from deap_cnn.families import get_family
@@ -410,14 +411,6 @@ def compute_to_reach(trace, target: float) -> float | None:
         if accuracy >= target:
             return spent
     return None
-
-
-def mean_sd(values, digits=3, scale=1.0) -> str:
-    values = [v / scale for v in values if v is not None and not math.isnan(v)]
-    if not values:
-        return "n/a"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.{digits}f} ± {sd:.{digits}f}"
 
 
 def summarise(runs: list[dict], budget: float) -> tuple[str, dict]:

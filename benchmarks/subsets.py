@@ -11,7 +11,6 @@ from there after, so every run of a benchmark trains on the same images.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -62,16 +61,3 @@ def fashion_mnist_subset(
         )
         partial.replace(path)  # atomic: a concurrent benchmark never reads half a file
     return DataSource(str(path))
-
-
-def read_json_lines(path: Path) -> list[dict]:
-    """Every record of a JSON-lines file (none when it is missing; a torn last line from a kill is skipped)."""
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return records
