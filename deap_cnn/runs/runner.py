@@ -463,7 +463,8 @@ def rerank_best(config, parts, store, map_function=map, verbose=True):
     from ..search.rerank import rerank, rerank_evaluator, top_distinct
 
     sign = parts.weights[0]
-    fitness, found = {}, {}  # genome text -> its best search fitness (with inheritance a genome can have several)
+    fitness = {}  # genome text -> its best search fitness (with inheritance a genome can have several)
+    found = {}  # genome text -> the first generation that stored it
     for row in store.records():
         if row.get("status", "ok") != "ok":
             continue
