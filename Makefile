@@ -11,9 +11,11 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	@# -qq: errors only. pip otherwise warns about every index location of the machine's own pip
+	@# configuration that does not exist, none of which concerns this project.
+	$(PY) -m pip install -qq --upgrade pip
 	@# setuptools warns about every editable install of a flat layout; nothing is wrong, so keep it quiet.
-	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet -e '.[test]'
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install -qq -e '.[test]'
 	touch $@
 
 # A small real search on the bundled Fashion-MNIST sample, two SCOOP workers.
