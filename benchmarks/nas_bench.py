@@ -52,8 +52,10 @@ from records import mean_sd, read_json_lines
 
 from deap_cnn.families import get_family
 from deap_cnn.lookup import LookupEvaluator, LookupSettings, TableError
+from deap_cnn.lookup.evaluator import parse_fidelities
 from deap_cnn.runs.config import default_rerank, default_strategy, fraction
 from deap_cnn.search.cache import EvaluationCache
+from deap_cnn.search.fidelity import plan_budget
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
@@ -121,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     add = parser.add_argument
     add("--table", help="the benchmark table: CSV of architecture strings and scores (see deap-cnn nats-table)")
     add("--lookup-column", default=None, help="the table's score column (default: its only numeric column)")
+    add("--fidelity", action="append", default=None, metavar="EPOCHS=COLUMN",
+        help="a training length and its column (repeat: 12=COL12 --fidelity 200=COL200); the search evaluates at "
+             "the shortest, halving's rungs and reranking at the longer ones")  # fmt: skip
+    add("--truth-column", default=None, help="the column a pick is judged by (default: the search's own column)")
+    add("--budget-epochs", type=int, nargs="+", default=None,
+        help="budgets in epochs (every lookup charged its fidelity's epochs), instead of --queries")  # fmt: skip
     add("--methods", nargs="+", default=["default", *SINGLE_OBJECTIVE],
         help="strategy[+rerank][+halving] ..., or default (the command line's own search)")  # fmt: skip
     add("--seeds", type=int, default=100, help="search seeds 0..N-1 per method and noise level")
@@ -146,8 +154,34 @@ def anytime(method: str) -> bool:
     return not reranking
 
 
+def fidelities(args) -> tuple:
+    """``((epochs, column), ...)`` of ``--fidelity``, shortest first; empty for a one-column table."""
+    return parse_fidelities(args.fidelity or ())
+
+
+def search_epochs(args) -> int:
+    """The fidelity a search evaluates at: the shortest of ``--fidelity``, else ``--epochs``."""
+    return fidelities(args)[0][0] if args.fidelity else args.epochs
+
+
+def long_epochs(args) -> int:
+    """Reranking's fidelity: ``--rerank-epochs``, else the longest of ``--fidelity``, else 2 x ``--epochs``."""
+    if args.rerank_epochs:
+        return args.rerank_epochs
+    return fidelities(args)[-1][0] if args.fidelity else 2 * args.epochs
+
+
+def unit(args) -> int:
+    """The epochs one budget unit buys: 1 with ``--budget-epochs``, else a query at the search's fidelity."""
+    return 1 if args.budget_epochs else search_epochs(args)
+
+
+def budgets(args) -> list:
+    return list(args.budget_epochs or args.queries)
+
+
 def pick(trace, budget: float, top_epochs: int):
-    """``(genome, noise-free score)`` the search reports after ``budget`` queries: its best full-fidelity fitness."""
+    """``(genome, noise-free score)`` the search reports after ``budget`` units: its best top-fidelity fitness."""
     best = None
     for spent, fitness, exact, epochs, genome in trace:
         if spent > budget + 1e-9:
@@ -158,33 +192,40 @@ def pick(trace, budget: float, top_epochs: int):
 
 
 def run_one(task) -> dict:
-    """One search of ``method`` at ``noise`` with ``seed`` until ``budget`` queries are spent."""
+    """One search of ``method`` at ``noise`` with ``seed`` until ``budget`` units are spent."""
     method, noise, seed, budget, args = task
     strategy, reranking, halving = parse_method(method)
     family = get_family(FAMILY)
-    rerank_epochs = args.rerank_epochs or 2 * args.epochs
-    reserve = args.rerank * rerank_epochs / args.epochs if reranking else 0.0
-    meter = Meter(budget, args.epochs, reserve)
+    epochs, rerank_epochs, per_unit = search_epochs(args), long_epochs(args), unit(args)
+    population, rerank_k = args.population, args.rerank
+    if method == "default" and args.fidelity:  # the command line's multi-fidelity search: sized by its budget
+        plan = plan_budget(budget * per_unit, epochs, rerank_epochs, args.population)
+        population, rerank_k, reranking = plan.population, plan.rerank, plan.rerank > 0
+    reserve = rerank_k * rerank_epochs / per_unit if reranking else 0.0
+    meter = Meter(budget, per_unit, reserve)
     settings = LookupSettings(
-        column=args.lookup_column, noise=noise, noise_epochs=args.epochs, epochs=args.epochs, seed=seed
-    )
+        column=None if args.fidelity else args.lookup_column, noise=noise, noise_epochs=epochs, epochs=epochs,
+        seed=seed, fidelities=fidelities(args), truth=args.truth_column,
+    )  # fmt: skip
     space = family.space((3, 32, 32), 10, {})
     evaluator = MeteredLookup(args.table, space, settings)
     evaluator.meter = meter
     if evaluator.deterministic:  # the command line skips it too: a noise-free lookup scores the same again
         reranking, meter.reserve = False, 0.0
     options = {"seed": seed, "sample_size": args.sample_size}
+    top = epochs
     if halving:
-        rungs = halving_rungs(args.epochs, args.eta)
+        rungs = tuple(e for e, _ in fidelities(args)) if args.fidelity else halving_rungs(args.epochs, args.eta)
+        top = rungs[-1]
         if get_strategy(strategy).asynchronous:
             options["rungs"] = async_rungs(evaluator, rungs, args.eta)
         else:
             options["evaluate_population"] = SuccessiveHalving(evaluator, rungs=rungs, eta=args.eta)
     if strategy in ("ga", "aging", "local", "surrogate"):
-        generations = UNLIMITED if strategy != "ga" else math.ceil(4 * budget / args.population) + 1
-        search_budget = Budget(population=args.population, generations=generations, trainings=UNLIMITED)
+        generations = UNLIMITED if strategy != "ga" else math.ceil(4 * budget * per_unit / epochs / population) + 1
+        search_budget = Budget(population=population, generations=generations, trainings=UNLIMITED)
     else:
-        search_budget = Budget(population=args.population, generations=0, trainings=UNLIMITED)
+        search_budget = Budget(population=population, generations=0, trainings=UNLIMITED)
     started = time.perf_counter()
     stopped = "budget"
     try:
@@ -195,24 +236,28 @@ def run_one(task) -> dict:
     trace = list(meter.trace)
     result = {"method": method, "noise": noise, "seed": seed, "budget": budget, "stopped": stopped}
     if reranking:
-        scored = [(genome, fitness) for _, fitness, _, epochs, genome in trace if epochs == args.epochs]
+        scored = [(genome, fitness) for _, fitness, _, e, genome in trace if e == top]
         again = rerank_evaluator(evaluator, rerank_epochs)
         meter.reserve = 0.0
         space_parse = space.parse
-        ranked = rerank([space_parse(text) for text in top_distinct(scored, args.rerank)], again.record)
+        ranked = rerank([space_parse(text) for text in top_distinct(scored, rerank_k)], again.record)
         chosen = ranked[0][1] if ranked else None
         result["picks"] = {str(budget): chosen.noise_free_fitness if chosen else math.nan}
         result["pick_genomes"] = {str(budget): chosen.genome if chosen else None}
+        result["population"], result["rerank"] = population, rerank_k
     else:
         picks = {}
-        for q in args.queries:
+        for q in budgets(args):
             # A run per budget answers for its own budget only; one run serves every budget up to its own.
             if q == budget or (anytime(method) and q < budget):
-                genome, score = pick(trace, q, args.epochs)
+                genome, score = pick(trace, q, top)
                 picks[str(q)] = (genome, score)
         result["picks"] = {q: score for q, (_, score) in picks.items()}
         result["pick_genomes"] = {q: genome for q, (genome, _) in picks.items()}
-        result["curve"] = [pick(trace, q, args.epochs)[1] for q in range(1, int(budget) + 1)]
+        step = max(1, int(budget) // 300)  # at most 300 points a curve
+        result["curve"] = [pick(trace, q, top)[1] for q in range(step, int(budget) + 1, step)]
+        result["curve_step"] = step
+    result["unit"] = "epochs" if args.budget_epochs else "queries"
     result["queries"] = meter.spent
     result["seconds"] = round(time.perf_counter() - started, 3)
     return result
@@ -223,9 +268,9 @@ def tasks_for(args, methods, done) -> list:
     tasks = []
     for noise in args.noise:
         for method in methods:
-            budgets = [max(args.queries)] if anytime(method) else sorted(args.queries)
+            runs = [max(budgets(args))] if anytime(method) else sorted(budgets(args))
             for seed in range(args.seeds):
-                for budget in budgets:
+                for budget in runs:
                     if (method, noise, seed, budget) not in done:
                         tasks.append((method, noise, seed, budget, args))
     return tasks
@@ -251,7 +296,8 @@ def summarise(runs, optimum: float, tenth: float) -> str:
     for noise in sorted({r["noise"] for r in runs}):
         queries = sorted({int(q) for r in runs if r["noise"] == noise for q in r["picks"]})
         for q in queries:
-            header = (f"noise sd {noise:g}, {q} queries: the pick's score in the table (optimum {optimum:g}, "
+            units = next((r.get("unit", "queries") for r in runs if str(q) in r["picks"]), "queries")
+            header = (f"noise sd {noise:g}, {q} {units}: the pick's score in the table (optimum {optimum:g}, "
                       f"10th best {tenth:g})")  # fmt: skip
             lines += ["", header, f"{'method':<20} {'seeds':>5}  {'mean ± sd':<17} {'s.e.':>6} {'regret':>7}  "
                                   f"{'optimum':>8} {'top 10':>8}"]  # fmt: skip
@@ -305,9 +351,11 @@ def plot(runs, path: Path):
             length = min(len(c) for c in curves)
             mean = [statistics.fmean(c[i] for c in curves if not math.isnan(c[i])) if any(
                 not math.isnan(c[i]) for c in curves) else math.nan for i in range(length)]  # fmt: skip
-            axis.plot(range(1, length + 1), mean, label=method)
+            step = next(r.get("curve_step", 1) for r in runs if r["method"] == method and "curve" in r)
+            axis.plot([step * (i + 1) for i in range(length)], mean, label=method)
+            unit_name = next(r.get("unit", "queries") for r in runs if "curve" in r)
         axis.set_title(f"lookup noise sd {noise:g}")
-        axis.set_xlabel("queries (full-fidelity lookups)")
+        axis.set_xlabel("epochs charged" if unit_name == "epochs" else "queries (full-fidelity lookups)")
         axis.set_ylabel("the pick's score in the table (mean over seeds)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")
@@ -316,10 +364,24 @@ def plot(runs, path: Path):
     plt.close(figure)
 
 
+def fidelity_goals(runs, optimum: float) -> str:
+    """Issue 22's goal for the default search on the two-fidelity table: regret <= 0.10 at 1,800 epochs."""
+    values = figures(runs, "default", 0.0, 1800)
+    if not values:
+        return ""
+    regret = optimum - statistics.fmean(values)
+    return (
+        "goal for the default search (issue 22, NATS-Bench CIFAR-10, 12 and 200 epochs):\n"
+        f"  1800 epochs: regret <= 0.10: {'met' if regret <= 0.10 else 'NOT met'} ({regret:.3f})"
+    )
+
+
 def finish(runs, out: Path, table) -> str:
     ranked = sorted(table.scores.values(), reverse=True)
     text = summarise(runs, ranked[0], ranked[min(9, len(ranked) - 1)])
-    goal_text = goals(runs, ranked[0]) if Path(table.path).name == "nats-tss-cifar10.csv" else ""
+    name = Path(table.path).name
+    goal_text = (goals(runs, ranked[0]) if name == "nats-tss-cifar10.csv"
+                 else fidelity_goals(runs, ranked[0]) if name == "nats-tss-cifar10-fidelities.csv" else "")  # fmt: skip
     text += ("\n\n" + goal_text) if goal_text else ""
     (out / "table.txt").write_text(text + "\n")
     plot(runs, out / "anytime.png")
@@ -327,14 +389,19 @@ def finish(runs, out: Path, table) -> str:
 
 
 def load(args):
-    """The table (checked), or a one-line error."""
+    """The table of the column picks are judged by (checked with every fidelity's), or a one-line error."""
     space = get_family(FAMILY).space((3, 32, 32), 10, {})
     try:
-        evaluator = LookupEvaluator(args.table, space, LookupSettings(column=args.lookup_column))
+        fidelity = fidelities(args)
+        settings = LookupSettings(
+            column=None if fidelity else args.lookup_column, fidelities=fidelity, truth=args.truth_column,
+            epochs=fidelity[0][0] if fidelity else 1,
+        )  # fmt: skip
+        evaluator = LookupEvaluator(args.table, space, settings)
         evaluator.table.check_covers(space)
-    except TableError as error:
+    except (TableError, ValueError) as error:
         raise SystemExit(f"error: {error}") from None
-    return evaluator.table
+    return evaluator.truth_table
 
 
 def main(argv=None):
@@ -345,6 +412,7 @@ def main(argv=None):
         if not runs:
             raise SystemExit(f"error: no finished runs in {folder / 'runs.jsonl'}")
         args.table, args.lookup_column = runs[0]["table"], runs[0].get("lookup_column")
+        args.fidelity, args.truth_column = runs[0].get("fidelity"), runs[0].get("truth_column")
         print(finish(runs, folder, load(args)))
         return runs
     if not args.table:
@@ -352,8 +420,10 @@ def main(argv=None):
     for name in ("seeds", "population", "epochs", "rerank", "jobs"):
         if getattr(args, name) < 1:
             raise SystemExit(f"error: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if min(args.queries) < 1 or min(args.noise) < 0:
-        raise SystemExit("error: --queries must be positive and --noise at least 0")
+    if min(budgets(args)) < 1 or min(args.noise) < 0:
+        raise SystemExit("error: --queries and --budget-epochs must be positive and --noise at least 0")
+    if args.fidelity and args.lookup_column:
+        raise SystemExit("error: --fidelity names the score columns: drop --lookup-column")
     methods = list(dict.fromkeys(args.methods))
     for method in methods:
         strategy, _, _ = parse_method(method)
@@ -368,7 +438,8 @@ def main(argv=None):
     tasks = tasks_for(args, methods, done)
     print(
         f"{len(table):,} architectures in {args.table} (column {table.column}); methods {', '.join(methods)}; "
-        f"{args.seeds} seeds; budgets {args.queries} queries; noise {args.noise}; {len(tasks)} runs to do; out {out}",
+        f"{args.seeds} seeds; budgets {budgets(args)} {'epochs' if args.budget_epochs else 'queries'}; "
+        f"noise {args.noise}; {len(tasks)} runs to do; out {out}",
         flush=True,
     )
     started = time.perf_counter()
@@ -387,7 +458,8 @@ def main(argv=None):
     try:
         with open(log, "a") as handle:
             for count, run in enumerate(results, start=1):
-                run.update(table=str(args.table), lookup_column=args.lookup_column)
+                run.update(table=str(args.table), lookup_column=args.lookup_column, fidelity=args.fidelity,
+                           truth_column=args.truth_column)  # fmt: skip
                 runs.append(run)
                 handle.write(json.dumps(run) + "\n")
                 if count % 100 == 0 or count == len(tasks):

@@ -17,6 +17,16 @@ settings' ``seed``, the genome and the epochs, so a genome scores the same
 in every process, run and resume, and another seed draws afresh (reranking
 uses the next seed). The record keeps the table's own value as
 ``noise_free_fitness``.
+
+**Several fidelities.** A table may hold one score column per training
+length (NATS-Bench's 12- and 200-epoch accuracies, say):
+``fidelities=((12, "acc_12"), (200, "acc_200"))``. An evaluation at
+``epochs`` reads the column of that fidelity (an epoch count the table does
+not hold is refused), so successive halving's rungs and reranking read the
+longer columns, and a budget charges each lookup its epochs. ``truth``
+names the column a pick is judged by (the longest training, or test
+accuracy where the search reads validation accuracy): the record's
+``noise_free_fitness`` is then that column's value, not the fitness's own.
 """
 
 from __future__ import annotations
@@ -30,16 +40,19 @@ from dataclasses import asdict, dataclass
 from ..training.settings import EvaluationRecord
 from .table import load_table
 
-__all__ = ["LookupSettings", "LookupEvaluator"]
+__all__ = ["LookupSettings", "LookupEvaluator", "parse_fidelities"]
 
 
 @dataclass(frozen=True)
 class LookupSettings:
     """How a lookup scores: which column, how noisy, at which fidelity.
 
-    ``epochs`` is the fidelity of an evaluation (only the noise and its cost
-    depend on it); ``noise`` the standard deviation of the noise at
-    ``noise_epochs`` epochs; ``seed`` seeds the noise.
+    ``epochs`` is the fidelity of an evaluation (with one ``column``, only
+    the noise and its cost depend on it); ``noise`` the standard deviation
+    of the noise at ``noise_epochs`` epochs; ``seed`` seeds the noise.
+    ``fidelities`` maps training lengths to columns, ``((epochs, column),
+    ...)`` (instead of ``column``); ``truth`` is the column a pick is judged
+    by (``noise_free_fitness``; default: the evaluated column itself).
     """
 
     column: str | None = None
@@ -47,6 +60,8 @@ class LookupSettings:
     noise_epochs: int = 1
     epochs: int = 1
     seed: int = 0
+    fidelities: tuple = ()
+    truth: str | None = None
 
     def __post_init__(self):
         if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) or not self.noise >= 0:
@@ -57,6 +72,24 @@ class LookupSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        object.__setattr__(self, "fidelities", parse_fidelities(self.fidelities))
+        if self.fidelities and self.column is not None:
+            raise ValueError("give the score column either as column or as fidelities, not both")
+        if self.fidelities and self.epochs not in dict(self.fidelities):
+            raise ValueError(
+                f"the table has no fidelity of {self.epochs} epochs: its fidelities are "
+                f"{', '.join(str(e) for e, _ in self.fidelities)} epochs (--epochs is one of them)"
+            )
+
+    @property
+    def fidelity_epochs(self) -> tuple:
+        """The epochs of the table's fidelities, shortest first (empty with one ``column``)."""
+        return tuple(epochs for epochs, _ in self.fidelities)
+
+    @property
+    def evaluated_column(self) -> str | None:
+        """The column an evaluation at ``epochs`` reads."""
+        return dict(self.fidelities)[self.epochs] if self.fidelities else self.column
 
     @property
     def noise_sd(self) -> float:
@@ -64,8 +97,43 @@ class LookupSettings:
         return self.noise * math.sqrt(self.noise_epochs / self.epochs)
 
     def fingerprint(self) -> str:
-        text = json.dumps(asdict(self), sort_keys=True)
+        values = asdict(self)
+        for name, unset in (("fidelities", ()), ("truth", None)):  # fingerprints from before they existed hold
+            if values[name] == unset or values[name] == list(unset or ()):
+                del values[name]
+        text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def parse_fidelities(values) -> tuple:
+    """``["12=acc_12", (200, "acc_200")]`` -> ``((12, "acc_12"), (200, "acc_200"))``, shortest first, checked.
+
+    Each fidelity is ``EPOCHS=COLUMN`` text or an ``(epochs, column)`` pair;
+    an epoch count that is not a positive integer, or given twice, raises
+    :class:`ValueError` naming it.
+    """
+    pairs = []
+    for value in values or ():
+        if isinstance(value, str):
+            epochs_text, sep, column = value.partition("=")
+            if not sep or not column.strip():
+                raise ValueError(f"fidelity {value!r}: write EPOCHS=COLUMN, e.g. 12=cifar10_valid_accuracy_12_epochs")
+            try:
+                epochs = int(epochs_text)
+            except ValueError:
+                raise ValueError(f"fidelity {value!r}: {epochs_text!r} is not a whole number of epochs") from None
+            value = (epochs, column.strip())
+        epochs, column = value
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"fidelity {value!r}: the epochs must be an integer >= 1")
+        if not isinstance(column, str) or not column:
+            raise ValueError(f"fidelity {value!r}: the column must be a column name")
+        pairs.append((epochs, column))
+    epochs = [e for e, _ in pairs]
+    repeated = sorted({e for e in epochs if epochs.count(e) > 1})
+    if repeated:
+        raise ValueError(f"fidelity of {repeated[0]} epochs given twice: give one column per training length")
+    return tuple(sorted(pairs))
 
 
 class LookupEvaluator:
@@ -96,26 +164,39 @@ class LookupEvaluator:
         self.path = str(table)
         self.space = space
         self.settings = settings
-        self._table = None
+        self._table = self._truth = None
         self.table  # noqa: B018 - read and check it now
+        self.truth_table  # noqa: B018
+        for epochs in settings.fidelity_epochs:  # every fidelity's column, so a bad one fails before a search
+            load_table(self.path, self.space, dict(settings.fidelities)[epochs])
 
     @property
     def table(self):
-        """The :class:`~deap_cnn.lookup.table.LookupTable` (read once per process and evaluator)."""
+        """The :class:`~deap_cnn.lookup.table.LookupTable` of this fidelity (read once per process and evaluator)."""
         if self._table is None:
-            self._table = load_table(self.path, self.space, self.settings.column)
+            self._table = load_table(self.path, self.space, self.settings.evaluated_column)
         return self._table
 
+    @property
+    def truth_table(self):
+        """The table of the ``truth`` column (the evaluated one when the settings name none)."""
+        if self.settings.truth is None:
+            return self.table
+        if self._truth is None:
+            self._truth = load_table(self.path, self.space, self.settings.truth)
+        return self._truth
+
     def __getstate__(self):
-        return {**self.__dict__, "_table": None}  # workers read the file themselves: pickles stay small
+        return {**self.__dict__, "_table": None, "_truth": None}  # workers read the file themselves
 
     def __repr__(self):
         return f"LookupEvaluator({self.path!r}, space={self.space!r}, settings={self.settings!r})"
 
     @property
     def deterministic(self) -> bool:
-        """Whether a genome scores the same every time (no noise): retraining it to rerank tells nothing new."""
-        return not self.settings.noise
+        """Whether a genome scores the same every time at every length (no noise, one fidelity): retraining it
+        to rerank tells nothing new."""
+        return not self.settings.noise and len(self.settings.fidelities) < 2
 
     def __call__(self, genome) -> tuple:
         return self.record(genome).fitness
@@ -146,6 +227,7 @@ class LookupEvaluator:
             raise TableError(f"table {table.path} has no row for {text}: use a table that covers the search space")
         exact = table[text]
         value = exact + self.noise(text)
+        truth = self.truth_table[text]
         parameters = getattr(self.space, "parameters", None)
         macs = getattr(self.space, "macs", None)
         return EvaluationRecord(
@@ -156,5 +238,5 @@ class LookupEvaluator:
             flops=2 * macs(genome) if macs else 0,  # PyTorch's convention: a multiply-add is two FLOPs
             epochs=self.settings.epochs,
             device="table",
-            noise_free_fitness=exact,
+            noise_free_fitness=truth,
         )

@@ -117,6 +117,16 @@ class SearchConfig:
     lookup_column: str | None = setting(
         None, "--lookup-column", "--lookup: the table's score column (default: its only numeric column)"
     )
+    fidelity: tuple | None = setting(
+        None,
+        "--fidelity",
+        "--lookup: EPOCHS=COLUMN, the table's score after that many epochs of training; repeat it for each length "
+        "(--fidelity 12=COL12 --fidelity 200=COL200): the search reads the shortest, reranking the longest",
+        repeat=True,
+    )
+    truth_column: str | None = setting(
+        None, "--truth-column", "--lookup: the column a pick is judged by and reported with (e.g. test accuracy)"
+    )
     lookup_noise: float = setting(
         0.0,
         "--lookup-noise",
@@ -135,6 +145,13 @@ class SearchConfig:
         None,
         "--trainings",
         "candidates trained by aging, local, surrogate, random, tpe (default population x (generations+1))",
+        low=1,
+    )
+    budget_epochs: int | None = setting(
+        None,
+        "--budget-epochs",
+        "aging, local, surrogate, random, tpe: the whole budget in training epochs, reranking included; the search's "
+        "trainings, population (at most --population) and reranking are sized from it (docs/strategies.md)",
         low=1,
     )
     seconds: float | None = setting(
@@ -215,6 +232,58 @@ class SearchConfig:
             settings["time_budget"] = None
         return TrainSettings(**settings)
 
+    @property
+    def long_epochs(self) -> int:
+        """Epochs of each reranking: ``--rerank-epochs``, else the longest ``--fidelity``, else 2 x ``--epochs``."""
+        if self.rerank_epochs:
+            return self.rerank_epochs
+        if self.fidelity:
+            from ..lookup.evaluator import parse_fidelities
+
+            return parse_fidelities(self.fidelity)[-1][0]
+        return 2 * self.epochs
+
+    def budget_plan(self):
+        """The :class:`~deap_cnn.search.fidelity.BudgetPlan` of ``--budget-epochs`` (``None`` without it)."""
+        if self.budget_epochs is None:
+            return None
+        from ..search.fidelity import plan_budget
+
+        try:
+            return plan_budget(self.budget_epochs, self.epochs, self.long_epochs, self.population, rerank=self.rerank)
+        except ValueError as error:
+            raise ConfigError(f"--budget-epochs: {error}") from None
+
+    def _check_fidelities(self):
+        """--fidelity, --truth-column and --budget-epochs fit together and with the rest."""
+        if self.lookup is None and (self.fidelity or self.truth_column):
+            raise ConfigError("--fidelity and --truth-column describe a --lookup table: add --lookup TABLE.csv")
+        if self.fidelity:
+            from ..lookup.evaluator import parse_fidelities
+
+            try:
+                epochs = [e for e, _ in parse_fidelities(self.fidelity)]
+            except ValueError as error:
+                raise ConfigError(f"--fidelity: {error}") from None
+            if self.lookup_column is not None:
+                raise ConfigError("--fidelity names the score columns: drop --lookup-column")
+            if self.halving:
+                raise ConfigError("--halving with --fidelity is not supported: drop --halving (reranking reads "
+                                  "the longer fidelity)")  # fmt: skip
+            if self.epochs not in epochs:
+                if self.epochs != SearchConfig.epochs:
+                    raise ConfigError(
+                        f"--epochs {self.epochs}: the table's fidelities are {', '.join(map(str, epochs))} epochs; "
+                        f"give one of them (the search reads that column)"
+                    )
+                self.epochs = epochs[0]  # the default: the shortest fidelity
+        if self.budget_epochs is not None:
+            if self.trainings is not None:
+                raise ConfigError("--budget-epochs sizes the trainings itself: give --trainings or --budget-epochs")
+            if self.strategy in ("ga", "nsga2"):
+                raise ConfigError(f"--budget-epochs sizes a search by trainings, not generations: --strategy "
+                                  f"{self.strategy} takes --population and --generations")  # fmt: skip
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -228,7 +297,7 @@ class SearchConfig:
         config = cls(**values)
         for f in dataclasses.fields(cls):
             value = getattr(config, f.name)
-            if f.metadata.get("nargs") and isinstance(value, list):
+            if (f.metadata.get("nargs") or f.metadata.get("repeat")) and isinstance(value, list):
                 setattr(config, f.name, tuple(value))
         return config
 
@@ -238,6 +307,9 @@ class SearchConfig:
             _check_field(f, getattr(self, f.name))
         if self.strategy is None:
             self.strategy = default_strategy(self.objectives, self.halving)
+        self._check_fidelities()
+        if self.rerank is None and self.budget_epochs is not None and len(self.objectives or ()) <= 1:
+            self.rerank = self.budget_plan().rerank
         if self.rerank is None:
             self.rerank = default_rerank(self.objectives)
         if self.inherit and self.strategy not in INHERITING_STRATEGIES:
@@ -295,8 +367,8 @@ def _check_field(f, value):
     flag = _flag(f)
     if value is None:
         return
-    values = value if meta.get("nargs") else (value,)
-    if meta.get("nargs") and (not isinstance(value, (tuple, list)) or not value):
+    values = value if meta.get("nargs") or meta.get("repeat") else (value,)
+    if (meta.get("nargs") or meta.get("repeat")) and (not isinstance(value, (tuple, list)) or not value):
         raise ConfigError(f"{flag} takes one or more values, got {value!r}")
     for item in values:
         if f.type in ("bool",) and not isinstance(item, bool):
@@ -381,6 +453,8 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: SearchConfig | None
                 kwargs["type"] = _parse_number(number)
             if f.metadata.get("nargs"):
                 kwargs["nargs"] = f.metadata["nargs"]
+            if f.metadata.get("repeat"):
+                kwargs["action"] = "append"
         parser.add_argument(flag, **kwargs)
     return parser
 

@@ -73,7 +73,7 @@ def _lookup_evaluator(config, family):
     space = family.space(*LOOKUP_IMAGES, config.family_options())
     settings = LookupSettings(
         column=config.lookup_column, noise=config.lookup_noise, noise_epochs=config.epochs, epochs=config.epochs,
-        seed=config.seed,
+        seed=config.seed, fidelities=config.fidelity or (), truth=config.truth_column,
     )  # fmt: skip
     evaluator = LookupEvaluator(config.lookup, space, settings)
     evaluator.table.check_covers(space)
@@ -284,8 +284,8 @@ def _expect_evaluations(engine, config, estimate, epochs):
 
 
 def _rerank_epochs(config) -> int:
-    """Epochs of each ``--rerank`` training: ``--rerank-epochs``, else twice the search's."""
-    return config.rerank_epochs or 2 * config.epochs
+    """Epochs of each ``--rerank`` training: ``--rerank-epochs``, else the longest fidelity, else twice the search's."""
+    return config.long_epochs
 
 
 def _duration(seconds: float) -> str:
@@ -294,6 +294,14 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def _budget(config) -> Budget:
+    """The strategy's :class:`Budget`: the settings', or what ``--budget-epochs`` plans."""
+    plan = config.budget_plan()
+    if plan is None:
+        return Budget(config.population, config.generations, config.trainings, config.seconds)
+    return Budget(plan.population, config.generations, plan.trainings, config.seconds)
 
 
 def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> dict:
@@ -336,7 +344,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             parts.family,
             parts.space,
             parts.evaluate,
-            Budget(config.population, config.generations, config.trainings, config.seconds),
+            _budget(config),
             store=store,
             checkpoint=str(folder.checkpoint_file),
             map_function=map_function,
