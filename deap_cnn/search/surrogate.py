@@ -65,17 +65,20 @@ class SurrogateProposer(Proposer):
         ``make_model(seed) -> regressor`` with scikit-learn's ``fit`` and
         ``predict`` (default :func:`default_model`); a module-level function,
         since the proposer is pickled into checkpoints.
+    warmup:
+        A :class:`~deap_cnn.search.warmup.Warmup` choosing the initial
+        individuals (as :class:`~deap_cnn.search.aging.AgingProposer`'s).
     """
 
     name = "surrogate"
 
     def __init__(self, population_size, sample_size=None, encode=None, candidates=DEFAULT_CANDIDATES,
-                 make_model=default_model):  # fmt: skip
+                 make_model=default_model, warmup=None):  # fmt: skip
         if encode is None:
             raise ValueError("surrogate-assisted evolution needs encode(genome) -> numbers (a family's encode)")
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise ValueError(f"candidates must be an integer >= 1, got {candidates!r}")
-        self.aging = AgingProposer(population_size, sample_size)
+        self.aging = AgingProposer(population_size, sample_size, warmup)
         self.encode = encode
         self.candidates = candidates
         self.make_model = make_model
