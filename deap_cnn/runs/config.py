@@ -33,6 +33,10 @@ AUGMENT_NAMES = ("auto", "crop_flip", "flip", "none")
 CPU_AMP = {"on": True, "off": False, "auto": "auto"}
 #: Strategies whose children have parents to inherit trained weights from.
 INHERITING_STRATEGIES = ("ga", "aging")
+#: Zero-cost proxies (deap_cnn.training.proxies; the same names as deap_cnn.search.objectives.PROXY_NAMES).
+PROXY_CHOICES = ("synflow", "nwot", "jacov", "snip", "grad_norm")
+#: Strategies whose initial random individuals a --proxy-warmup picks.
+WARMUP_STRATEGIES = ("aging", "surrogate")
 
 
 def default_strategy(objectives, halving: bool) -> str:
@@ -96,6 +100,21 @@ class SearchConfig:
         "(minimised); several for nsga2, e.g. accuracy parameters (default: the family's, accuracy; transfer: loss)",
         nargs="+",
     )
+    fitness: str | None = setting(
+        None,
+        "--fitness",
+        "score each candidate by a zero-cost proxy of its untrained network instead of training it: "
+        + ", ".join(PROXY_CHOICES),
+        choices=PROXY_CHOICES,
+    )
+    proxy_batch: int = setting(64, "--proxy-batch", "--fitness, --proxy-warmup: images the proxies read", low=2)
+    proxy_warmup: int = setting(
+        0,
+        "--proxy-warmup",
+        "aging, surrogate: score K random genomes by --warmup-proxy (no training) and start from the best",
+        low=0,
+    )
+    warmup_proxy: str = setting("synflow", "--warmup-proxy", "--proxy-warmup: the proxy", choices=PROXY_CHOICES)
     halving: bool = setting(False, "--halving", "successive halving: train candidates short first, the best longer")
     halving_continue: bool = setting(
         False, "--halving-continue", "halving: promoted candidates train on from their last rung (extra epochs only)"
@@ -269,11 +288,42 @@ class SearchConfig:
                 check_objectives(self.objectives)
             except ObjectiveError as error:
                 raise ConfigError(f"--objectives: {error}") from None
+        _check_proxies(self)
         if self.rerank and len(self.objectives or ()) > 1:
             raise ConfigError(
                 "--rerank picks one best genome, but several --objectives make a Pareto front: drop --rerank"
             )
         return self
+
+
+def _check_proxies(config):
+    """``--fitness`` and ``--proxy-warmup`` against the other settings."""
+    if config.fitness is not None:
+        if config.lookup is not None:
+            raise ConfigError("--fitness scores untrained networks, --lookup a table's trained ones: drop one of them")
+        if config.halving or config.inherit:
+            raise ConfigError(
+                f"--fitness {config.fitness} trains nothing, so there is no {'--halving' if config.halving else '--inherit'}"
+                ": drop it"
+            )
+        from ..search.objectives import SIZE_OBJECTIVES
+
+        others = [name for name in config.objectives or () if name not in PROXY_CHOICES + SIZE_OBJECTIVES]
+        if others:
+            raise ConfigError(
+                f"--fitness {config.fitness} trains nothing, so --objectives {' '.join(others)} cannot be scored: "
+                f"name proxies ({', '.join(PROXY_CHOICES)}) and sizes only"
+            )
+    if config.proxy_warmup:
+        if config.strategy not in WARMUP_STRATEGIES:
+            raise ConfigError(
+                f"--proxy-warmup seeds the initial population of --strategy {' or '.join(WARMUP_STRATEGIES)}, "
+                f"not {config.strategy}"
+            )
+        if config.lookup is not None and config.warmup_proxy != "synflow":
+            raise ConfigError(
+                f"--warmup-proxy {config.warmup_proxy} reads images, and a --lookup run has none: use synflow"
+            )
 
 
 def _asynchronous(strategy) -> bool:
