@@ -8,7 +8,7 @@ The table is NASLib's (``architecture``, the 200-epoch validation accuracy
 ``flops``, ``synflow``, ``nwot``, ``jacov``, ``snip``, ``grad_norm``, ...).
 Each cell's network is built by the ``nats`` family's builder at the
 benchmark's sizes (16 channels, 5 cells per stage, 3x32x32 images, 10
-classes), its weights drawn with ``--seed``, and scored by
+classes; ``--cell-channels`` and ``--cells-per-stage`` change the first two), its weights drawn with ``--seed``, and scored by
 :mod:`deap_cnn.training.proxies` plus its parameters and forward FLOPs.
 The data-free ones (``synflow``, ``params``, ``flops``) are computed for
 ``--cells`` cells (default: all), the data-dependent ones (``nwot``,
@@ -126,9 +126,24 @@ def load_done(path) -> dict:
     return done
 
 
+def kendall(x, y) -> float:
+    """Kendall's tau-b of ``x`` and ``y`` (ties in either count for neither side); NaN when either is constant."""
+    import numpy as np
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    dx = np.sign(x[:, None] - x[None, :])
+    dy = np.sign(y[:, None] - y[None, :])
+    upper = np.triu_indices(len(x), 1)
+    dx, dy = dx[upper], dy[upper]
+    pairs_x, pairs_y = np.count_nonzero(dx), np.count_nonzero(dy)
+    if not pairs_x or not pairs_y:
+        return math.nan
+    return float((dx * dy).sum() / math.sqrt(pairs_x * pairs_y))
+
+
 def correlations(rows, done, name) -> dict:
     """Spearman with NASLib's score of ``name``, Spearman and Kendall with the accuracy, seconds per cell."""
-    from scipy.stats import kendalltau, spearmanr
+    from deap_cnn.runs.importance import spearman
 
     cells = [row for row in rows if name in done.get(row["architecture"], {}).get("scores", {})]
     ours = [done[row["architecture"]]["scores"][name] for row in cells]
@@ -136,12 +151,12 @@ def correlations(rows, done, name) -> dict:
     if len(cells) < 3:
         return entry
     truth = [row[ACCURACY] for row in cells]
-    entry["spearman_accuracy"] = float(spearmanr(ours, truth).statistic)
-    entry["kendall_accuracy"] = float(kendalltau(ours, truth).statistic)
+    entry["spearman_accuracy"] = spearman(ours, truth)
+    entry["kendall_accuracy"] = kendall(ours, truth)
     if name in cells[0] and not any(math.isnan(row[name]) for row in cells):
         theirs = [row[name] for row in cells]
-        entry["spearman_naslib"] = float(spearmanr(ours, theirs).statistic)
-        entry["naslib_spearman_accuracy"] = float(spearmanr(theirs, truth).statistic)
+        entry["spearman_naslib"] = spearman(ours, theirs)
+        entry["naslib_spearman_accuracy"] = spearman(theirs, truth)
     entry["seconds_per_cell"] = sum(done[row["architecture"]]["seconds"][name] for row in cells) / len(cells)
     if name in DATA_FREE and "spearman_naslib" in entry:
         entry["goal"] = "met" if entry["spearman_naslib"] >= GOAL else "NOT met"
@@ -174,6 +189,8 @@ def main(argv=None) -> int:
                         choices=DATA_FREE + DATA_DEPENDENT)  # fmt: skip
     parser.add_argument("--inputs", choices=("noise", "sample"), default="noise", help="the batch's images")
     parser.add_argument("--batch", type=at_least(2), default=64, help="images in the batch")
+    parser.add_argument("--cell-channels", type=at_least(1), default=16, help="the network's first stage (16)")
+    parser.add_argument("--cells-per-stage", type=at_least(1), default=5, help="cells per stage (5)")
     parser.add_argument("--seed", type=int, default=0, help="weights, batch and subsample")
     parser.add_argument("--threads", type=at_least(1), default=1, help="torch threads")
     parser.add_argument("--out", default="runs/zero-cost", help="folder for scores.jsonl and summary.json")
@@ -194,7 +211,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     scores_path = out / "scores.jsonl"
     done = load_done(scores_path)
-    space = NatsSpace(SHAPE, CLASSES)
+    space = NatsSpace(SHAPE, CLASSES, cell_channels=args.cell_channels, cells_per_stage=args.cells_per_stage)
     batch = make_batch(args.inputs, args.batch, args.seed)
     started = time.perf_counter()
     with open(scores_path, "a", encoding="utf-8") as handle:
@@ -216,7 +233,8 @@ def main(argv=None) -> int:
     text = table_text(entries)
     print(text)
     summary = {"table": os.path.abspath(args.table), "inputs": args.inputs, "batch": args.batch, "seed": args.seed,
-               "cells": len(rows), "data_cells": data_cells, "proxies": entries}  # fmt: skip
+               "cell_channels": args.cell_channels, "cells_per_stage": args.cells_per_stage, "cells": len(rows),
+               "data_cells": data_cells, "proxies": entries}  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "table.txt").write_text(text + "\n", encoding="utf-8")
     return 0

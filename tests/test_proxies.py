@@ -245,3 +245,59 @@ def test_cli_refuses_bad_proxy_settings_in_one_line(tmp_path, capsys, args, mess
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_extended_encoding_appends_each_scorer_once_per_genome():
+    from deap_cnn.search.surrogate import ExtendedEncoding
+
+    calls = []
+
+    def proxy(genome):
+        calls.append(genome)
+        return math.inf if genome == "bad" else len(genome)
+
+    encode = ExtendedEncoding(lambda genome: [1.0, 0.0], [proxy])
+    assert encode("abc") == [1.0, 0.0, 3.0] and encode("abc") == [1.0, 0.0, 3.0] and calls == ["abc"]
+    assert encode("bad") == [1.0, 0.0, 0.0]  # not finite: a neutral 0
+
+
+def test_cli_surrogate_proxies_need_the_surrogate(tmp_path, capsys):
+    assert run_cli("search", *TINY_RUN, "--surrogate-proxies", "synflow", "--out", tmp_path / "run") == 2
+    assert "--surrogate-proxies extends the surrogate's features" in capsys.readouterr().err
+
+
+def test_zero_cost_benchmark_on_a_small_table(tmp_path):
+    """Our params and FLOPs rank the cells as the table's (made from the space's own counts) do; resumable."""
+    import importlib.util
+    from pathlib import Path
+
+    from deap_cnn.families.nats import NatsSpace
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "zero_cost.py"
+    spec = importlib.util.spec_from_file_location("zero_cost", path)
+    zero_cost = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(zero_cost)
+    space = NatsSpace(cell_channels=4, cells_per_stage=1)
+    cells = [
+        "|none~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|none~1|skip_connect~2|",
+        "|nor_conv_1x1~0|+|skip_connect~0|none~1|+|avg_pool_3x3~0|none~1|skip_connect~2|",
+        "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|avg_pool_3x3~0|none~1|skip_connect~2|",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_1x1~0|none~1|skip_connect~2|",
+    ]
+    lines = ["architecture,cifar10_valid_accuracy_200_epochs,params,flops"]
+    for position, text in enumerate(cells):
+        genome = space.parse(text)
+        lines.append(f"{text},{80 + position},{space.parameters(genome) / 1e6},{2 * space.macs(genome) / 1e6}")
+    table = tmp_path / "zc.csv"
+    table.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "zc"
+    args = ["--table", str(table), "--proxies", "params", "flops", "synflow", "--cell-channels", "4"]
+    args += ["--cells-per-stage", "1", "--out", str(out)]
+    assert zero_cost.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    by_name = {entry["proxy"]: entry for entry in summary["proxies"]}
+    assert by_name["params"]["spearman_naslib"] == pytest.approx(1.0) and by_name["params"]["goal"] == "met"
+    assert by_name["flops"]["spearman_accuracy"] == pytest.approx(1.0)
+    assert by_name["synflow"]["cells"] == 4 and "spearman_naslib" not in by_name["synflow"]  # no such column
+    scored = (out / "scores.jsonl").read_text()
+    assert zero_cost.main(args) == 0 and (out / "scores.jsonl").read_text() == scored  # nothing scored twice

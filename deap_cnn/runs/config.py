@@ -115,6 +115,13 @@ class SearchConfig:
         low=0,
     )
     warmup_proxy: str = setting("synflow", "--warmup-proxy", "--proxy-warmup: the proxy", choices=PROXY_CHOICES)
+    surrogate_proxies: tuple | None = setting(
+        None,
+        "--surrogate-proxies",
+        "surrogate: proxies of each untrained network added to the model's features, e.g. synflow",
+        nargs="+",
+        choices=PROXY_CHOICES,
+    )
     halving: bool = setting(False, "--halving", "successive halving: train candidates short first, the best longer")
     halving_continue: bool = setting(
         False, "--halving-continue", "halving: promoted candidates train on from their last rung (extra epochs only)"
@@ -314,6 +321,11 @@ def _check_proxies(config):
                 f"--fitness {config.fitness} trains nothing, so --objectives {' '.join(others)} cannot be scored: "
                 f"name proxies ({', '.join(PROXY_CHOICES)}) and sizes only"
             )
+    if config.surrogate_proxies and config.strategy != "surrogate":
+        raise ConfigError(f"--surrogate-proxies extends the surrogate's features: it needs --strategy surrogate, "
+                          f"not {config.strategy}")  # fmt: skip
+    if config.surrogate_proxies and config.lookup is not None and set(config.surrogate_proxies) != {"synflow"}:
+        raise ConfigError("--surrogate-proxies: a --lookup run has no images, so only synflow (data-free) fits")
     if config.proxy_warmup:
         if config.strategy not in WARMUP_STRATEGIES:
             raise ConfigError(

@@ -132,6 +132,28 @@ def _warmup(config, folder, parts, verbose):
     return Warmup(_WarmupScorer(evaluator, str(path)), config.proxy_warmup)
 
 
+class _ProxyScore:
+    """``f(genome) -> float``: one proxy's score of the untrained network (a surrogate's feature); pickles small."""
+
+    def __init__(self, evaluator):
+        self.evaluator = evaluator
+
+    def __repr__(self):
+        return f"_ProxyScore({self.evaluator.settings.proxies[0]})"
+
+    def __call__(self, genome) -> float:
+        return self.evaluator.record(genome).fitness[0]
+
+
+def _surrogate_features(config, parts):
+    """The ``--surrogate-proxies`` scorers (``None`` without any)."""
+    if not config.surrogate_proxies:
+        return None
+    builder = parts.space.network_builder if parts.dataset is None else parts.evaluator.builder
+    return [_ProxyScore(_proxy_evaluator(config, parts.source, parts.space, builder, proxy=name))
+            for name in config.surrogate_proxies]  # fmt: skip
+
+
 def compose(config: SearchConfig) -> Composition:
     """Family, strategy, data, space and evaluator for ``config``; checks that they fit before any training.
 
@@ -408,6 +430,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             weights_folder=weights_folder,
             sample_size=config.sample_size,
             warmup=_warmup(config, folder, parts, verbose),
+            features=_surrogate_features(config, parts),
         )
     finally:
         for closing in (halving, rungs):

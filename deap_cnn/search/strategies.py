@@ -43,7 +43,9 @@ weights, kept in the folder ``weights_folder`` names (see
 :mod:`deap_cnn.search.inheritance`); ``sample_size`` is aging evolution's
 tournament size; ``warmup`` (a :class:`~deap_cnn.search.warmup.Warmup`,
 ``aging`` and ``surrogate``) picks their initial individuals from many
-random genomes pre-scored by something cheap, a zero-cost proxy say.
+random genomes pre-scored by something cheap, a zero-cost proxy say;
+``features`` (``surrogate``) are scorers ``f(genome) -> float`` whose values
+extend the model's encoding (:class:`~deap_cnn.search.surrogate.ExtendedEncoding`).
 
 Random search and TPE need no checkpoint: seeded, they propose the same
 genomes again after an interruption, and the store answers those at once.
@@ -378,8 +380,11 @@ def run_surrogate(family, space, evaluate, budget, store=None, checkpoint=None, 
     from .steady import steady_state
     from .surrogate import SurrogateProposer
 
+    encode = partial(family.encode, space=space)
+    if options.get("features"):  # more numbers per genome for the model: proxy scores, say
+        encode = surrogate.ExtendedEncoding(encode, options["features"])
     proposer = SurrogateProposer(
-        budget.population, options.get("sample_size"), encode=partial(family.encode, space=space),
+        budget.population, options.get("sample_size"), encode=encode,
         candidates=options.get("candidates") or surrogate.DEFAULT_CANDIDATES, warmup=options.get("warmup"),
     )  # fmt: skip
     steady = _steady_options(family, space, evaluate, budget, store, checkpoint, options)
