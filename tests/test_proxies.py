@@ -229,6 +229,7 @@ def test_cli_proxy_warmup_writes_its_scores(tmp_path):
     assert len(lines) == 6 and all(line["proxy"] == "synflow" and line["macs"] > 0 for line in lines)
     best = json.loads((out / "best.json").read_text())
     assert best["genome"] == max(lines, key=lambda line: line["score"])["genome"]
+    assert best["warmup"]["scored"] == 6 and best["warmup"]["proxy"] == "synflow" and best["trainings"] == 2
 
 
 @pytest.mark.parametrize(

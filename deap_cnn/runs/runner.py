@@ -407,6 +407,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     if config.inherit:  # trained weights live in the run folder, so they survive a resume
         weights_folder = str(folder.file("weights"))
         parts.evaluator.weights_dir = weights_folder
+    warmup = _warmup(config, folder, parts, verbose)
     started = time.perf_counter()
     try:
         outcome = parts.strategy.run(
@@ -429,7 +430,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             inherit=config.inherit,
             weights_folder=weights_folder,
             sample_size=config.sample_size,
-            warmup=_warmup(config, folder, parts, verbose),
+            warmup=warmup,
             features=_surrogate_features(config, parts),
         )
     finally:
@@ -449,6 +450,9 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
         best, reranked = rerank_best(config, parts, store, map_function, verbose)
     summary = _write_outputs(folder, config, parts, outcome, store, search_seconds, best)
     summary.update(reranked)
+    if warmup is not None and warmup.scored:  # what the warm-up cost: not trainings, but seconds of the search's
+        summary["warmup"] = {"proxy": config.warmup_proxy, "scored": len(warmup.scored),
+                             "seconds": round(warmup.seconds, 2)}  # fmt: skip
     store.close()
     if not _final_training(folder, config, parts, best, summary, verbose):
         folder.write_json("best.json", summary)
