@@ -239,6 +239,8 @@ def test_cli_proxy_warmup_writes_its_scores(tmp_path):
         (("--fitness", "synflow", "--halving"), "trains nothing"),
         (("--proxy-warmup", "5", "--strategy", "random"), "--proxy-warmup seeds"),
         (("--fitness", "synflow", "--objectives", "synflow", "accuracy"), "cannot be scored"),
+        (("--fitness", "synflow", "--objectives", "nwot"), "leaves out --fitness synflow"),
+        (("--objectives", "nwot"), "add --fitness nwot"),
     ],
 )
 def test_cli_refuses_bad_proxy_settings_in_one_line(tmp_path, capsys, args, message):

@@ -321,6 +321,16 @@ def _check_proxies(config):
                 f"--fitness {config.fitness} trains nothing, so --objectives {' '.join(others)} cannot be scored: "
                 f"name proxies ({', '.join(PROXY_CHOICES)}) and sizes only"
             )
+        if config.objectives and config.fitness not in config.objectives:
+            raise ConfigError(
+                f"--objectives {' '.join(config.objectives)} leaves out --fitness {config.fitness}: name it among them"
+            )
+    elif any(name in PROXY_CHOICES for name in config.objectives or ()):
+        proxy = next(name for name in config.objectives if name in PROXY_CHOICES)
+        raise ConfigError(
+            f"--objectives {proxy} is a zero-cost proxy of the untrained network: add --fitness {proxy} "
+            "(a trained network's record carries no proxy scores)"
+        )
     if config.surrogate_proxies and config.strategy != "surrogate":
         raise ConfigError(f"--surrogate-proxies extends the surrogate's features: it needs --strategy surrogate, "
                           f"not {config.strategy}")  # fmt: skip
