@@ -18,6 +18,8 @@ TORCH_FREE = [
     "deap_cnn.search.nsga2",
     "deap_cnn.search.halving",
     "deap_cnn.search.aging",
+    "deap_cnn.search.warmup",
+    "deap_cnn.search.objectives",
     "deap_cnn.search.inheritance",
     "deap_cnn.search.rerank",
     "deap_cnn.training.lineage",

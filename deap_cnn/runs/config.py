@@ -33,6 +33,10 @@ AUGMENT_NAMES = ("auto", "crop_flip", "flip", "none")
 CPU_AMP = {"on": True, "off": False, "auto": "auto"}
 #: Strategies whose children have parents to inherit trained weights from.
 INHERITING_STRATEGIES = ("ga", "aging")
+#: Zero-cost proxies (deap_cnn.training.proxies; the same names as deap_cnn.search.objectives.PROXY_NAMES).
+PROXY_CHOICES = ("synflow", "nwot", "jacov", "snip", "grad_norm")
+#: Strategies whose initial random individuals a --proxy-warmup picks.
+WARMUP_STRATEGIES = ("aging", "surrogate")
 
 
 def default_strategy(objectives, halving: bool) -> str:
@@ -95,6 +99,28 @@ class SearchConfig:
         "what to optimise: accuracy, last_accuracy, loss (minimised), parameters, flops "
         "(minimised); several for nsga2, e.g. accuracy parameters (default: the family's, accuracy; transfer: loss)",
         nargs="+",
+    )
+    fitness: str | None = setting(
+        None,
+        "--fitness",
+        "score each candidate by a zero-cost proxy of its untrained network instead of training it: "
+        + ", ".join(PROXY_CHOICES),
+        choices=PROXY_CHOICES,
+    )
+    proxy_batch: int = setting(64, "--proxy-batch", "--fitness, --proxy-warmup: images the proxies read", low=2)
+    proxy_warmup: int = setting(
+        0,
+        "--proxy-warmup",
+        "aging, surrogate: score K random genomes by --warmup-proxy (no training) and start from the best",
+        low=0,
+    )
+    warmup_proxy: str = setting("synflow", "--warmup-proxy", "--proxy-warmup: the proxy", choices=PROXY_CHOICES)
+    surrogate_proxies: tuple | None = setting(
+        None,
+        "--surrogate-proxies",
+        "surrogate: proxies of each untrained network added to the model's features, e.g. synflow",
+        nargs="+",
+        choices=PROXY_CHOICES,
     )
     halving: bool = setting(False, "--halving", "successive halving: train candidates short first, the best longer")
     halving_continue: bool = setting(
@@ -341,11 +367,57 @@ class SearchConfig:
                 check_objectives(self.objectives)
             except ObjectiveError as error:
                 raise ConfigError(f"--objectives: {error}") from None
+        _check_proxies(self)
         if self.rerank and len(self.objectives or ()) > 1:
             raise ConfigError(
                 "--rerank picks one best genome, but several --objectives make a Pareto front: drop --rerank"
             )
         return self
+
+
+def _check_proxies(config):
+    """``--fitness`` and ``--proxy-warmup`` against the other settings."""
+    if config.fitness is not None:
+        if config.lookup is not None:
+            raise ConfigError("--fitness scores untrained networks, --lookup a table's trained ones: drop one of them")
+        if config.halving or config.inherit:
+            raise ConfigError(
+                f"--fitness {config.fitness} trains nothing, so there is no {'--halving' if config.halving else '--inherit'}"
+                ": drop it"
+            )
+        from ..search.objectives import SIZE_OBJECTIVES
+
+        others = [name for name in config.objectives or () if name not in PROXY_CHOICES + SIZE_OBJECTIVES]
+        if others:
+            raise ConfigError(
+                f"--fitness {config.fitness} trains nothing, so --objectives {' '.join(others)} cannot be scored: "
+                f"name proxies ({', '.join(PROXY_CHOICES)}) and sizes only"
+            )
+        if config.objectives and config.fitness not in config.objectives:
+            raise ConfigError(
+                f"--objectives {' '.join(config.objectives)} leaves out --fitness {config.fitness}: name it among them"
+            )
+    elif any(name in PROXY_CHOICES for name in config.objectives or ()):
+        proxy = next(name for name in config.objectives if name in PROXY_CHOICES)
+        raise ConfigError(
+            f"--objectives {proxy} is a zero-cost proxy of the untrained network: add --fitness {proxy} "
+            "(a trained network's record carries no proxy scores)"
+        )
+    if config.surrogate_proxies and config.strategy != "surrogate":
+        raise ConfigError(f"--surrogate-proxies extends the surrogate's features: it needs --strategy surrogate, "
+                          f"not {config.strategy}")  # fmt: skip
+    if config.surrogate_proxies and config.lookup is not None and set(config.surrogate_proxies) != {"synflow"}:
+        raise ConfigError("--surrogate-proxies: a --lookup run has no images, so only synflow (data-free) fits")
+    if config.proxy_warmup:
+        if config.strategy not in WARMUP_STRATEGIES:
+            raise ConfigError(
+                f"--proxy-warmup seeds the initial population of --strategy {' or '.join(WARMUP_STRATEGIES)}, "
+                f"not {config.strategy}"
+            )
+        if config.lookup is not None and config.warmup_proxy != "synflow":
+            raise ConfigError(
+                f"--warmup-proxy {config.warmup_proxy} reads images, and a --lookup run has none: use synflow"
+            )
 
 
 def _asynchronous(strategy) -> bool:

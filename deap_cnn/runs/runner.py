@@ -80,6 +80,80 @@ def _lookup_evaluator(config, family):
     return space, evaluator
 
 
+def _proxy_evaluator(config, source, space, builder, objectives=None, proxy=None):
+    """The :class:`~deap_cnn.training.proxy_evaluator.ProxyEvaluator` of ``--fitness`` (or of ``proxy``, a warm-up).
+
+    For ``--fitness`` it computes the fitness proxy and every other proxy the objectives name.
+    """
+    from ..training.proxy_evaluator import ProxyEvaluator, ProxySettings
+
+    names = [proxy or config.fitness]
+    names += [name for name in (objectives.names if objectives is not None else ()) if name not in names]
+    names = [name for name in names if name in ("synflow", "nwot", "jacov", "snip", "grad_norm")]
+    settings = ProxySettings(proxies=tuple(names), batch_size=config.proxy_batch, seed=config.seed)
+    return ProxyEvaluator(source, space, settings, device=config.device, builder=builder)
+
+
+class _WarmupScorer:
+    """A warm-up's scorer: one proxy of the untrained network, each score a line of ``warmup.jsonl``."""
+
+    def __init__(self, evaluator, path):
+        self.evaluator = evaluator
+        self.path = path
+
+    def __call__(self, genome) -> float:
+        import json
+
+        record = self.evaluator.record(genome)
+        name = self.evaluator.settings.proxies[0]
+        with open(self.path, "a", encoding="utf-8") as handle:
+            line = {"genome": record.genome, "proxy": name, "score": record.fitness[0], "status": record.status,
+                    "seconds": round(record.seconds, 4), "macs": record.macs}  # fmt: skip
+            handle.write(json.dumps(line) + "\n")
+        return record.fitness[0]
+
+
+def _warmup(config, folder, parts, verbose):
+    """The :class:`~deap_cnn.search.warmup.Warmup` of ``--proxy-warmup`` (``None`` without one, or on a resume)."""
+    if not config.proxy_warmup or folder.checkpoint_file.exists():
+        return None
+    from ..search.warmup import Warmup
+
+    builder = getattr(parts.evaluator, "builder", None)
+    if parts.dataset is None:  # a table lookup: no images, so the space's own builder and a batch of noise
+        builder = parts.space.network_builder
+    evaluator = _proxy_evaluator(config, parts.source, parts.space, builder, proxy=config.warmup_proxy)
+    path = folder.file("warmup.jsonl")
+    if path.exists():
+        path.unlink()  # a run that stopped before its first checkpoint scores again
+    if verbose:
+        print(f"warm-up: scoring {config.proxy_warmup} random genomes by {config.warmup_proxy} (no training); "
+              f"the best {config.population} start the search", flush=True)  # fmt: skip
+    return Warmup(_WarmupScorer(evaluator, str(path)), config.proxy_warmup)
+
+
+class _ProxyScore:
+    """``f(genome) -> float``: one proxy's score of the untrained network (a surrogate's feature); pickles small."""
+
+    def __init__(self, evaluator):
+        self.evaluator = evaluator
+
+    def __repr__(self):
+        return f"_ProxyScore({self.evaluator.settings.proxies[0]})"
+
+    def __call__(self, genome) -> float:
+        return self.evaluator.record(genome).fitness[0]
+
+
+def _surrogate_features(config, parts):
+    """The ``--surrogate-proxies`` scorers (``None`` without any)."""
+    if not config.surrogate_proxies:
+        return None
+    builder = parts.space.network_builder if parts.dataset is None else parts.evaluator.builder
+    return [_ProxyScore(_proxy_evaluator(config, parts.source, parts.space, builder, proxy=name))
+            for name in config.surrogate_proxies]  # fmt: skip
+
+
 def compose(config: SearchConfig) -> Composition:
     """Family, strategy, data, space and evaluator for ``config``; checks that they fit before any training.
 
@@ -89,7 +163,7 @@ def compose(config: SearchConfig) -> Composition:
     from ..search.objectives import Objectives
 
     family = get_family(config.family_name)
-    objectives = Objectives(config.objectives or family.objectives)
+    objectives = Objectives(config.objectives or ((config.fitness,) if config.fitness else family.objectives))
     strategy = get_strategy(config.strategy or default_strategy(objectives, config.halving))
     _check_device(config.device)
     strategy.check(family, len(objectives), config.halving)
@@ -106,7 +180,10 @@ def compose(config: SearchConfig) -> Composition:
         options = config.family_options()
         space = family.space(dataset.input_shape, dataset.n_classes, options)
         builder = family.network_builder(space, options)
-        evaluator = Evaluator(source, space, config.train_settings(family), device=config.device, builder=builder)
+        if config.fitness is not None:
+            evaluator = _proxy_evaluator(config, source, space, builder, objectives)
+        else:
+            evaluator = Evaluator(source, space, config.train_settings(family), device=config.device, builder=builder)
     scorer = objectives.wrap(evaluator)
     return Composition(
         family,
@@ -240,7 +317,7 @@ def _largest_and_probe(parts):
 
 def check_candidate_time(config, parts, verbose=True):
     """Time the largest candidate briefly; warn when it would train longer than ``--candidate-limit``."""
-    if not config.candidate_limit or parts.dataset is None:  # a lookup trains nothing
+    if not config.candidate_limit or parts.dataset is None or config.fitness:  # a lookup or a proxy trains nothing
         return None
     from ..training.estimate import estimate_training_seconds
 
@@ -309,7 +386,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     if verbose:
         print(
             f"{parts.family.name} / {config.strategy} on {_describe_data(parts, config)}; population "
-            f"{config.population}, {config.generations} generations, {config.epochs} epochs per candidate, "
+            f"{config.population}, {config.generations} generations, {_per_candidate(config)}, "
             f"{workers} worker(s); run folder {config.out}",
             flush=True,
         )
@@ -338,6 +415,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
     if config.inherit:  # trained weights live in the run folder, so they survive a resume
         weights_folder = str(folder.file("weights"))
         parts.evaluator.weights_dir = weights_folder
+    warmup = _warmup(config, folder, parts, verbose)
     started = time.perf_counter()
     try:
         outcome = parts.strategy.run(
@@ -360,6 +438,8 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             inherit=config.inherit,
             weights_folder=weights_folder,
             sample_size=config.sample_size,
+            warmup=warmup,
+            features=_surrogate_features(config, parts),
         )
     finally:
         for closing in (halving, rungs):
@@ -378,6 +458,9 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
         best, reranked = rerank_best(config, parts, store, map_function, verbose)
     summary = _write_outputs(folder, config, parts, outcome, store, search_seconds, best)
     summary.update(reranked)
+    if warmup is not None and warmup.scored:  # what the warm-up cost: not trainings, but seconds of the search's
+        summary["warmup"] = {"proxy": config.warmup_proxy, "scored": len(warmup.scored),
+                             "seconds": round(warmup.seconds, 2)}  # fmt: skip
     store.close()
     if not _final_training(folder, config, parts, best, summary, verbose):
         folder.write_json("best.json", summary)
@@ -394,6 +477,13 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             line += f"; {summary['duplicates']} duplicate result(s) dropped, the store kept one row each"
         print(line + f"); results in {config.out}", flush=True)
     return summary
+
+
+def _per_candidate(config) -> str:
+    """What each candidate costs, for the run's first line."""
+    if config.fitness:
+        return f"no training ({config.fitness} of the untrained network)"
+    return f"{config.epochs} epochs per candidate"
 
 
 def _describe_data(parts, config) -> str:

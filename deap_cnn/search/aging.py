@@ -72,12 +72,16 @@ class AgingProposer(Proposer):
     """Aging evolution's decisions: random individuals first, then mutants of tournament winners.
 
     ``population`` holds the members oldest first (``born`` the count of
-    final results when each joined); only top-rung results join.
+    final results when each joined); only top-rung results join. With
+    ``warmup`` (a :class:`~deap_cnn.search.warmup.Warmup`) the first
+    individuals are the best of its pre-scored random genomes, best first
+    (selected at the first proposal; checkpoints keep the selection, not the
+    scorer).
     """
 
     name = "aging"
 
-    def __init__(self, population_size: int, sample_size: int | None = None):
+    def __init__(self, population_size: int, sample_size: int | None = None, warmup=None):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 1:
             raise ValueError(f"population_size must be an integer >= 1, got {population_size!r}")
         sample_size = default_sample_size(population_size) if sample_size is None else sample_size
@@ -89,10 +93,20 @@ class AgingProposer(Proposer):
         self.born = deque()
         self.bred = 0  # individuals proposed
         self.told = 0
+        self.warmup = warmup
+        self.seeds = deque()  # the warm-up's picks not proposed yet
 
     def propose(self, toolbox, known):
         self.bred += 1
         if self.bred <= self.population_size or not self.population:
+            if getattr(self, "warmup", None) is not None:
+                self.seeds = deque(self.warmup.select(toolbox.individual, self.population_size, known))
+                self.warmup = None  # used once; a checkpoint keeps the picks only
+            seeds = getattr(self, "seeds", None)  # absent in checkpoints written before warm-ups
+            while seeds:
+                seed = seeds.popleft()
+                if not known(seed):
+                    return seed, None
             return fresh(toolbox.individual, known), None
         return breed_aging_child(self.population, toolbox, self.sample_size, known=known)
 
@@ -145,6 +159,7 @@ def aging_evolution(
     verbose=False,
     callback=None,
     rungs=None,
+    warmup=None,
 ):
     """Run aging evolution until ``trainings`` candidates were trained (or ``seconds`` passed).
 
@@ -152,7 +167,9 @@ def aging_evolution(
     (a family's toolbox has them). The first ``population_size`` individuals
     are random; after that every final result frees a worker for a child of
     :func:`breed_aging_child` (``sample_size`` defaults to
-    :func:`default_sample_size`). The other arguments are
+    :func:`default_sample_size`); ``warmup`` (a
+    :class:`~deap_cnn.search.warmup.Warmup`) picks the first ones from
+    pre-scored random genomes instead. The other arguments are
     :func:`~deap_cnn.search.steady.steady_state`'s.
 
     Returns ``(population, logbook, run)``: the final population (oldest
@@ -160,7 +177,7 @@ def aging_evolution(
     the :class:`~deap_cnn.search.steady.SteadyRun` (``history``, ``trained``,
     ``halloffame``, ``stopped``).
     """
-    proposer = AgingProposer(population_size, sample_size)
+    proposer = AgingProposer(population_size, sample_size, warmup)
     if checkpoint is not None and os.path.exists(checkpoint):
         _upgrade_old_checkpoint(checkpoint, population_size, proposer.sample_size)
     run = steady_state(

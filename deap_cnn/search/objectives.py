@@ -11,6 +11,11 @@ name, and ``deap-cnn search --objectives`` takes those names:
 ``loss``          minimise  the lowest validation loss over the epochs
 ``parameters``    minimise  the network's (trainable) parameters
 ``flops``         minimise  the network's forward FLOPs per image
+``synflow``,      maximise  a zero-cost proxy's score of the untrained network
+``nwot``,                   (:data:`PROXY_NAMES`, ``deap-cnn search --fitness``;
+``jacov``,                  the record of a
+``snip``,                   :class:`~deap_cnn.training.proxy_evaluator.ProxyEvaluator`
+``grad_norm``               carries them)
 ================= ========= =================================================
 
 :class:`Objectives` is the ordered set a search declares once: it gives DEAP
@@ -44,6 +49,7 @@ __all__ = [
     "MINIMISE",
     "OBJECTIVES",
     "SIZE_OBJECTIVES",
+    "PROXY_NAMES",
     "WORST_VALUE",
     "WORST_SIZE",
     "FAILED_LOSS",
@@ -205,6 +211,50 @@ SIZE_OBJECTIVES = ("parameters", "flops")
 
 
 _OBJECTIVES: dict[str, Objective] = {objective.name: objective for objective in _BUILT_IN}
+
+
+#: Zero-cost proxies (:mod:`deap_cnn.training.proxies`), each an objective of a proxy evaluation's record.
+PROXY_NAMES = ("synflow", "nwot", "jacov", "snip", "grad_norm")
+
+
+def _proxy_score(record, name: str) -> float:
+    scores = getattr(record, "proxies", None) or {}
+    if name not in scores:
+        raise ObjectiveError(
+            f"objective {name!r} is a zero-cost proxy, but {getattr(record, 'genome', 'the record')} carries no "
+            f"{name} score: evaluate with a ProxyEvaluator that computes it (deap-cnn search --fitness {name})"
+        )
+    return scores[name]
+
+
+def synflow_score(record) -> float:
+    """The record's synflow score (log of the synaptic flow of the untrained network)."""
+    return _proxy_score(record, "synflow")
+
+
+def nwot_score(record) -> float:
+    """The record's NASWOT score."""
+    return _proxy_score(record, "nwot")
+
+
+def jacov_score(record) -> float:
+    """The record's Jacobian-covariance score."""
+    return _proxy_score(record, "jacov")
+
+
+def snip_score(record) -> float:
+    """The record's SNIP score."""
+    return _proxy_score(record, "snip")
+
+
+def grad_norm_score(record) -> float:
+    """The record's gradient-norm score."""
+    return _proxy_score(record, "grad_norm")
+
+
+for _function in (synflow_score, nwot_score, jacov_score, snip_score, grad_norm_score):
+    _name = _function.__name__.removesuffix("_score")
+    _OBJECTIVES[_name] = Objective(_name, MAXIMISE, _function)
 
 
 def register_objective(objective: Objective, replace: bool = False) -> Objective:

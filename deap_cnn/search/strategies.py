@@ -41,7 +41,11 @@ fidelities. ``inherit=True``
 (``ga`` and ``aging``) makes children start from their parent's trained
 weights, kept in the folder ``weights_folder`` names (see
 :mod:`deap_cnn.search.inheritance`); ``sample_size`` is aging evolution's
-tournament size.
+tournament size; ``warmup`` (a :class:`~deap_cnn.search.warmup.Warmup`,
+``aging`` and ``surrogate``) picks their initial individuals from many
+random genomes pre-scored by something cheap, a zero-cost proxy say;
+``features`` (``surrogate``) are scorers ``f(genome) -> float`` whose values
+extend the model's encoding (:class:`~deap_cnn.search.surrogate.ExtendedEncoding`).
 
 Random search and TPE need no checkpoint: seeded, they propose the same
 genomes again after an interruption, and the store answers those at once.
@@ -354,7 +358,7 @@ def run_aging(family, space, evaluate, budget, store=None, checkpoint=None, **op
     steady = _steady_options(family, space, evaluate, budget, store, checkpoint, options)
     _, _, run = aging_evolution(
         steady.pop("toolbox"), budget.population, steady.pop("trainings"), sample_size=options.get("sample_size"),
-        **steady,
+        warmup=options.get("warmup"), **steady,
     )  # fmt: skip
     return _steady_outcome(run)
 
@@ -376,9 +380,12 @@ def run_surrogate(family, space, evaluate, budget, store=None, checkpoint=None, 
     from .steady import steady_state
     from .surrogate import SurrogateProposer
 
+    encode = partial(family.encode, space=space)
+    if options.get("features"):  # more numbers per genome for the model: proxy scores, say
+        encode = surrogate.ExtendedEncoding(encode, options["features"])
     proposer = SurrogateProposer(
-        budget.population, options.get("sample_size"), encode=partial(family.encode, space=space),
-        candidates=options.get("candidates") or surrogate.DEFAULT_CANDIDATES,
+        budget.population, options.get("sample_size"), encode=encode,
+        candidates=options.get("candidates") or surrogate.DEFAULT_CANDIDATES, warmup=options.get("warmup"),
     )  # fmt: skip
     steady = _steady_options(family, space, evaluate, budget, store, checkpoint, options)
     return _steady_outcome(steady_state(proposer, row_size=budget.population, **steady))

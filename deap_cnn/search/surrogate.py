@@ -25,7 +25,7 @@ import random
 from .aging import MAX_TRIES, AgingProposer, breed_aging_child
 from .steady import Proposer
 
-__all__ = ["SurrogateProposer", "default_model", "DEFAULT_CANDIDATES"]
+__all__ = ["SurrogateProposer", "ExtendedEncoding", "default_model", "DEFAULT_CANDIDATES"]
 
 #: Mutants the model chooses among for each child.
 DEFAULT_CANDIDATES = 4
@@ -50,6 +50,39 @@ def default_model(seed: int):
     )
 
 
+class ExtendedEncoding:
+    """``encode(genome)`` followed by one number per ``extra`` scorer: a family's encoding plus, say, proxy scores.
+
+    Each ``extra`` is ``scorer(genome) -> float`` (a zero-cost proxy of the
+    untrained network, ``deap-cnn search --surrogate-proxies``); a value that
+    is not a finite number becomes 0. Scores are kept per genome text, so a
+    mutant scored for one child costs nothing when it comes up again. It is
+    pickled with the proposer into checkpoints: the scorers must pickle
+    (an evaluator's ``record``-backed scorer does).
+    """
+
+    def __init__(self, encode, extra):
+        self.encode = encode
+        self.extra = tuple(extra)
+        self.known = {}
+
+    def __repr__(self):
+        return f"ExtendedEncoding({self.encode!r}, {self.extra!r})"
+
+    def __call__(self, genome) -> list:
+        text = str(genome)
+        if text not in self.known:
+            values = []
+            for scorer in self.extra:
+                try:
+                    value = float(scorer(genome))
+                except (TypeError, ValueError):
+                    value = 0.0
+                values.append(value if math.isfinite(value) else 0.0)
+            self.known[text] = values
+        return list(self.encode(genome)) + self.known[text]
+
+
 class SurrogateProposer(Proposer):
     """Aging evolution whose children are the model's choice among ``candidates`` mutants.
 
@@ -65,17 +98,20 @@ class SurrogateProposer(Proposer):
         ``make_model(seed) -> regressor`` with scikit-learn's ``fit`` and
         ``predict`` (default :func:`default_model`); a module-level function,
         since the proposer is pickled into checkpoints.
+    warmup:
+        A :class:`~deap_cnn.search.warmup.Warmup` choosing the initial
+        individuals (as :class:`~deap_cnn.search.aging.AgingProposer`'s).
     """
 
     name = "surrogate"
 
     def __init__(self, population_size, sample_size=None, encode=None, candidates=DEFAULT_CANDIDATES,
-                 make_model=default_model):  # fmt: skip
+                 make_model=default_model, warmup=None):  # fmt: skip
         if encode is None:
             raise ValueError("surrogate-assisted evolution needs encode(genome) -> numbers (a family's encode)")
         if isinstance(candidates, bool) or not isinstance(candidates, int) or candidates < 1:
             raise ValueError(f"candidates must be an integer >= 1, got {candidates!r}")
-        self.aging = AgingProposer(population_size, sample_size)
+        self.aging = AgingProposer(population_size, sample_size, warmup)
         self.encode = encode
         self.candidates = candidates
         self.make_model = make_model

@@ -221,6 +221,12 @@ class EvaluationRecord:
     there is one: a table lookup with ``--lookup-noise`` keeps the table's
     value here (``None`` for trainings).
 
+    A zero-cost proxy's evaluation (:class:`~deap_cnn.training.proxy_evaluator.ProxyEvaluator`)
+    trains nothing (``epochs`` 0): ``proxies`` holds each proxy's score of the
+    untrained network and ``macs`` the multiply-adds it cost (forward and
+    backward passes on its batch), beside its real ``seconds``. The results
+    store keeps neither (the fitness holds the scores it optimises).
+
     ``train_loss`` holds each epoch's mean training loss. With
     ``TrainSettings.record_batches`` the growth records are kept too:
     ``epoch_seconds`` (training plus validation, per epoch), and per epoch a
@@ -248,6 +254,8 @@ class EvaluationRecord:
     epoch_seconds: list = field(default_factory=list)
     batch_loss: list = field(default_factory=list)
     batch_seconds: list = field(default_factory=list)
+    proxies: dict = field(default_factory=dict)
+    macs: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
