@@ -153,6 +153,19 @@ def test_fidelity_report_ranks_size_and_proxies_against_the_retraining(bench):
     assert "test accuracy after retraining" in text and "top-2 overlap" in text
 
 
+def test_fidelity_reference_with_another_seed_is_its_ceiling(bench):
+    rows = [
+        {"variant": "reference", "seed": seed, "genome": g, "status": "ok", "test_accuracy": acc, "test_images": 359,
+         "epochs": 10, "compute": 1e9, "seconds": 3.0}
+        for seed, order in ((1000, "ABCD"), (1001, "ABDC"))
+        for g, acc in zip(order, (0.9, 0.8, 0.7, 0.6), strict=True)
+    ]  # fmt: skip
+    text, table = bench.fidelity.report(rows)
+    (row,) = table
+    assert row["variant"] == "reference, other seed" and row["genomes"] == 4
+    assert row["tau"] == pytest.approx(2 / 3) and "reference: 4 genomes" in text
+
+
 def test_fidelity_names_its_setting_as_search_quality_flags(bench):
     args = bench.fidelity.build_parser().parse_args(["--train-size", "3000", "--lr", "0.2", "--widths", "16", "64"])
     flags = bench.fidelity.search_quality_flags(args)
