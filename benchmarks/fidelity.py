@@ -34,7 +34,7 @@ sample) and trains each
   epoch* (the mean of its rank and the 1-epoch accuracy's rank).
 
 For every cheap evaluator it prints Kendall's tau against the reference
-(mean ± sd over the seeds), the **top-10% overlap** (the fraction of the
+(mean ± sd over the seeds, where there are several), the **top-10% overlap** (the fraction of the
 reference's best ``ceil(0.1 N)`` genomes, at least 2, that the cheap
 evaluator also puts in its best ``ceil(0.1 N)``), the tau between two seeds
 (how reproducible its ranking is) and its cost per candidate (forward
@@ -438,6 +438,12 @@ def cheap_columns(rows: list[dict]) -> list[dict]:
     return columns
 
 
+def spread(values) -> str:
+    """``"mean ± sd"`` over seeds, or the one value alone."""
+    finite = [v for v in values if not math.isnan(v)]
+    return f"{finite[0]:.2f}" if len(finite) == 1 else mean_sd(values, 2)
+
+
 def report(rows: list[dict], reference_last: int = 3, notes=()) -> tuple[str, list[dict]]:
     """The table (text) and its rows (dicts) for the trainings in ``rows``."""
     reference, reference_rows = reference_scores(rows, reference_last)
@@ -490,7 +496,7 @@ def report(rows: list[dict], reference_last: int = 3, notes=()) -> tuple[str, li
         table.append(row)
         seed_tau = row["seed_tau"]
         lines.append(
-            f"{row['variant']:<22} {row['fitness']:<9} {shared:>3} {mean_sd(taus, 2):<16} {mean_sd(overlaps, 2):<14} "
+            f"{row['variant']:<22} {row['fitness']:<9} {shared:>3} {spread(taus):<16} {spread(overlaps):<14} "
             f"{'n/a' if math.isnan(seed_tau) else f'{seed_tau:.2f}':>13} {row['compute_gmac_images']:>9.3g} "
             f"{row['seconds']:>7.1f}"
         )

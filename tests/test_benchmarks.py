@@ -271,7 +271,7 @@ def test_goals_compare_against_random_search(bench):
 # --- the scripts end to end (quick modes) -----------------------------------------------
 
 
-FIDELITY_ROW = re.compile(r"^(e\d|size)\s+(\w+)\s+(\d+) (-?\d\.\d\d) ± \d\.\d\d\s+(\d\.\d\d) ± \d\.\d\d")
+FIDELITY_ROW = re.compile(r"^(e\d|size)\s+(\w+)\s+(\d+) (-?\d\.\d\d)(?: ± \d\.\d\d)?\s+(\d\.\d\d)")
 
 
 def fidelity_rows(stdout: str) -> dict:
