@@ -1,8 +1,8 @@
 """Which cheap fitness ranks like the long training? Kendall's tau and top-10% overlap of cheap evaluators on real trainings.
 
     python benchmarks/fidelity.py                        # 20 cnn-ga genomes, search_quality's setting on 10,000 images
-    python benchmarks/fidelity.py --train-size 3000 --lr 0.2 --widths 16 32 64   # a harder Fashion-MNIST setting
-    python benchmarks/fidelity.py --data digits --family devol                   # scikit-learn's 8x8 digits
+    python benchmarks/fidelity.py --train-size 2000 --batch-size 128 --lr 0.1 --reference-epochs 10  # the hard setting
+    python benchmarks/fidelity.py --data digits --batch-size 128 --lr 0.1 --reference-epochs 10     # 8x8 digits
     python benchmarks/fidelity.py --out runs/fidelity    # resume a partial run: finished trainings are not repeated
     python benchmarks/fidelity.py --report runs/fidelity # only print the table of what a (partial) run holds
     python benchmarks/fidelity.py --quick                # a 2-minute smoke run (tiny networks, few images)
