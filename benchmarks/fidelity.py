@@ -193,6 +193,15 @@ def search_quality_flags(args) -> str:
     return " ".join(flags)
 
 
+def cli_flags(args, source) -> str:
+    """The same trainings as flags of ``deap-cnn search`` (its ``--data`` takes the subset's cached .npz)."""
+    return (
+        f"--family {args.family} --data {source.name} --widths {' '.join(str(w) for w in args.widths)} "
+        f"--max-skip-units {args.max_skip_units} --batch-size {args.batch_size} --lr {args.lr:g} "
+        f"--final-epochs {args.reference_epochs}"
+    )
+
+
 def make_space(family, dataset, args):
     options = {"widths": list(args.widths), "max_skip_units": args.max_skip_units}
     if args.max_layers:
@@ -563,7 +572,8 @@ def main(argv=None):
         f"reference {args.reference_epochs} epochs (test accuracy); cheap: epochs {args.epochs} x {args.seeds} "
         f"seeds{', proxies ' + ', '.join(names) if names else ''}; "
         f"{len(plan) - len(done & {p[:3] for p in plan})} trainings to go; out {out}\n"
-        f"as search_quality.py flags: {search_quality_flags(args)}",
+        f"as search_quality.py flags: {search_quality_flags(args)}\n"
+        f"as deap-cnn search flags: {cli_flags(args, source)}",
         flush=True,
     )
     for line in notes:
