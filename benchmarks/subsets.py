@@ -2,6 +2,7 @@
 
     from subsets import fashion_mnist_subset
     source = fashion_mnist_subset(10_000, seed=0)     # a DataSource over a cached .npz
+    source = digits_images()                          # scikit-learn's digits as 1x8x8 images, for CNN families
 
 Install the data with ``apt-get install dataset-fashion-mnist`` (IDX files in
 ``/usr/share/datasets/fashion-mnist``) or pass another folder of the four IDX
@@ -60,4 +61,33 @@ def fashion_mnist_subset(
             classes=np.array(full.classes),
         )
         partial.replace(path)  # atomic: a concurrent benchmark never reads half a file
+    return DataSource(str(path))
+
+
+def digits_images(cache=DEFAULT_CACHE) -> DataSource:
+    """scikit-learn's digits as 1x8x8 grayscale images (0-16 scaled to 0-255), so CNN families train on them.
+
+    The split is the package's own (:func:`deap_cnn.training.loaders.load_digits`: 1,438 training and 359
+    test images, stratified and seeded); ``DataSource("digits")`` gives the same data as feature vectors.
+    """
+    from deap_cnn.training.loaders import load_digits
+
+    path = Path(cache) / "digits-images.npz"
+    if not path.is_file():
+        vectors = load_digits()
+
+        def images(x):
+            return np.rint(x.numpy().reshape(-1, 8, 8) * 255.0 / 16.0).astype(np.uint8)
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial.npz")
+        np.savez_compressed(
+            partial,
+            x_train=images(vectors.x_train),
+            y_train=vectors.y_train.numpy().astype(np.int64),
+            x_test=images(vectors.x_test),
+            y_test=vectors.y_test.numpy().astype(np.int64),
+            classes=np.array(vectors.classes),
+        )
+        partial.replace(path)
     return DataSource(str(path))

@@ -101,7 +101,7 @@ def test_fidelity_tau_needs_three_shared_genomes(bench):
     assert math.isnan(bench.fidelity.tau({"a": 1, "b": 2}, {"a": 1, "b": 2}))
 
 
-def test_fidelity_report_of_a_partial_run(bench, tmp_path):
+def test_fidelity_report_of_a_first_version_run(bench):
     rows = [
         {"variant": "reference", "seed": 1000, "genome": g, "status": "ok", "val_accuracy": [0.1, acc, acc],
          "val_images": 400, "epochs": 3, "compute": 3e9, "seconds": 3.0}
@@ -115,8 +115,71 @@ def test_fidelity_report_of_a_partial_run(bench, tmp_path):
     text, table = bench.fidelity.report(rows, reference_last=2)
     (row,) = table
     assert row["genomes"] == 3 and row["tau"] == pytest.approx(1.0) and row["seed_tau"] == pytest.approx(1.0)
-    assert row["tau_per_second"] == pytest.approx(1.0)
-    assert "e1-b128" in text and "1.00 ± 0.00" in text
+    assert row["top_overlap"] == pytest.approx(1.0) and row["top_count"] == 2
+    assert "e1-b128" in text and "1.00 ± 0.00" in text and "mean of the last 2 validation" in text
+
+
+def test_fidelity_top_overlap_takes_the_top_tenth_at_least_two(bench):
+    assert [bench.fidelity.top_count(n) for n in (3, 10, 20, 21, 30)] == [2, 2, 2, 3, 3]
+    reference = {g: float(i) for i, g in enumerate("ABCDEFGHIJ")}  # J best, then I
+    assert bench.fidelity.top_overlap(reference, reference) == 1.0
+    assert bench.fidelity.top_overlap({**reference, "I": -1.0}, reference) == 0.5  # H replaces I
+    assert bench.fidelity.top_overlap({g: -v for g, v in reference.items()}, reference) == 0.0
+    assert math.isnan(bench.fidelity.top_overlap({"A": 1, "B": 2}, {"A": 1, "B": 2}))
+
+
+def test_fidelity_report_ranks_size_and_proxies_against_the_retraining(bench):
+    genomes = [f"G{i}" for i in range(10)]
+    rows = [
+        {"variant": "reference", "seed": 1000, "genome": g, "status": "ok", "test_accuracy": 0.5 + i / 100,
+         "test_images": 10000, "epochs": 6, "flops": 2e6 * (10 - i), "compute": 1e10, "seconds": 10.0}
+        for i, g in enumerate(genomes)
+    ] + [
+        {"variant": "e1", "seed": 0, "genome": g, "status": "ok", "val_accuracy": [0.4 + i / 100],
+         "val_images": 200, "epochs": 1, "flops": 2e6 * (10 - i), "compute": 1e9, "seconds": 1.0}
+        for i, g in enumerate(genomes)
+    ] + [
+        {"variant": "proxy:synflow", "seed": 0, "genome": g, "status": "ok", "score": -float(i), "compute": 0.0,
+         "seconds": 0.5}
+        for i, g in enumerate(genomes)
+    ]  # fmt: skip
+    text, table = bench.fidelity.report(rows)
+    by_name = {row["variant"]: row for row in table}
+    assert list(by_name) == ["e1", "size", "proxy:synflow", "proxy:synflow+e1"]
+    assert by_name["e1"]["tau"] == pytest.approx(1.0) and by_name["e1"]["top_overlap"] == 1.0
+    assert by_name["size"]["tau"] == pytest.approx(-1.0) and by_name["size"]["top_overlap"] == 0.0
+    assert by_name["proxy:synflow"]["tau"] == pytest.approx(-1.0)
+    assert by_name["proxy:synflow+e1"]["seconds"] == pytest.approx(1.5)  # ranks tie: the mean rank is constant
+    assert "test accuracy after retraining" in text and "top-2 overlap" in text
+
+
+def test_fidelity_reference_with_another_seed_is_its_ceiling(bench):
+    rows = [
+        {"variant": "reference", "seed": seed, "genome": g, "status": "ok", "test_accuracy": acc, "test_images": 359,
+         "epochs": 10, "compute": 1e9, "seconds": 3.0}
+        for seed, order in ((1000, "ABCD"), (1001, "ABDC"))
+        for g, acc in zip(order, (0.9, 0.8, 0.7, 0.6), strict=True)
+    ]  # fmt: skip
+    text, table = bench.fidelity.report(rows)
+    (row,) = table
+    assert row["variant"] == "reference, other seed" and row["genomes"] == 4
+    assert row["tau"] == pytest.approx(2 / 3) and "reference: 4 genomes" in text
+
+
+def test_fidelity_names_its_setting_as_search_quality_flags(bench):
+    args = bench.fidelity.build_parser().parse_args(["--train-size", "3000", "--lr", "0.2", "--widths", "16", "64"])
+    flags = bench.fidelity.search_quality_flags(args)
+    quality = bench.quality.build_parser().parse_args(flags.split())
+    assert (quality.train_size, quality.lr, quality.widths, quality.final_epochs) == (3000, 0.2, [16, 64], 6)
+
+
+def test_fidelity_digits_images_fit_a_cnn(bench, tmp_path):
+    pytest.importorskip("sklearn")
+    from deap_cnn.training.sources import load_data
+
+    dataset = load_data(bench.subsets.digits_images(cache=tmp_path))
+    assert dataset.input_shape == (1, 8, 8) and dataset.n_classes == 10
+    assert (len(dataset.x_train), len(dataset.x_test)) == (1438, 359)
 
 
 # --- search quality: budget, reach, methods ------------------------------------------
@@ -208,18 +271,45 @@ def test_goals_compare_against_random_search(bench):
 # --- the scripts end to end (quick modes) -----------------------------------------------
 
 
+FIDELITY_ROW = re.compile(r"^(e\d|size)\s+(\w+)\s+(\d+) (-?\d\.\d\d)(?: ± \d\.\d\d)?\s+(\d\.\d\d)")
+
+
+def fidelity_rows(stdout: str) -> dict:
+    """(evaluator, fitness) -> (tau, top overlap) of a fidelity table."""
+    found = (FIDELITY_ROW.match(line) for line in stdout.splitlines())
+    return {(m[1], m[2]): (float(m[4]), float(m[5])) for m in found if m}
+
+
+def check_fidelity_table(stdout: str):
+    rows = fidelity_rows(stdout)
+    assert set(rows) == {("e1", "last"), ("e2", "best"), ("e2", "last"), ("size", "MACs")}, stdout[-3000:]
+    assert all(-1 <= tau <= 1 and 0 <= overlap <= 1 for tau, overlap in rows.values()), stdout[-3000:]
+    return rows
+
+
 @needs_fashion_mnist
-def test_fidelity_quick_prints_a_table_with_finite_taus(tmp_path):
+def test_fidelity_quick_prints_taus_and_top_overlaps_and_resumes(tmp_path):
     done = run_script("fidelity.py", "--quick", "--out", str(tmp_path / "fid"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = [line for line in done.stdout.splitlines() if re.match(r"e\d-b\d+ ", line)]
-    assert len(rows) == 4, done.stdout[-3000:]  # e1-b128 (last) and e2-b64 (best, last, mean2)
-    taus = [float(re.search(r"\s(-?\d\.\d\d) ± ", line).group(1)) for line in rows]
-    assert all(math.isfinite(t) and -1 <= t <= 1 for t in taus)
+    rows = check_fidelity_table(done.stdout)
+    assert "as search_quality.py flags: --train-size 1000 --widths 4 8" in done.stdout
     lines = (tmp_path / "fid" / "trainings.jsonl").read_text().splitlines()
-    assert len(lines) == 6 * (1 + 2 * 2)  # 6 genomes: reference + 2 variants x 2 seeds
-    again = run_script("fidelity.py", "--report", str(tmp_path / "fid"), cwd=tmp_path, timeout=120)
-    assert again.returncode == 0 and "e2-b64" in again.stdout
+    assert len(lines) == 6 * (1 + 2)  # 6 genomes: reference + 1 and 2 epochs
+    again = run_script("fidelity.py", "--quick", "--out", str(tmp_path / "fid"), cwd=tmp_path, timeout=300)
+    assert again.returncode == 0 and "0 trainings to go" in again.stdout, again.stdout[-3000:]
+    assert fidelity_rows(again.stdout) == rows
+    assert len((tmp_path / "fid" / "trainings.jsonl").read_text().splitlines()) == len(lines)
+    report = run_script("fidelity.py", "--report", str(tmp_path / "fid"), cwd=tmp_path, timeout=120)
+    assert report.returncode == 0 and fidelity_rows(report.stdout) == rows
+
+
+def test_fidelity_quick_on_digits_with_devol(tmp_path):
+    pytest.importorskip("sklearn")
+    done = run_script("fidelity.py", "--quick", "--data", "digits", "--family", "devol", "--out", str(tmp_path / "d"),
+                      cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    check_fidelity_table(done.stdout)
+    assert "fidelity of devol on digits-images" in done.stdout
 
 
 @needs_fashion_mnist
