@@ -291,17 +291,20 @@ def proxies_module():
 
 
 def proxy_scores(module, names, genome, source, space, settings, device, builder) -> dict:
-    """Each proxy's score of ``genome`` (higher ranks higher), through the proxies module's ``score`` function.
+    """``{name: (score, seconds)}`` of each proxy of ``genome``'s untrained network (higher ranks higher).
 
-    The contract assumed: ``module.PROXIES`` names the proxies and
-    ``module.score(name, genome, data, space, settings, device=..., builder=...)``
-    returns a float. Adapt this one function if the module settles on another.
+    Scored by :class:`~deap_cnn.training.proxy_evaluator.ProxyEvaluator` on a batch of the run's training
+    images, with the candidates' training seed as the initialisation's; a score that is not finite ranks last.
     """
+    from deap_cnn.training.proxy_evaluator import ProxyEvaluator, ProxySettings
+
     scores = {}
     for name in names:
-        started = time.perf_counter()
-        value = float(module.score(name, genome, source, space, settings, device=device, builder=builder))
-        scores[name] = (value if math.isfinite(value) else -math.inf, time.perf_counter() - started)
+        evaluator = ProxyEvaluator(source, space, ProxySettings(proxies=(name,), seed=settings.seed),
+                                   device=device, builder=builder)  # fmt: skip
+        record = evaluator.record(space.parse(genome) if isinstance(genome, str) else genome)
+        value = record.fitness[0] if record.status == "ok" else -math.inf
+        scores[name] = (value if math.isfinite(value) else -math.inf, record.seconds)
     return scores
 
 

@@ -51,7 +51,7 @@ for path in (ROOT, Path(__file__).resolve().parent):
 from records import mean_sd, read_json_lines
 
 from deap_cnn.families import get_family
-from deap_cnn.lookup import LookupEvaluator, LookupSettings, TableError
+from deap_cnn.lookup import LookupEvaluator, LookupSettings, TableError, load_table
 from deap_cnn.lookup.evaluator import parse_fidelities
 from deap_cnn.runs.config import default_rerank, default_strategy, fraction
 from deap_cnn.search.cache import EvaluationCache
@@ -59,11 +59,12 @@ from deap_cnn.search.fidelity import plan_budget
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
+from deap_cnn.search.warmup import Warmup
 
 FAMILY = "nats"
 #: What every single-objective strategy is measured as (and the command line's default search, named ``default``).
 SINGLE_OBJECTIVE = ("random", "tpe", "ga", "aging", "local", "surrogate")
-FLAGS = ("rerank", "halving")
+FLAGS = ("rerank", "halving", "warmup")
 UNLIMITED = 10**6  # trainings or generations: the query budget stops every run first
 
 
@@ -104,11 +105,13 @@ class MeteredLookup(LookupEvaluator):
 
 
 def parse_method(text: str) -> tuple[str, bool, bool]:
-    """``"aging+rerank"`` -> ``("aging", True, False)``: strategy, rerank, halving; ``default`` is the command line's."""
-    if text == "default":
-        strategy = default_strategy(("accuracy",), False)
-        return strategy, default_rerank(("accuracy",)) > 0, False
+    """``"aging+rerank"`` -> ``("aging", True, False)``: strategy, rerank, halving; ``default`` is the command line's.
+
+    ``+warmup`` (read by :func:`run_one`) starts aging or the surrogate from the best of ``--warmup`` random
+    genomes by ``--warmup-score``."""
     strategy, *flags = text.split("+")
+    if strategy == "default" and set(flags) <= {"warmup"}:
+        return default_strategy(("accuracy",), False), default_rerank(("accuracy",)) > 0, False
     unknown = set(flags) - set(FLAGS)
     if strategy not in SINGLE_OBJECTIVE or unknown:
         raise SystemExit(
@@ -142,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--eta", type=fraction, default=1 / 3, help="+halving: fraction promoted per rung")
     add("--rerank", type=int, default=3, help="+rerank: the best distinct genomes looked up again")
     add("--rerank-epochs", type=int, default=None, help="+rerank: their fidelity (default 2 x --epochs)")
+    add("--warmup", type=int, default=100, help="+warmup: random genomes scored before the search (free)")
+    add("--warmup-score", default="parameters",
+        help="+warmup: what scores them: parameters, flops (the space's counts) or a column of the table")  # fmt: skip
     add("--jobs", type=int, default=2, help="runs side by side in worker processes (1: all in this one)")
     add("--out", default=None, help="output folder (default runs/nas-bench-<time>)")
     add("--report", default=None, metavar="FOLDER", help="print the tables of FOLDER's runs.jsonl and stop")
@@ -191,6 +197,16 @@ def pick(trace, budget: float, top_epochs: int):
     return (None, math.nan) if best is None else (best[2], best[1])
 
 
+def warmup_scorer(args, space):
+    """``scorer(genome) -> float`` of ``--warmup-score``: the space's parameter or FLOP count, or a table column."""
+    if args.warmup_score == "parameters":
+        return space.parameters
+    if args.warmup_score == "flops":
+        return space.macs
+    column = load_table(args.table, space, args.warmup_score)
+    return lambda genome: column[str(genome)]
+
+
 def run_one(task) -> dict:
     """One search of ``method`` at ``noise`` with ``seed`` until ``budget`` units are spent."""
     method, noise, seed, budget, args = task
@@ -198,8 +214,10 @@ def run_one(task) -> dict:
     family = get_family(FAMILY)
     epochs, rerank_epochs, per_unit = search_epochs(args), long_epochs(args), unit(args)
     population, rerank_k = args.population, args.rerank
-    if method == "default" and args.fidelity:  # the command line's multi-fidelity search: sized by its budget
-        plan = plan_budget(budget * per_unit, epochs, rerank_epochs, args.population)
+    if (
+        method.split("+")[0] == "default" and args.fidelity
+    ):  # the command line's multi-fidelity search: sized by its budget
+        plan = plan_budget(budget * per_unit, epochs, rerank_epochs)
         population, rerank_k, reranking = plan.population, plan.rerank, plan.rerank > 0
     reserve = rerank_k * rerank_epochs / per_unit if reranking else 0.0
     meter = Meter(budget, per_unit, reserve)
@@ -213,6 +231,8 @@ def run_one(task) -> dict:
     if evaluator.deterministic:  # the command line skips it too: a noise-free lookup scores the same again
         reranking, meter.reserve = False, 0.0
     options = {"seed": seed, "sample_size": args.sample_size}
+    if "+warmup" in method:
+        options["warmup"] = Warmup(warmup_scorer(args, space), args.warmup)
     top = epochs
     if halving:
         rungs = tuple(e for e, _ in fidelities(args)) if args.fidelity else halving_rungs(args.epochs, args.eta)
@@ -244,7 +264,6 @@ def run_one(task) -> dict:
         chosen = ranked[0][1] if ranked else None
         result["picks"] = {str(budget): chosen.noise_free_fitness if chosen else math.nan}
         result["pick_genomes"] = {str(budget): chosen.genome if chosen else None}
-        result["population"], result["rerank"] = population, rerank_k
     else:
         picks = {}
         for q in budgets(args):
@@ -257,6 +276,7 @@ def run_one(task) -> dict:
         step = max(1, int(budget) // 300)  # at most 300 points a curve
         result["curve"] = [pick(trace, q, top)[1] for q in range(step, int(budget) + 1, step)]
         result["curve_step"] = step
+    result["population"], result["rerank"] = population, rerank_k if reranking else 0
     result["unit"] = "epochs" if args.budget_epochs else "queries"
     result["queries"] = meter.spent
     result["seconds"] = round(time.perf_counter() - started, 3)

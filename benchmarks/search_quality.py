@@ -80,6 +80,7 @@ from deap_cnn import Genome, SearchSpace
 from deap_cnn.families import get_family
 from deap_cnn.runs.config import default_rerank, default_strategy, fraction
 from deap_cnn.runs.store import ResultsStore
+from deap_cnn.search.fidelity import plan_budget
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
@@ -306,14 +307,35 @@ def availability(method: str) -> str | None:
     return None
 
 
+def default_plan(args, space, images):
+    """The command line's ``--budget-epochs`` plan for this compute budget: population, reranked candidates.
+
+    The budget is turned into epochs of a typical candidate (the mean multiply-adds of 200 random genomes,
+    drawn with their own seed), which :func:`~deap_cnn.search.fidelity.plan_budget` then splits; the
+    meter charges each training its real compute all the same.
+    """
+    import random
+
+    from deap_cnn.families.cnn_ga.operators import random_genome
+
+    rng = random.Random(12345)
+    typical = statistics.fmean(space.cost(random_genome(space, rng)) for _ in range(200))
+    epochs = max(args.epochs, int(args.budget * TERA / (typical * images)))
+    return plan_budget(epochs, args.epochs, args.rerank_epochs)
+
+
 def run_one(method, seed, args, settings, source, space, images, out: Path) -> dict:
     """One search until the budget is spent; its trace and its pick."""
     strategy, halving, inherit, reranking = parse_method(method)
+    population, rerank_k = args.population, args.rerank
+    if method == "default":  # sized by its budget, as deap-cnn search --budget-epochs sizes it
+        plan = default_plan(args, space, images)
+        population, rerank_k, reranking = plan.population, plan.rerank, plan.rerank > 0
     folder = out / "stores" / f"{method}-seed{seed}"
     if folder.exists():
         shutil.rmtree(folder)  # a rerun of an unfinished run: a reused store would serve free cache hits
     folder.mkdir(parents=True)
-    meter = Meter(args.budget * TERA, images, *((args.rerank, args.rerank_epochs) if reranking else ()))
+    meter = Meter(args.budget * TERA, images, *((rerank_k, args.rerank_epochs) if reranking else ()))
     extra = {"weights_dir": str(folder / "weights")} if inherit else {}
     evaluator = MeteredEvaluator(source, space, settings, device=args.device, threads=args.threads, **extra)
     evaluator.meter = meter
@@ -332,9 +354,9 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
     if inherit:
         options.update(inherit=True, weights_folder=str(folder / "weights"))
     if strategy in ("ga", "aging", "local", "surrogate"):
-        budget = Budget(population=args.population, generations=UNLIMITED, trainings=UNLIMITED)
+        budget = Budget(population=population, generations=UNLIMITED, trainings=UNLIMITED)
     else:
-        budget = Budget(population=args.population, generations=0, trainings=UNLIMITED)
+        budget = Budget(population=population, generations=0, trainings=UNLIMITED)
     started = time.perf_counter()
     stopped = "budget"
     try:
@@ -373,6 +395,7 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
         "train_seconds": meter.seconds,
         "wall_seconds": wall,
         "trainings": len(trace),
+        "population": population,
         "stopped": stopped,
         "trace": [[c, s, a] for c, s, a, _ in trace],
         "trace_genomes": [genome for *_, genome in trace],

@@ -109,6 +109,8 @@ def test_a_budget_plan_spends_at_most_the_budget(budget, epochs, long, populatio
     assert plan.rerank == 0 or long > epochs
     assert plan.population <= max(population, MIN_POPULATION) and plan.population >= min(population, MIN_POPULATION)
     assert plan.population <= population
+    free = plan_budget(budget, epochs, long)
+    assert free.population == max(MIN_POPULATION, free.trainings // 4)
 
 
 def test_a_budget_plan_follows_the_budget():
@@ -166,3 +168,38 @@ def test_fidelities_need_a_table():
         SearchConfig(fidelity=FIDELITIES).check()
     with pytest.raises(ConfigError, match="generations"):
         SearchConfig(budget_epochs=100, strategy="ga").check()
+
+
+def test_nas_bench_charges_epochs_and_judges_picks_by_the_truth_column(two_fidelity_table, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "nas_bench.py"
+    out = tmp_path / "nb"
+    args = [sys.executable, str(script), "--table", str(two_fidelity_table), "--truth-column", "test_200",
+            *[a for f in FIDELITIES for a in ("--fidelity", f)], "--budget-epochs", "600", "1200", "--seeds", "2",
+            "--noise", "0", "--methods", "default", "default+warmup", "random", "aging+rerank", "--jobs", "1",
+            "--out", str(out)]  # fmt: skip
+    env = dict(os.environ, MPLBACKEND="Agg")
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    for run in runs:
+        assert run["unit"] == "epochs" and run["queries"] <= run["budget"] + 1e-9  # every lookup charged its epochs
+        for budget, genome in run["pick_genomes"].items():
+            if genome is None:  # reranking 3 x 200 epochs leaves a 600-epoch search nothing: no pick
+                assert run["method"] == "aging+rerank" and run["budget"] == 600
+                continue
+            assert run["picks"][budget] == pytest.approx(long_score(genome) - 0.5, abs=1e-4)  # the truth column
+    planned = {r["budget"]: r for r in runs if r["method"] == "default"}
+    assert planned[1200]["rerank"] == plan_budget(1200, 12, 200).rerank == 2
+    assert planned[600]["rerank"] == 0 or planned[600]["rerank"] >= 2
+    table = (out / "table.txt").read_text()
+    assert "1200 epochs" in table and "\ndefault+warmup " in table
+    # The short column is biased against 3x3 convolutions: reranking at 200 epochs finds better picks than
+    # random search's best 12-epoch score, at the same epochs.
+    mean = {m: sum(r["picks"]["1200"] for r in runs if r["method"] == m and "1200" in r["picks"]) for m in
+            ("default", "random")}  # fmt: skip
+    assert mean["default"] > mean["random"]

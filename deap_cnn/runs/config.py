@@ -177,7 +177,7 @@ class SearchConfig:
         None,
         "--budget-epochs",
         "aging, local, surrogate, random, tpe: the whole budget in training epochs, reranking included; the search's "
-        "trainings, population (at most --population) and reranking are sized from it (docs/strategies.md)",
+        "trainings, population (a quarter of its trainings) and reranking are sized from it (docs/strategies.md)",
         low=1,
     )
     seconds: float | None = setting(
@@ -276,7 +276,7 @@ class SearchConfig:
         from ..search.fidelity import plan_budget
 
         try:
-            return plan_budget(self.budget_epochs, self.epochs, self.long_epochs, self.population, rerank=self.rerank)
+            return plan_budget(self.budget_epochs, self.epochs, self.long_epochs, rerank=self.rerank)
         except ValueError as error:
             raise ConfigError(f"--budget-epochs: {error}") from None
 

@@ -30,8 +30,10 @@ RERANK_SHARE = 1 / 3
 #: The smallest population a planned search gets (aging's tournament needs a few members to choose from).
 MIN_POPULATION = 4
 
-#: Short evaluations per member of the population: a population is turned over about this many times.
-TURNOVER = 5
+#: Short evaluations per member of the population: a population is turned over about this many times
+#: (a quarter of the evaluations: on the two-fidelity table it beat a fifth capped at 20 and a third at 1,800
+#: and 3,600 epochs, docs/nas-bench.md).
+TURNOVER = 4
 
 
 @dataclass(frozen=True)
@@ -57,24 +59,24 @@ class BudgetPlan:
         return self.trainings * self.epochs + self.rerank * self.rerank_epochs
 
 
-def plan_budget(budget: float, epochs: int, rerank_epochs: int, population: int = 20,
+def plan_budget(budget: float, epochs: int, rerank_epochs: int, population: int | None = None,
                 share: float = RERANK_SHARE, rerank: int | None = None) -> BudgetPlan:  # fmt: skip
     """The :class:`BudgetPlan` of ``budget`` epochs: search at ``epochs``, rerank at ``rerank_epochs``.
 
     Reranking gets ``floor(share * budget / rerank_epochs)`` candidates, or
     none if that is fewer than two or the long fidelity is no longer than the
     short one; the search the rest, in evaluations of ``epochs``; its
-    population is ``population`` at most, and at most a :data:`TURNOVER`-th
-    of its evaluations (at least :data:`MIN_POPULATION`). ``rerank`` fixes
-    the candidates reranked instead (0: none).
+    population is a :data:`TURNOVER`-th of its evaluations (at least
+    :data:`MIN_POPULATION`; at most ``population`` where one is given).
+    ``rerank`` fixes the candidates reranked instead (0: none).
 
     >>> plan = plan_budget(1800, 12, 200)
     >>> plan.trainings, plan.population, plan.rerank
-    (100, 20, 3)
+    (100, 25, 3)
     >>> plan_budget(20, 1, 2).population, plan_budget(20, 1, 2).rerank
     (4, 3)
     """
-    for name, value in (("epochs", epochs), ("rerank_epochs", rerank_epochs), ("population", population)):
+    for name, value in (("epochs", epochs), ("rerank_epochs", rerank_epochs), ("population", population or 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= epochs:
@@ -92,5 +94,6 @@ def plan_budget(budget: float, epochs: int, rerank_epochs: int, population: int 
             f"a budget of {budget:g} epochs pays for no search after reranking {rerank} x {rerank_epochs} epochs: "
             "raise the budget or rerank fewer"
         )
-    planned = min(population, max(MIN_POPULATION, trainings // TURNOVER))
+    planned = max(MIN_POPULATION, trainings // TURNOVER)
+    planned = planned if population is None else min(population, planned)
     return BudgetPlan(budget, epochs, trainings, planned, rerank, rerank_epochs)
