@@ -55,7 +55,7 @@ from deap_cnn.lookup import LookupEvaluator, LookupSettings, TableError, load_ta
 from deap_cnn.lookup.evaluator import parse_fidelities
 from deap_cnn.runs.config import default_rerank, default_strategy, fraction
 from deap_cnn.search.cache import EvaluationCache
-from deap_cnn.search.fidelity import plan_budget
+from deap_cnn.search.fidelity import RERANK_SHARE, TURNOVER, plan_budget
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--eta", type=fraction, default=1 / 3, help="+halving: fraction promoted per rung")
     add("--rerank", type=int, default=3, help="+rerank: the best distinct genomes looked up again")
     add("--rerank-epochs", type=int, default=None, help="+rerank: their fidelity (default 2 x --epochs)")
+    add("--rerank-share", type=float, default=RERANK_SHARE,
+        help="default with --fidelity: the share of the budget its plan spends on reranking")  # fmt: skip
+    add("--turnover", type=float, default=TURNOVER,
+        help="default with --fidelity: the plan's trainings per member of the population")  # fmt: skip
     add("--warmup", type=int, default=100, help="+warmup: random genomes scored before the search (free)")
     add("--warmup-score", default="parameters",
         help="+warmup: what scores them: parameters, flops (the space's counts) or a column of the table")  # fmt: skip
@@ -217,7 +221,7 @@ def run_one(task) -> dict:
     if (
         method.split("+")[0] == "default" and args.fidelity
     ):  # the command line's multi-fidelity search: sized by its budget
-        plan = plan_budget(budget * per_unit, epochs, rerank_epochs)
+        plan = plan_budget(budget * per_unit, epochs, rerank_epochs, share=args.rerank_share, turnover=args.turnover)
         population, rerank_k, reranking = plan.population, plan.rerank, plan.rerank > 0
     reserve = rerank_k * rerank_epochs / per_unit if reranking else 0.0
     meter = Meter(budget, per_unit, reserve)

@@ -60,7 +60,8 @@ class BudgetPlan:
 
 
 def plan_budget(budget: float, epochs: int, rerank_epochs: int, population: int | None = None,
-                share: float = RERANK_SHARE, rerank: int | None = None) -> BudgetPlan:  # fmt: skip
+                share: float = RERANK_SHARE, rerank: int | None = None,
+                turnover: float = TURNOVER) -> BudgetPlan:  # fmt: skip
     """The :class:`BudgetPlan` of ``budget`` epochs: search at ``epochs``, rerank at ``rerank_epochs``.
 
     Reranking gets ``floor(share * budget / rerank_epochs)`` candidates, or
@@ -68,7 +69,8 @@ def plan_budget(budget: float, epochs: int, rerank_epochs: int, population: int 
     short one; the search the rest, in evaluations of ``epochs``; its
     population is a :data:`TURNOVER`-th of its evaluations (at least
     :data:`MIN_POPULATION`; at most ``population`` where one is given).
-    ``rerank`` fixes the candidates reranked instead (0: none).
+    ``rerank`` fixes the candidates reranked instead (0: none); ``share``
+    and ``turnover`` replace :data:`RERANK_SHARE` and :data:`TURNOVER`.
 
     >>> plan = plan_budget(1800, 12, 200)
     >>> plan.trainings, plan.population, plan.rerank
@@ -94,6 +96,8 @@ def plan_budget(budget: float, epochs: int, rerank_epochs: int, population: int 
             f"a budget of {budget:g} epochs pays for no search after reranking {rerank} x {rerank_epochs} epochs: "
             "raise the budget or rerank fewer"
         )
-    planned = max(MIN_POPULATION, trainings // TURNOVER)
+    if not turnover >= 1:
+        raise ValueError(f"turnover must be at least 1, got {turnover!r}")
+    planned = max(MIN_POPULATION, int(trainings // turnover))
     planned = planned if population is None else min(population, planned)
     return BudgetPlan(budget, epochs, trainings, planned, rerank, rerank_epochs)
