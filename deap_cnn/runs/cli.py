@@ -282,6 +282,9 @@ def status_of(function, *args, run=None) -> int:
 
 def main(argv=None, defaults: SearchConfig | None = None) -> int:
     """Run the command line; return the exit status (see the module docstring and :func:`status_of`)."""
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints escaped, never as a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser(defaults)
     try:
         args = parser.parse_args(None if argv is None else list(map(str, argv)))

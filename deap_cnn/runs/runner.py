@@ -91,7 +91,8 @@ def compose(config: SearchConfig) -> Composition:
     family = get_family(config.family_name)
     objectives = Objectives(config.objectives or family.objectives)
     strategy = get_strategy(config.strategy or default_strategy(objectives, config.halving))
-    _check_device(config.device)
+    if config.lookup is None or config.device is not None:  # a lookup trains nothing: no torch to import
+        _check_device(config.device)
     strategy.check(family, len(objectives), config.halving)
     if config.lookup is not None:
         source = dataset = None
@@ -319,7 +320,9 @@ def run_search(
     with folder.lock():
         folder.remove_temporaries()  # the lock is ours: any temporary file is a killed writer's
         if resume:
-            run_id = folder.run_id() or folder.write_marker()  # a folder of deap_cnn before 0.2 gets its marker
+            run_id = folder.run_id()
+            if run_id is None:  # a folder of deap_cnn before 0.2, or a lost marker: the store's id, else a new one
+                run_id = folder.write_marker(_saved_settings(folder).get("run_id"))
             _convert_pickle_checkpoint(folder, trust_pickle)
             state = _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
             check_integrity(folder, config, parts, state, run_id)
