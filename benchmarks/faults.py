@@ -1,7 +1,8 @@
 """Fault injection on run folders: kill, race and corrupt lookup runs; count what survives.
 
-Every fault runs the real command line (``python -m deap_cnn``) on a
-``--lookup`` search of the nats family over a synthetic table of all
+Every fault runs the real command line (``deap_cnn.runs.cli.main``, what
+``python -m deap_cnn`` runs) in a forked copy of this process, so that no
+run pays the interpreter's start, on a ``--lookup`` search of the nats family over a synthetic table of all
 15,625 cells, so a run costs seconds. Three kinds of fault:
 
 1. **kills**: a search is killed with SIGKILL at a random moment (up to
@@ -24,7 +25,7 @@ It prints the counts; every fault that does not end as it should is named.
 Exit status 0 only when all did.
 
     python benchmarks/faults.py [--kills 50] [--trainings 60] [--population 10] [--strategy aging] [--seed 1]
-        [--jobs 2] [--work DIR] [--quick]
+        [--work DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -38,14 +39,13 @@ import random
 import shutil
 import signal
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout's deap_cnn, whatever is installed
 #: Files of an interrupted run folder that a resume must refuse when damaged (the others it may ignore or rewrite).
 NEEDED = ("config.json", "results.sqlite", "checkpoint.json")
 DAMAGES = ("truncate", "empty", "garbage", "delete")
@@ -59,7 +59,6 @@ def parse_args(argv=None):
     parser.add_argument("--strategy", default="aging", help="any strategy with checkpoints: aging, local, ga, ...")
     parser.add_argument("--generations", type=int, default=5, help="generations of ga / nsga2")
     parser.add_argument("--seed", type=int, default=1, help="seed of the searches and of the kill moments")
-    parser.add_argument("--jobs", type=int, default=2, help="kills run at once")
     parser.add_argument("--work", default=None, help="folder for the table and the runs (default: a temporary one)")
     parser.add_argument("--no-races", action="store_true", help="skip the concurrent writers")
     parser.add_argument("--no-damage", action="store_true", help="skip the damaged files")
@@ -86,12 +85,72 @@ def write_table(path: Path):
             writer.writerow([text, repr(score)])
 
 
+class Child:
+    """A ``deap-cnn`` command run in a forked copy of this process (imports done once, so a run costs its own work).
+
+    Its stdout goes to ``/dev/null`` and its stderr to a file; ``wait`` returns
+    the exit status, ``kill`` sends SIGKILL. The child is the real command line
+    (``deap_cnn.runs.cli.main``), as ``python -m deap_cnn`` would run it.
+    """
+
+    def __init__(self, command, work: Path):
+        self.err_path = work / f".stderr-{time.monotonic_ns()}-{random.random()}"
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                err = os.open(self.err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(devnull, 1)
+                os.dup2(err, 2)
+                os.chdir(work)
+                from deap_cnn.runs.cli import main
+
+                code = main(command)
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except BaseException:  # noqa: BLE001 - whatever happens, the child leaves here
+                import traceback
+
+                traceback.print_exc()
+                sys.stderr.flush()
+            finally:
+                os._exit(code if isinstance(code, int) else 1)
+        self.pid, self.returncode = pid, None
+
+    def poll(self):
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout=None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.002)
+        return self.returncode
+
+    def kill(self):
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.wait()
+
+    def stderr(self) -> str:
+        try:
+            text = self.err_path.read_text(errors="replace")
+            self.err_path.unlink()
+        except OSError:
+            text = ""
+        return text
+
+
 class Bench:
     def __init__(self, args, work: Path):
         self.args, self.work = args, work
         self.table = work / "table.csv"
-        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        self.env.pop("DEAP_CNN_DEVICE", None)
 
     def search_args(self, out) -> list[str]:
         a = self.args
@@ -100,20 +159,13 @@ class Bench:
                 a.strategy, "--population", str(a.population), "--generations", str(a.generations), *budget,
                 "--out", str(out)]  # fmt: skip
 
-    def start(self, command):
-        return subprocess.Popen(
-            [sys.executable, "-m", "deap_cnn", *command],
-            cwd=self.work,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    def start(self, command) -> Child:
+        return Child(command, self.work)
 
-    def run(self, command, timeout=600):
-        process = self.start(command)
-        _, err = process.communicate(timeout=timeout)
-        return process.returncode, err
+    def run(self, command):
+        child = self.start(command)
+        code = child.wait()
+        return code, child.stderr()
 
     def resume(self, out):
         return self.run(["resume", str(out)])
@@ -137,20 +189,26 @@ def one_line(err: str) -> bool:
 
 
 def snapshot(out: Path) -> dict:
-    """Each file's bytes (status.json, report.html and the lock excepted: a refused resume may touch them)."""
+    """Each file's bytes, but for those a refused resume may touch: status.json, report.html, the lock and the
+    temporary files a killed writer left (the next writer deletes them)."""
     skip = {"status.json", "report.html", ".deap-cnn.lock"}
-    return {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name not in skip}
+    return {
+        p.name: p.read_bytes()
+        for p in out.iterdir()
+        if p.is_file() and p.name not in skip and not p.name.endswith(".tmp") and not p.name.startswith(".checkpoint-")
+    }
+
+
+def changed(before: dict, after: dict) -> list:
+    return sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
 
 
 def interrupted(bench: Bench, out: Path, moment: float):
     """Run a search into ``out`` and SIGKILL it after ``moment`` seconds (unless it finished first)."""
-    process = bench.start(bench.search_args(out))
-    try:
-        process.wait(timeout=moment)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    process.stderr.close()
+    child = bench.start(bench.search_args(out))
+    if child.wait(timeout=moment) is None:
+        child.kill()
+    child.stderr()
     return moment
 
 
@@ -177,8 +235,7 @@ def kills(bench: Bench, reference, duration):
         shutil.rmtree(out, ignore_errors=True)
         return index, same, (code, err.strip().splitlines()[-1:] if err else "")
 
-    with ThreadPoolExecutor(max(1, bench.args.jobs)) as pool:
-        results = list(pool.map(one, range(bench.args.kills)))
+    results = [one(index) for index in range(bench.args.kills)]
     failed = [(i, detail) for i, same, detail in results if not same]
     return len(results) - len(failed), failed
 
@@ -187,18 +244,17 @@ def prepared(bench: Bench, name: str, duration: float) -> Path:
     """A folder interrupted mid-run (holding a checkpoint and some rows, not finished)."""
     for attempt in range(20):
         out = bench.work / f"{name}-{attempt}"
-        process = bench.start(bench.search_args(out))
-        while process.poll() is None and not (out / "checkpoint.json").exists():
-            time.sleep(0.01)
+        child = bench.start(bench.search_args(out))
+        while child.poll() is None and not (out / "checkpoint.json").exists():
+            time.sleep(0.002)
         time.sleep(random.Random(attempt).uniform(0, 0.3) * duration)
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            process.stderr.close()
+        if child.poll() is None:
+            child.kill()
+            child.stderr()
             if (out / "checkpoint.json").exists() and not (out / "best.json").exists():
                 return out
         else:
-            process.stderr.close()
+            child.stderr()
         shutil.rmtree(out, ignore_errors=True)
     raise RuntimeError("could not interrupt a search mid-run: raise --trainings")
 
@@ -210,8 +266,8 @@ def races(bench: Bench, reference, duration):
         out = prepared(bench, f"race-{kind}", duration)
         first = bench.start(["resume", str(out)])
         second = bench.start(["resume", str(out)] if kind == "resume+resume" else bench.search_args(out))
-        errors = [p.communicate()[1] for p in (first, second)]
-        codes = [first.returncode, second.returncode]
+        codes = [first.wait(), second.wait()]
+        errors = [first.stderr(), second.stderr()]
         refused = [i for i in (0, 1) if codes[i] != 0]
         ok = (
             len(refused) == 1
@@ -258,13 +314,14 @@ def damages(bench: Bench, reference, duration):
                 verdict = "resumed to the same result" if ok else "RESUMED TO ANOTHER RESULT"
             else:
                 refused = one_line(err) and code in (1, 2)
-                untouched = snapshot(out) == before
+                touched = changed(before, snapshot(out))
+                untouched = not touched
                 (out / name).unlink(missing_ok=True)
                 shutil.copy2(base / name, out / name)  # put the file back: the run must go on as before
                 back, _ = bench.resume(out)
                 ok = refused and untouched and back == 0 and outcome(out) == reference
                 verdict = "refused with one line, nothing lost" if ok else (
-                    f"REFUSED BADLY (one line {refused}, untouched {untouched}, resumed after repair {back == 0})"
+                    f"REFUSED BADLY (one line {refused}, changed {touched}, resumed after repair {back == 0})"
                 )  # fmt: skip
             results.append((name, how, ok, verdict, err.strip().splitlines()[-1:] if err else ""))
             shutil.rmtree(out, ignore_errors=True)
@@ -278,6 +335,11 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(args, work)
     write_table(bench.table)
+    import deap_cnn.lookup  # imported once here, so that no forked run pays for it
+    import deap_cnn.runs.plots
+    import deap_cnn.runs.report
+    import deap_cnn.runs.runner  # noqa: F401 - imported once here, so that no forked run pays for it
+
     started = time.perf_counter()
     code, err = bench.run(bench.search_args(work / "reference"))
     duration = time.perf_counter() - started

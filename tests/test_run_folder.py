@@ -265,7 +265,8 @@ def test_a_crafted_pickle_checkpoint_runs_nothing(finished, tmp_path, capsys, na
 def test_an_old_pickle_checkpoint_of_ones_own_converts_once(finished, tmp_path, capsys):
     out = interrupted(finished, tmp_path)
     state = load_checkpoint(out / "checkpoint.json")
-    state.pop("format")
+    for stamp in ("format", "run_id", "evaluations"):  # what a checkpoint of deap_cnn before 0.2 lacked
+        state.pop(stamp)
     random_state = state.pop("random_state")
     payload = dict(state, format="deap_cnn.checkpoint/1", random_state=random_state)
     (out / "checkpoint.pkl").write_bytes(pickle.dumps(payload))

@@ -165,6 +165,7 @@ class RunFolder:
     """Paths and bookkeeping of one run folder."""
 
     def __init__(self, path):
+        self.given = os.fspath(path)  # Path("") is ".": an empty --out must stay visible
         self.path = Path(path)
 
     def __repr__(self):
@@ -210,8 +211,7 @@ class RunFolder:
 
     def check_out(self):
         """Refuse an ``--out`` that is no place for a new run: empty, too long, a file, or a folder of other files."""
-        text = str(self.path)
-        if not text.strip():
+        if not self.given.strip():
             raise RunFolderError("--out is empty: name the run folder, e.g. --out runs/first")
         for part in self.path.parts:
             if len(os.fsencode(part)) > 255:
