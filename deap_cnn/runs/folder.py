@@ -255,11 +255,12 @@ class RunFolder:
 
     def evaluation_count(self) -> int:
         """Rows in the results store (0 without one; a store that cannot be read counts as holding a run)."""
-        if not self.store_file.exists():
-            return 0
+        if not self.store_file.exists() or self.store_file.stat().st_size == 0:
+            return 0  # an empty file is an empty database (sqlite3.connect makes one)
         try:
             with sqlite3.connect(f"file:{self.store_file}?mode=ro", uri=True) as connection:
-                return connection.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+                tables = connection.execute("SELECT name FROM sqlite_master WHERE name = 'evaluations'").fetchall()
+                return connection.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0] if tables else 0
         except sqlite3.Error:
             return 1
 

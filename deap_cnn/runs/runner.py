@@ -317,34 +317,38 @@ def run_search(
     else:
         folder.check_out()  # before anything is made: never another's files
     parts = compose(config)  # data, family and options are checked before the folder is claimed
-    with folder.lock():
-        folder.remove_temporaries()  # the lock is ours: any temporary file is a killed writer's
-        if resume:
-            run_id = folder.run_id()
-            if run_id is None:  # a folder of deap_cnn before 0.2, or a lost marker: the store's id, else a new one
-                run_id = folder.write_marker(_saved_settings(folder).get("run_id"))
-            _convert_pickle_checkpoint(folder, trust_pickle)
-            state = _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
-            check_integrity(folder, config, parts, state, run_id)
-        elif folder.holds_run():
-            folder.claim(config.to_dict())  # refused: a run is there
-        else:
-            run_id = folder.write_marker()
-        engine = None
-        try:
-            with stop_on_signals():  # opened before the claim: a scheduler that cannot be reached leaves no folder
-                engine = open_engine(config) if map_function is None else None
-            if not resume:
-                folder.claim(config.to_dict())
-            else:
-                folder.write_config(config.to_dict())
+    engine = None
+    try:
+        with stop_on_signals():  # opened before the lock: a scheduler that cannot be reached leaves no folder
+            engine = open_engine(config) if map_function is None else None
+        with folder.lock():
+            run_id = _prepare(folder, config, parts, resume, trust_pickle)
             from .checkpoint import stamp_checkpoints
 
             with stamp_checkpoints(folder.checkpoint_file, run_id, folder.store_file):
                 return _run_claimed(config, folder, parts, map_function, verbose, engine, run_id)
-        finally:
-            if engine is not None:
-                engine.close()
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+def _prepare(folder, config, parts, resume, trust_pickle) -> str:
+    """In the locked ``folder``: check a resume's files (or claim the folder for a new run); return the run's id."""
+    folder.remove_temporaries()  # the lock is ours: any temporary file is a killed writer's
+    if not resume:
+        if folder.holds_run():
+            folder.claim(config.to_dict())  # refused: a run is there
+        run_id = folder.write_marker()
+        folder.claim(config.to_dict())
+        return run_id
+    run_id = folder.run_id()
+    if run_id is None:  # a folder of deap_cnn before 0.2, or a lost marker: the store's id, else a new one
+        run_id = folder.write_marker(_saved_settings(folder).get("run_id"))
+    _convert_pickle_checkpoint(folder, trust_pickle)
+    state = _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
+    check_integrity(folder, config, parts, state, run_id)
+    folder.write_config(config.to_dict())
+    return run_id
 
 
 def _run_claimed(config, folder, parts, map_function, verbose, engine=None, run_id=None) -> dict:
