@@ -339,3 +339,33 @@ def test_faults_benchmark_quick(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "3 of 3 killed-and-resumed runs identical" in result.stdout
     assert "all faults handled" in result.stdout
+
+
+# --- weak cases ------------------------------------------------------------------------------------------
+
+
+def test_an_npz_of_object_arrays_is_named_as_such(tmp_path):
+    import numpy as np
+
+    from deap_cnn.training.datasets import DataError
+    from deap_cnn.training.loaders import load_npz
+
+    ragged = np.empty(2, dtype=object)
+    ragged[:] = [[1], [2, 3]]
+    np.savez(tmp_path / "o.npz", x_train=ragged, y_train=np.arange(2), x_test=np.zeros((2, 8, 8)), y_test=np.arange(2))
+    with pytest.raises(DataError, match="x_train as an array of Python objects") as error:
+        load_npz(tmp_path / "o.npz")
+    assert "damaged" not in str(error.value)
+
+
+def test_a_population_larger_than_the_space_is_warned_about(tmp_path, capsys, tables):
+    args = search_args(tables[0], tmp_path / "big", trainings=20)
+    args[args.index("--population") + 1] = "20000"
+    assert run_cli(*args) == 0
+    assert "larger than the space, which holds 15,625 genomes" in capsys.readouterr().err
+
+
+def test_report_serve_names_a_host_it_cannot_listen_on(finished, capsys):
+    assert run_cli("report", finished[0], "--serve", "--host", "8.8.8.8", "--port", "0") == 1
+    line = one_line_error(capsys)
+    assert "--host 8.8.8.8 is not an address of this machine" in line

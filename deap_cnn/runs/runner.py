@@ -453,6 +453,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
             f"{workers} worker(s); run folder {config.out}",
             flush=True,
         )
+    _warn_population_over_space(config, parts)
     estimate = check_candidate_time(config, parts, verbose)
     _expect_evaluations(engine, config, estimate, config.epochs)
     tensorboard = None
@@ -539,6 +540,19 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
             line += f"; {summary['duplicates']} duplicate result(s) dropped, the store kept one row each"
         print(line + f"); results in {config.out}", flush=True)
     return summary
+
+
+def _warn_population_over_space(config, parts):
+    """Warn when the population holds more individuals than the space has genomes (an enumerable space only)."""
+    size = getattr(parts.space, "size", None)
+    size = size() if callable(size) else size
+    if isinstance(size, int) and config.population > size:
+        print(
+            f"warning: --population {config.population} is larger than the space, which holds {size:,} genomes: "
+            "a population repeats genomes (cache hits); a smaller --population searches the same space",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _describe_data(parts, config) -> str:
