@@ -44,7 +44,7 @@ PICKLE_CHECKPOINT = "checkpoint.pkl"
 MARKER = ".deap-cnn-run.json"
 LOCK = ".deap-cnn.lock"
 #: What a start that failed before its first evaluation may leave: cleared by the next start (marker permitting).
-LEFTOVERS = ("results.sqlite", "status.json", "report.html", "logbook.csv")
+LEFTOVERS = ("results.sqlite", "status.json", "report.html", "logbook.csv", CHECKPOINT)
 
 
 class FolderLock:
@@ -265,10 +265,15 @@ class RunFolder:
             return 1
 
     def holds_run(self) -> bool:
-        """Whether a run really started here: an evaluation stored or a checkpoint written."""
-        if self.checkpoint_file.exists() or self.pickle_checkpoint_file.exists():
+        """Whether a run really started here: an evaluation stored, or a checkpoint that counts some."""
+        if self.pickle_checkpoint_file.exists() or self.evaluation_count() > 0:
             return True
-        return self.evaluation_count() > 0
+        if not self.checkpoint_file.exists():
+            return False
+        try:  # a checkpoint written before the first evaluation (a steady-state run's first proposals) holds none
+            return json.loads(self.checkpoint_file.read_text()).get("evaluations", 1) != 0
+        except (OSError, ValueError, AttributeError):
+            return True
 
     def claim(self, config: dict, resume: bool = False) -> dict:
         """Make the folder this run's; return the settings to run with.

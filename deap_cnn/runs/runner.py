@@ -208,7 +208,7 @@ def check_integrity(folder: RunFolder, config: SearchConfig, parts, checkpoint, 
                 "with another --out"
             )
         counted = checkpoint.get("evaluations")
-        if not store.exists() or (counted and rows == 0):
+        if counted != 0 and (not store.exists() or rows == 0):
             raise RunFolderError(
                 f"{store} is {'missing' if not store.exists() else 'empty'}, but the checkpoint counts "
                 f"{counted or 'earlier'} evaluation(s): resuming would lose them; restore results.sqlite from a copy, "

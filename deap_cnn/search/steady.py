@@ -294,10 +294,10 @@ def steady_state(
             sent_now = True
             if ready:
                 break  # a cache hit: tell it before proposing again (it may change the proposer's mind)
-        if sent_now and run.history and not ready:
-            # The children and the random state after proposing them: a resume sends the same ones. Before the
-            # first result there is nothing to keep (a seeded rerun proposes the same), and a crash then leaves
-            # the folder to the same command again.
+        if sent_now and not ready:
+            # The children and the random state after proposing them: a resume sends the same ones. Also before
+            # the first result: a process killed after storing it and before its next checkpoint would otherwise
+            # leave a row that a rerun from the seed takes for a cache hit, not a training (issue 23).
             save()
         for individual in list(run.in_flight):
             if id(individual) not in submitted:
