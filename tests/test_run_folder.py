@@ -328,6 +328,7 @@ def test_no_stray_checkpoint_temporaries_survive_a_resume(finished, tmp_path):
 # --- the fault-injection benchmark, small --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_faults_benchmark_quick(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "faults.py"), "--quick", "--work", str(tmp_path / "w")],
