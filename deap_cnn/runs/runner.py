@@ -157,7 +157,7 @@ def _check_saved_state(folder: RunFolder):
     """Raise :class:`StoreError` or :class:`~deap_cnn.runs.checkpoint.CheckpointError` for a damaged file."""
     from .checkpoint import load_checkpoint
 
-    if folder.store_file.exists():
+    if folder.store_file.exists() and folder.store_file.stat().st_size > 0:  # opening writes an empty one's schema
         store = ResultsStore(folder.store_file)
         try:
             store.check()
