@@ -156,6 +156,8 @@ def test_a_lost_store_or_checkpoint_is_refused(finished, tmp_path, capsys, damag
     assert expected in line and "--out" in line
     if checkpoint is not None:
         assert (out / "checkpoint.json").read_bytes() == checkpoint  # nothing changed
+    if damage == "empty store":
+        assert (out / "results.sqlite").stat().st_size == 0  # left as found: restore it and resume
 
 
 def test_a_store_of_another_run_is_refused(finished, tmp_path, capsys):
