@@ -155,10 +155,14 @@ def test_damaged_and_foreign_checkpoints_raise(tmp_path):
     damaged.write_bytes(damaged.read_bytes()[:20])
     with pytest.raises(CheckpointError, match="damaged"):
         load_checkpoint(damaged)
-    foreign = tmp_path / "foreign.pkl"
-    foreign.write_bytes(pickle.dumps({"generation": 3}))
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"generation": 3}')
     with pytest.raises(CheckpointError, match="not a deap_cnn checkpoint"):
         load_checkpoint(foreign)
+    old = tmp_path / "old.pkl"
+    old.write_bytes(pickle.dumps({"generation": 3}))
+    with pytest.raises(CheckpointError, match="pickle checkpoint.*--trust-pickle-checkpoint"):
+        load_checkpoint(old)
     with pytest.raises(CheckpointError, match="no checkpoint"):
         load_checkpoint(tmp_path / "absent.pkl")
 
@@ -171,7 +175,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr("deap_cnn.runs.checkpoint.os.replace", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(CheckpointError, match="disk full"):
         save_checkpoint(path, generation=2)
     assert load_checkpoint(path)["generation"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pkl"]

@@ -318,7 +318,15 @@ def test_the_readme_tour_runs(tour):
     folder, ran = tour
     assert ran[:4] == ["search", "resume", "best", "report"]
     run = folder / "runs" / "tour"
-    expected = ("config.json", "status.json", "results.sqlite", "checkpoint.pkl", "best.json", "best.pt", "report.html")
+    expected = (
+        "config.json",
+        "status.json",
+        "results.sqlite",
+        "checkpoint.json",
+        "best.json",
+        "best.pt",
+        "report.html",
+    )
     for name in expected:
         assert (run / name).exists(), name
     assert (folder / "winner.pt").exists() and (folder / "winner.json").exists()

@@ -400,7 +400,7 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # generation 0 stored: kill during generation 1
-            if (out / "checkpoint.pkl").exists():
+            if (out / "checkpoint.json").exists():
                 break
             time.sleep(0.05)
         victims = scoop_worker_pids(script)
@@ -416,7 +416,7 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
 
     from deap_cnn.runs.checkpoint import load_checkpoint
 
-    state = load_checkpoint(out / "checkpoint.pkl")
+    state = load_checkpoint(out / "checkpoint.json")
     stored = rows(out / "results.sqlite")
     assert len(stored) == len({genome for genome, _ in stored}) >= 4
     assert state["generation"] < 3

@@ -281,7 +281,7 @@ def test_genome_units_per_family(text, titles):
 def test_not_a_run_folder_is_an_error(tmp_path, capsys):
     with pytest.raises(ReportError, match="no run folder"):
         write_report(tmp_path / "absent")
-    assert main([str(tmp_path)]) == 2
+    assert main([str(tmp_path)]) == 1
     error = capsys.readouterr().err
     assert error.startswith("error: ") and "not a run folder" in error and error.count("\n") == 1
     run = make_run(tmp_path / "run")

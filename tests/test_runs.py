@@ -73,7 +73,7 @@ def test_run_search_writes_every_artifact(tmp_path):
     for name in (
         "config.json",
         "results.sqlite",
-        "checkpoint.pkl",
+        "checkpoint.json",
         "logbook.csv",
         "fitness.png",
         "best.json",

@@ -61,6 +61,12 @@ def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParse
     resume.add_argument("run", help="the run folder")
     resume.add_argument("--generations", type=int, default=None, help="run to this many generations instead")
     resume.add_argument("--engine", default=None, help="engine for the rest of the run (auto, serial, scoop, dask)")
+    resume.add_argument(
+        "--trust-pickle-checkpoint",
+        action="store_true",
+        help="convert the checkpoint.pkl of deap_cnn before 0.2 to checkpoint.json (only for a folder you made: "
+        "loading a pickle can run code)",
+    )
     best = commands.add_parser("best", help="print the best architecture of RUN and export its network")
     best.add_argument("run", help="the run folder")
     best.add_argument("--export", default=None, help="copy the retrained weights and their JSON to this .pt path")
@@ -100,7 +106,7 @@ def _resume(args):
         config.generations = args.generations
     if args.engine is not None:
         config.engine = args.engine
-    return run_search(config.check(), resume=True)
+    return run_search(config.check(), resume=True, trust_pickle=args.trust_pickle_checkpoint)
 
 
 def _best(args):
@@ -276,6 +282,9 @@ def status_of(function, *args, run=None) -> int:
 
 def main(argv=None, defaults: SearchConfig | None = None) -> int:
     """Run the command line; return the exit status (see the module docstring and :func:`status_of`)."""
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints escaped, never as a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser(defaults)
     try:
         args = parser.parse_args(None if argv is None else list(map(str, argv)))

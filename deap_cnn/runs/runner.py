@@ -128,7 +128,7 @@ def _warmup(config, folder, parts, verbose):
         path.unlink()  # a run that stopped before its first checkpoint scores again
     if verbose:
         print(f"warm-up: scoring {config.proxy_warmup} random genomes by {config.warmup_proxy} (no training); "
-              f"the best {config.population} start the search", flush=True)  # fmt: skip
+              f"the best {_budget(config).population} start the search", flush=True)  # fmt: skip
     return Warmup(_WarmupScorer(evaluator, str(path)), config.proxy_warmup)
 
 
@@ -165,7 +165,8 @@ def compose(config: SearchConfig) -> Composition:
     family = get_family(config.family_name)
     objectives = Objectives(config.objectives or ((config.fitness,) if config.fitness else family.objectives))
     strategy = get_strategy(config.strategy or default_strategy(objectives, config.halving))
-    _check_device(config.device)
+    if config.lookup is None or config.device is not None:  # a lookup trains nothing: no torch to import
+        _check_device(config.device)
     strategy.check(family, len(objectives), config.halving)
     if config.lookup is not None:
         source = dataset = None
@@ -233,14 +234,132 @@ def _check_saved_state(folder: RunFolder):
     """Raise :class:`StoreError` or :class:`~deap_cnn.runs.checkpoint.CheckpointError` for a damaged file."""
     from .checkpoint import load_checkpoint
 
-    if folder.store_file.exists():
+    if folder.store_file.exists() and folder.store_file.stat().st_size > 0:  # opening writes an empty one's schema
         store = ResultsStore(folder.store_file)
         try:
             store.check()
         finally:
             store.close()
     if folder.checkpoint_file.exists():
-        load_checkpoint(folder.checkpoint_file)
+        return load_checkpoint(folder.checkpoint_file)
+    return None
+
+
+#: Settings that may differ between ``config.json`` and the settings the run started with (results.sqlite's).
+MAY_CHANGE = RUNTIME_SETTINGS + ("generations",)
+
+
+def _saved_settings(folder: RunFolder) -> dict:
+    """The settings the store holds (what the run started with; ``{}`` without a store)."""
+    if not folder.store_file.exists():
+        return {}
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{folder.store_file}?mode=ro", uri=True) as connection:
+            rows = connection.execute("SELECT key, value FROM settings").fetchall()
+    except sqlite3.Error:
+        return {}  # an old or damaged store: _check_saved_state speaks of it
+    import json
+
+    return {key: json.loads(value) for key, value in rows}
+
+
+def check_integrity(folder: RunFolder, config: SearchConfig, parts, checkpoint, run_id):
+    """Refuse a resume whose folder does not hold one consistent run, with one line naming what is wrong.
+
+    The store must hold at least the evaluations the checkpoint counted and
+    belong to this run (its id); a checkpoint the store says was written must
+    exist; the settings and the data the evaluations depend on (the
+    fingerprint: the table, the data set, the evaluation settings) must be the
+    ones the run started with.
+    """
+    saved = _saved_settings(folder)
+    rows = folder.evaluation_count() if folder.store_file.exists() else 0
+    store = folder.store_file
+    if checkpoint is not None:
+        if checkpoint.get("run_id") not in (None, run_id):
+            raise RunFolderError(
+                f"{folder.checkpoint_file} belongs to another run than {folder.path} (run id "
+                f"{checkpoint['run_id']}, the folder's is {run_id}): restore this run's checkpoint, or start a new run "
+                "with another --out"
+            )
+        counted = checkpoint.get("evaluations")
+        if counted != 0 and (not store.exists() or rows == 0):
+            raise RunFolderError(
+                f"{store} is {'missing' if not store.exists() else 'empty'}, but the checkpoint counts "
+                f"{counted or 'earlier'} evaluation(s): resuming would lose them; restore results.sqlite from a copy, "
+                "or start a new run with another --out"
+            )
+        if counted is not None and rows < counted:
+            raise RunFolderError(
+                f"{store} holds {rows} evaluation(s), fewer than the {counted} the checkpoint counts: it is not the "
+                "store this run wrote (or lost rows); restore it from a copy, or start a new run with another --out"
+            )
+    elif "checkpointed" in saved:
+        raise RunFolderError(
+            f"{folder.checkpoint_file} is missing, but the run wrote one: resuming from the seed would repeat the "
+            "search over the stored results; restore checkpoint.json from a copy, or start a new run with another --out"
+        )
+    if saved.get("run_id") not in (None, run_id):
+        raise RunFolderError(
+            f"{store} belongs to another run (run id {saved['run_id']}, this folder's is {run_id}): put this run's "
+            "store back, or start a new run with another --out"
+        )
+    check_settings_unchanged(folder, config, saved)
+    if saved.get("fingerprint") not in (None, parts.fingerprint):
+        if saved.get("table_digest") is not None and saved["table_digest"] != _table_digest(parts):
+            what = f"the table {config.lookup} changed since the run started (its contents differ)"
+        elif config.lookup is not None:
+            what = f"the evaluation of table {config.lookup} changed since the run started"
+        else:
+            what = f"the data set ({config.data}) or the evaluation settings changed since the run started"
+        raise RunFolderError(
+            f"{what}: its results would mix with the stored ones; put the original back, or start a new run with "
+            "another --out"
+        )
+
+
+def check_settings_unchanged(folder: RunFolder, config: SearchConfig, saved=None):
+    """Refuse a ``config.json`` whose search settings differ from those the run started with (the store's)."""
+    saved = (_saved_settings(folder) if saved is None else saved).get("config") or {}
+    changed = [
+        f"{name} {saved[name]!r} -> {value!r}"
+        for name, value in config.to_dict().items()
+        if name in saved and name not in MAY_CHANGE and _differs(saved[name], value)
+    ]
+    if changed:
+        raise RunFolderError(
+            f"{folder.config_file} differs from the settings the run started with ({'; '.join(changed)}): a resume "
+            "goes on with the same search; restore config.json, or start a new run with these settings and another "
+            "--out"
+        )
+
+
+def _differs(saved, given) -> bool:
+    import json
+
+    return json.loads(json.dumps(saved, default=str)) != json.loads(json.dumps(given, default=str))
+
+
+def _table_digest(parts):
+    table = getattr(parts.evaluator, "table", None)
+    return None if table is None else table.digest
+
+
+def _convert_pickle_checkpoint(folder: RunFolder, trust: bool):
+    """A folder of deap_cnn before 0.2 holds ``checkpoint.pkl``: refused unless trusted; then converted once."""
+    from .checkpoint import CheckpointError, convert_pickle_checkpoint
+
+    if folder.checkpoint_file.exists() or not folder.pickle_checkpoint_file.exists():
+        return
+    if not trust:
+        raise CheckpointError(
+            f"{folder.pickle_checkpoint_file} is a pickle checkpoint (deap_cnn before 0.2): loading a pickle can run "
+            "any code, so it is not loaded; if you made this run yourself, resume with --trust-pickle-checkpoint, "
+            "which converts it to checkpoint.json once"
+        )
+    convert_pickle_checkpoint(folder.pickle_checkpoint_file, folder.checkpoint_file)
 
 
 def open_engine(config: SearchConfig):
@@ -252,8 +371,16 @@ def open_engine(config: SearchConfig):
     return make_engine(config.engine)
 
 
-def run_search(config: SearchConfig, resume: bool = False, map_function=None, verbose: bool = True) -> dict:
-    """Run (or resume) the search ``config`` describes in its run folder; return the summary (``best.json``)."""
+def run_search(
+    config: SearchConfig, resume: bool = False, map_function=None, verbose: bool = True, trust_pickle: bool = False
+) -> dict:
+    """Run (or resume) the search ``config`` describes in its run folder; return the summary (``best.json``).
+
+    The process holds the folder's lock (:class:`~deap_cnn.runs.folder.FolderLock`)
+    from before it changes anything until it returns: a second writer is
+    refused. ``trust_pickle`` lets a resume convert a pickle checkpoint of
+    deap_cnn before 0.2 (only for a folder you made yourself).
+    """
     config.check()
     folder = RunFolder(config.out)
     if resume:
@@ -263,30 +390,51 @@ def run_search(config: SearchConfig, resume: bool = False, map_function=None, ve
             setattr(saved, name, getattr(config, name))
         saved.generations = max(saved.generations, config.generations)
         config = saved.check()
+        check_settings_unchanged(folder, config)  # before compose: an edited family or table is named as such
+    else:
+        folder.check_out()  # before anything is made: never another's files
     parts = compose(config)  # data, family and options are checked before the folder is claimed
-    if resume:
-        _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
     engine = None
     try:
-        with stop_on_signals():  # opened before the claim: a scheduler that cannot be reached leaves no folder
+        with stop_on_signals():  # opened before the lock: a scheduler that cannot be reached leaves no folder
             engine = open_engine(config) if map_function is None else None
-        if not resume:
-            folder.claim(config.to_dict())
-        else:
-            folder.write_config(config.to_dict())
-        return _run_claimed(config, folder, parts, map_function, verbose, engine)
+        with folder.lock():
+            run_id = _prepare(folder, config, parts, resume, trust_pickle)
+            from .checkpoint import stamp_checkpoints
+
+            with stamp_checkpoints(folder.checkpoint_file, run_id, folder.store_file):
+                return _run_claimed(config, folder, parts, map_function, verbose, engine, run_id)
     finally:
         if engine is not None:
             engine.close()
 
 
-def _run_claimed(config, folder, parts, map_function, verbose, engine=None) -> dict:
+def _prepare(folder, config, parts, resume, trust_pickle) -> str:
+    """In the locked ``folder``: check a resume's files (or claim the folder for a new run); return the run's id."""
+    folder.remove_temporaries()  # the lock is ours: any temporary file is a killed writer's
+    if not resume:
+        if folder.holds_run():
+            folder.claim(config.to_dict())  # refused: a run is there
+        run_id = folder.write_marker()
+        folder.claim(config.to_dict())
+        return run_id
+    run_id = folder.run_id()
+    if run_id is None:  # a folder of deap_cnn before 0.2, or a lost marker: the store's id, else a new one
+        run_id = folder.write_marker(_saved_settings(folder).get("run_id"))
+    _convert_pickle_checkpoint(folder, trust_pickle)
+    state = _check_saved_state(folder)  # a damaged store or checkpoint is refused before the folder changes
+    check_integrity(folder, config, parts, state, run_id)
+    folder.write_config(config.to_dict())
+    return run_id
+
+
+def _run_claimed(config, folder, parts, map_function, verbose, engine=None, run_id=None) -> dict:
     """:func:`_run` in the claimed ``folder``; ``status.json`` says so when the run is interrupted or fails."""
     try:
         with stop_on_signals():
             if engine is None:
-                return _run(config, folder, parts, map_function, 1, verbose)
-            return _run(config, folder, parts, engine.map, engine.workers, verbose, engine)
+                return _run(config, folder, parts, map_function, 1, verbose, run_id=run_id)
+            return _run(config, folder, parts, engine.map, engine.workers, verbose, engine, run_id=run_id)
     except KeyboardInterrupt as interrupt:  # RunInterrupted (a signal) or a bare Ctrl-C from user code
         folder.set_status("interrupted", str(interrupt) or "interrupted", evaluations=folder.evaluation_count())
         raise
@@ -381,7 +529,7 @@ def _budget(config) -> Budget:
     return Budget(plan.population, config.generations, plan.trainings, config.seconds)
 
 
-def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> dict:
+def _run(config, folder, parts, map_function, workers, verbose, engine=None, run_id=None) -> dict:
     folder.set_status("running", family=parts.family.name, strategy=config.strategy, **_objective_details(parts))
     if verbose:
         print(
@@ -390,6 +538,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
             f"{workers} worker(s); run folder {config.out}",
             flush=True,
         )
+    _warn_population_over_space(config, parts)
     estimate = check_candidate_time(config, parts, verbose)
     _expect_evaluations(engine, config, estimate, config.epochs)
     tensorboard = None
@@ -398,7 +547,12 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
 
         tensorboard = TensorBoardLog(folder.path)
     store = ResultsStore(folder.store_file, fingerprint=parts.fingerprint)
-    store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint, **_objective_details(parts)})
+    identity = {"config": config.to_dict()}  # the settings as given: a resume compares config.json with them
+    if run_id:
+        identity["run_id"] = run_id
+    if _table_digest(parts) is not None:
+        identity["table_digest"] = _table_digest(parts)
+    store.set_settings({**config.to_dict(), "fingerprint": parts.fingerprint, **_objective_details(parts), **identity})
     halving = rungs = None
     if config.halving and parts.strategy.asynchronous:  # asynchronous successive halving: rungs per candidate
         from ..search.halving import async_rungs
@@ -471,8 +625,12 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None) -> 
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
         if "test_accuracy" in summary:
             line += f", test accuracy {summary['test_accuracy']:.4f} after {config.final_epochs} epochs"
+        if summary.get("rerank"):
+            line += f", {summary['rerank'][0]['rerank_fitness']:.4f} reranked at {summary['rerank_epochs']} epochs"
         if "noise_free_fitness" in summary:
-            line += f", noise-free {summary['noise_free_fitness']:.4f} in the table"
+            line += (
+                f", {'truth' if config.truth_column else 'noise-free'} {summary['noise_free_fitness']:.4f} in the table"
+            )
         if summary["duplicates"]:
             line += f"; {summary['duplicates']} duplicate result(s) dropped, the store kept one row each"
         print(line + f"); results in {config.out}", flush=True)
@@ -484,6 +642,19 @@ def _per_candidate(config) -> str:
     if config.fitness:
         return f"no training ({config.fitness} of the untrained network)"
     return f"{config.epochs} epochs per candidate"
+
+
+def _warn_population_over_space(config, parts):
+    """Warn when the population holds more individuals than the space has genomes (an enumerable space only)."""
+    size = getattr(parts.space, "size", None)
+    size = size() if callable(size) else size
+    if isinstance(size, int) and config.population > size:
+        print(
+            f"warning: --population {config.population} is larger than the space, which holds {size:,} genomes: "
+            "a population repeats genomes (cache hits); a smaller --population searches the same space",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _describe_data(parts, config) -> str:

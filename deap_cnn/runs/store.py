@@ -158,13 +158,22 @@ class ResultsStore:
     def __exit__(self, *exc):
         self.close()
 
+    def _unwritable(self, error):
+        return StoreError(
+            f"results store {self.path} cannot be written ({error}): make it and its folder writable "
+            "(chattr -i, chmod u+w), then resume"
+        )
+
     def set_settings(self, settings: dict):
         """Save the run's settings (JSON-serialisable values)."""
-        with self._db:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
-                [(key, json.dumps(value, default=str)) for key, value in settings.items()],
-            )
+        try:
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                    [(key, json.dumps(value, default=str)) for key, value in settings.items()],
+                )
+        except sqlite3.OperationalError as error:
+            raise self._unwritable(error) from None
 
     def settings(self) -> dict:
         return {key: json.loads(value) for key, value in self._db.execute("SELECT key, value FROM settings")}
@@ -180,12 +189,15 @@ class ResultsStore:
         data = record.to_dict() if hasattr(record, "to_dict") else dict(record)
         data["parent"], data["inherited"] = data.get("parent") or "", data.get("inherited") or 0
         values = [json.dumps(list(data.get(f) or [])) if f in _JSON_FIELDS else data.get(f) for f in RECORD_FIELDS]
-        with self._db:
-            self._db.execute(
-                f"INSERT INTO evaluations (fingerprint, generation, worker, created_at, "
-                f"{', '.join(RECORD_FIELDS)}) VALUES (?, ?, ?, ?, {', '.join('?' * len(RECORD_FIELDS))})",
-                [self.fingerprint, generation, worker, time.time(), *values],
-            )
+        try:
+            with self._db:
+                self._db.execute(
+                    f"INSERT INTO evaluations (fingerprint, generation, worker, created_at, "
+                    f"{', '.join(RECORD_FIELDS)}) VALUES (?, ?, ?, ?, {', '.join('?' * len(RECORD_FIELDS))})",
+                    [self.fingerprint, generation, worker, time.time(), *values],
+                )
+        except sqlite3.OperationalError as error:
+            raise self._unwritable(error) from None
 
     def _row_to_dict(self, row, columns):
         data = dict(zip(columns, row, strict=True))

@@ -56,9 +56,10 @@ MAX_FRUITLESS_PROPOSALS = 500
 class Proposer:
     """What a steady-state strategy decides; :func:`steady_state` does the rest.
 
-    A proposer is pickled into every checkpoint, so its whole state lives in
-    its attributes and it draws its random numbers from :mod:`random` (whose
-    state the checkpoint keeps).
+    A proposer goes into every checkpoint (:mod:`deap_cnn.runs.codec`), so
+    its whole state lives in its attributes (data, individuals; a function it
+    holds is taken from the resuming run's own proposer) and it draws its
+    random numbers from :mod:`random` (whose state the checkpoint keeps).
 
     ``propose(toolbox, known)`` returns ``(individual, parent)``: an
     individual to evaluate (fitness invalid) and the individual it was made
@@ -201,6 +202,7 @@ def steady_state(
     (``"trainings"``, ``"seconds"`` or ``"exhausted"``).
     """
     from ..runs.checkpoint import save_checkpoint
+    from ..runs.codec import adopt_live
 
     if engine is None:
         from ..engines import make_engine
@@ -210,6 +212,7 @@ def steady_state(
     fmt = checkpoint_format(proposer)
     if checkpoint is not None and os.path.exists(checkpoint):
         run = _load(checkpoint, fmt)
+        adopt_live(run.proposer, proposer)  # functions (encode, neighbours) are not saved: this run's own
     else:
         if seed is not None:
             random.seed(seed)
@@ -291,10 +294,10 @@ def steady_state(
             sent_now = True
             if ready:
                 break  # a cache hit: tell it before proposing again (it may change the proposer's mind)
-        if sent_now and run.history and not ready:
-            # The children and the random state after proposing them: a resume sends the same ones. Before the
-            # first result there is nothing to keep (a seeded rerun proposes the same), and a crash then leaves
-            # the folder to the same command again.
+        if sent_now and not ready:
+            # The children and the random state after proposing them: a resume sends the same ones. Also before
+            # the first result: a process killed after storing it and before its next checkpoint would otherwise
+            # leave a row that a rerun from the seed takes for a cache hit, not a training (issue 23).
             save()
         for individual in list(run.in_flight):
             if id(individual) not in submitted:

@@ -135,7 +135,7 @@ def _load_state(path):
     """A training state written by :func:`_save_state`, or ``None`` when there is none at ``path``."""
     if path is None or not os.path.exists(path):
         return None
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=True)  # data only: a run folder may come from anyone
 
 
 def _train_epochs(model, data, settings, batch_size, record, resume=None):

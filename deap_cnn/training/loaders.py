@@ -102,7 +102,20 @@ def load_npz(path) -> ImageDataset:
         raise DataError(f"{str(path)!r} is not a numpy .npz archive: {found}; {NPZ_EXPECTED}")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            data = {key: archive[key] for key in archive.files}
+            data = {}
+            for key in archive.files:
+                try:
+                    data[key] = archive[key]
+                except ValueError as exc:
+                    if "allow_pickle" not in str(exc):
+                        raise
+                    raise DataError(
+                        f"{str(path)!r} holds {key} as an array of Python objects, which would load as a pickle "
+                        "(refused: it could run code); save it as numbers (images, labels) or strings (classes), "
+                        f"e.g. np.asarray({key}, dtype=...)"
+                    ) from None
+    except DataError:
+        raise
     except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:  # damaged or truncated
         raise DataError(
             f"{str(path)!r} is a damaged .npz archive ({exc}), truncated perhaps by an interrupted copy; "

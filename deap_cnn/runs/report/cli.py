@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 from pathlib import Path
 
@@ -40,19 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """The command line; returns the exit status (2: not a run folder, 1: the report could not be made)."""
+    """The command line; returns the exit status (1: not a run folder, or the report could not be made)."""
     args = build_parser().parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):  # a path that is not UTF-8 prints escaped, never as a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         if args.serve:
             serve(args.run, args.host, args.port)
         else:
             print(write_report(args.run, args.out))
-    except ReportError as error:
+    except ReportError as error:  # a folder problem: 1, as every other run folder problem (docs/failures.md)
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return 1
     except OSError as error:
         where = f"{args.host}:{args.port}" if args.serve else (args.out or Path(args.run) / REPORT_NAME)
         fix = "choose another --port (0: any free one)" if args.serve else "choose a writable --out"
+        if args.serve and error.errno in (errno.EADDRNOTAVAIL, errno.EINVAL) or isinstance(error, socket.gaierror):
+            fix = f"--host {args.host} is not an address of this machine: use 127.0.0.1, or 0.0.0.0 for every interface"
         print(
             f"error: cannot {'serve at' if args.serve else 'write'} {where} ({error.strerror or error}): {fix}",
             file=sys.stderr,
