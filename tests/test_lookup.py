@@ -766,9 +766,17 @@ def test_nats_bench_exports_to_a_table_a_search_reads(full_table, tmp_path, monk
     table = load_table(out, SPACE)
     assert table.column == "cifar10_test_accuracy_200_epochs" and table.scores == scores
     assert set(api.asked) == {("cifar10", "200", False)}  # the mean over the benchmark's seeds
-    with pytest.raises(TableError, match="no valid-accuracy for cifar10"):
+    with pytest.raises(TableError, match="no valid-accuracy for cifar10 after 200 epochs"):
         export_topology_table(None, tmp_path / "v.csv", metric="valid-accuracy", api=api)
     assert not (tmp_path / "v.csv").exists()
+    # Two training lengths: a column each, read back as the fidelities of a search.
+    both = tmp_path / "both.csv"
+    assert main(["nats-table", str(tmp_path / "NATS-tss"), "--hp", "12", "200", "--out", str(both)]) == 0
+    assert both.read_text().splitlines()[0] == (
+        "architecture,cifar10_test_accuracy_12_epochs,cifar10_test_accuracy_200_epochs"
+    )
+    assert ("cifar10", "12", False) in api.asked
+    assert load_table(both, SPACE, "cifar10_test_accuracy_12_epochs").scores == scores
 
 
 def test_exporting_without_nats_bench_or_its_file_is_one_line(tmp_path, monkeypatch, capsys):

@@ -45,32 +45,45 @@ def _api(benchmark):
     return create(benchmark, "tss", fast_mode=True, verbose=False)
 
 
-def export_topology_table(benchmark, out, dataset: str = "cifar10", metric: str = "test-accuracy", hp: str = "200",
+def export_topology_table(benchmark, out, dataset: str = "cifar10", metric="test-accuracy", hp="200",
                           api=None) -> int:  # fmt: skip
     """Write every topology cell of NATS-Bench at ``benchmark`` with its ``metric`` on ``dataset`` to CSV ``out``.
 
     ``hp`` is the training length (``"12"`` or ``"200"`` epochs); the metric
-    is the mean over the benchmark's training seeds. Returns the rows written.
-    ``api`` may be given instead of ``benchmark`` (an object with NATS-Bench's
-    ``__len__``, ``arch(index)`` and ``get_more_info(index, dataset, hp=...,
-    is_random=False)``).
+    is the mean over the benchmark's training seeds. ``metric`` and ``hp``
+    may each be a list: the table then holds one column per (metric, length)
+    pair, named by :func:`column_name`, so a search reads the short training
+    (``--fidelity 12=...``), reranks by the long one and judges its pick by
+    another (``--truth-column``). Returns the rows written. ``api`` may be
+    given instead of ``benchmark`` (an object with NATS-Bench's ``__len__``,
+    ``arch(index)`` and ``get_more_info(index, dataset, hp=..., is_random=False)``).
     """
+    metrics = [metric] if isinstance(metric, str) else list(metric)
+    hps = [str(hp)] if isinstance(hp, (str, int)) else [str(h) for h in hp]
     if dataset not in DATASETS:
         raise TableError(f"unknown NATS-Bench data set {dataset!r}: choose one of {', '.join(DATASETS)}")
-    if metric not in METRICS:
-        raise TableError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
+    for name in metrics:
+        if name not in METRICS:
+            raise TableError(f"unknown metric {name!r}: choose one of {', '.join(METRICS)}")
     api = api if api is not None else _api(os.fspath(benchmark))
-    column = column_name(dataset, metric, hp)
+    pairs = [(name, h) for h in hps for name in metrics]
     rows = []
     for index in range(len(api)):
-        info = api.get_more_info(index, dataset, hp=hp, is_random=False)
-        if info.get(metric) is None:
-            raise TableError(f"NATS-Bench has no {metric} for {dataset} (cell {index}): choose another --metric")
-        rows.append((api.arch(index), info[metric]))
+        row = [api.arch(index)]
+        for h in hps:
+            info = api.get_more_info(index, dataset, hp=h, is_random=False)
+            for name in metrics:
+                if info.get(name) is None:
+                    raise TableError(
+                        f"NATS-Bench has no {name} for {dataset} after {h} epochs (cell {index}): choose another "
+                        "--metric (cifar10's validation accuracy is under the data set cifar10-valid)"
+                    )
+                row.append(info[name])
+        rows.append(row)
     partial = f"{os.fspath(out)}.partial"
     with open(partial, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["architecture", column])
+        writer.writerow(["architecture", *(column_name(dataset, name, h) for name, h in pairs)])
         writer.writerows(rows)
     os.replace(partial, out)  # a table is whole or absent: an interrupted export leaves no half table
     return len(rows)

@@ -83,8 +83,10 @@ def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParse
     table.add_argument("benchmark", help="the NATS-Bench topology file or folder (needs pip install deap_cnn[nats])")
     table.add_argument("--out", required=True, help="the CSV table to write")
     table.add_argument("--dataset", default="cifar10", help="cifar10, cifar10-valid, cifar100 or ImageNet16-120")
-    table.add_argument("--metric", default="test-accuracy", help="test-accuracy, valid-accuracy or train-accuracy")
-    table.add_argument("--hp", default="200", choices=("12", "200"), help="training epochs of the results")
+    table.add_argument("--metric", nargs="+", default=["test-accuracy"],
+                       help="test-accuracy, valid-accuracy or train-accuracy; several: a column each")  # fmt: skip
+    table.add_argument("--hp", nargs="+", default=["200"], choices=("12", "200"),
+                       help="training epochs of the results; both (--hp 12 200): a column each, for --fidelity")  # fmt: skip
     commands.add_parser("families", help="list the genome families")
     commands.add_parser("strategies", help="list the search strategies")
     return parser
@@ -165,8 +167,16 @@ def _nats_table(args):
     from ..lookup.nats_bench import column_name, export_topology_table
 
     rows = export_topology_table(args.benchmark, args.out, args.dataset, args.metric, args.hp)
-    print(f"wrote {rows:,} cells to {args.out} (column {column_name(args.dataset, args.metric, args.hp)}); "
-          f"search it with: deap-cnn search --family nats --lookup {args.out}")  # fmt: skip
+    columns = [column_name(args.dataset, metric, hp) for hp in args.hp for metric in args.metric]
+    if len(columns) == 1:
+        how = f"deap-cnn search --family nats --lookup {args.out}"
+    else:  # several columns: the short one searched, the long one reranks, the first metric judges
+        hps = sorted(set(args.hp), key=int)
+        metric = args.metric[0]
+        how = (f"deap-cnn search --family nats --lookup {args.out} "
+               + " ".join(f"--fidelity {hp}={column_name(args.dataset, metric, hp)}" for hp in hps)
+               + f" --truth-column {column_name(args.dataset, metric, hps[-1])}")  # fmt: skip
+    print(f"wrote {rows:,} cells to {args.out} (columns {', '.join(columns)}); search it with: {how}")
     return 0
 
 
