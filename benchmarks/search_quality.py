@@ -103,6 +103,7 @@ QUICK_METHODS = ("ga", "aging", "random", "tpe", "random+halving", "aging+inheri
 BASELINE = "random"
 UNLIMITED = 10**6  # trainings or generations: the compute budget stops every run first
 TERA = 1e12
+CHEAPER = 0.7  # +cheap: the probability that the cheaper of two tournament winners is the parent
 
 
 class BudgetSpent(Exception):
@@ -277,10 +278,12 @@ def parse_method(text: str) -> tuple[str, bool, bool, bool]:
     """``"ga+halving+inherit"`` -> ``("ga", True, True, False)``: strategy, halving, inherit, rerank.
 
     ``default`` is what ``deap-cnn search`` runs when told nothing: its default strategy, reranked as it reranks.
+    ``+cheap`` (aging, default) adds the double tournament towards cheaper parents (read by :func:`run_one`).
     """
-    if text == "default":
-        return default_strategy(("accuracy",), False), False, False, default_rerank(("accuracy",)) > 0
     strategy, *flags = text.split("+")
+    if strategy == "default" and set(flags) <= {"cheap"}:
+        return default_strategy(("accuracy",), False), False, False, default_rerank(("accuracy",)) > 0
+    flags = [flag for flag in flags if not (flag == "cheap" and strategy == "aging")]
     unknown = set(flags) - set(FLAGS)
     if strategy not in STRATEGIES or unknown:
         raise SystemExit(
@@ -328,7 +331,7 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
     """One search until the budget is spent; its trace and its pick."""
     strategy, halving, inherit, reranking = parse_method(method)
     population, rerank_k = args.population, args.rerank
-    if method == "default":  # sized by its budget, as deap-cnn search --budget-epochs sizes it
+    if method.split("+")[0] == "default":  # sized by its budget, as deap-cnn search --budget-epochs sizes it
         plan = default_plan(args, space, images)
         population, rerank_k, reranking = plan.population, plan.rerank, plan.rerank > 0
     folder = out / "stores" / f"{method}-seed{seed}"
@@ -342,6 +345,8 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
     store = ResultsStore(folder / "results.sqlite", fingerprint=evaluator.fingerprint())
     halver = None
     options = {"map_function": map, "seed": seed, "store": store, "sample_size": args.sample_size}
+    if method.endswith("+cheap"):  # aging's double tournament towards the cheaper of two good parents
+        options["cheaper"] = CHEAPER
     if halving:
         evaluator.settings = dataclasses.replace(settings, epochs=args.halving_epochs)
         rungs = halving_rungs(args.halving_epochs, args.eta)

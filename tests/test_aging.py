@@ -21,6 +21,7 @@ from deap_cnn.families.cnn_ga.genome import SkipGene
 from deap_cnn.runs.checkpoint import CheckpointError, save_checkpoint
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.aging import (
+    AgingProposer,
     aging_evolution,
     breed_aging_child,
     default_sample_size,
@@ -92,6 +93,41 @@ def test_a_child_is_a_mutant_of_the_best_of_its_sample():
     assert default_sample_size(3) == 2 and default_sample_size(40) == 20
     with pytest.raises(ValueError, match="sample_size"):
         run_toy(sample_size=0)
+
+
+def test_a_double_tournament_prefers_the_cheaper_of_two_good_parents():
+    toolbox = toolbox_for()
+    random.seed(3)
+    population = toolbox.population(n=6)
+    for cost, ind in enumerate(population, start=1):
+        ind.fitness.values = toy_fitness(ind)
+        ind.cost = 1000 * cost
+    ranked = sorted(population, key=lambda ind: ind.fitness, reverse=True)
+
+    def parents(cheaper, seed, sample_size=3, draws=200):
+        rng = random.Random(seed)
+        return [breed_aging_child(population, toolbox, sample_size, rng=rng, cheaper=cheaper)[1] for _ in range(draws)]
+
+    plain, cheap = parents(0.0, 7), parents(1.0, 7)
+    assert all(parent in ranked[:4] for parent in plain)  # a tournament of 3 of 6 never picks the two worst
+    # The cheaper of two winners, so never a member both winners could beat; on average a cheaper parent.
+    assert all(parent in ranked[:4] for parent in cheap)
+    assert sum(p.cost for p in cheap) < sum(p.cost for p in plain)
+    # Off (0), it draws exactly what aging always drew: a seeded run repeats as before.
+    rng = random.Random(7)
+    before = [max(rng.sample(population, 3), key=lambda ind: ind.fitness) for _ in range(200)]
+    assert plain == before
+    # A clear winner (the whole population in each tournament) stays the parent; unknown costs change nothing.
+    assert all(parent is ranked[0] for parent in parents(1.0, 8, sample_size=6, draws=20))
+    for ind in population:
+        del ind.cost
+    rng, expected = random.Random(7), []
+    for _ in range(200):  # no cost known: the first tournament's winner, whatever the second drew
+        expected.append(max(rng.sample(population, 3), key=lambda ind: ind.fitness))
+        rng.sample(population, 3)
+    assert all(p is q for p, q in zip(parents(1.0, 7), expected, strict=True))
+    with pytest.raises(ValueError, match="cheaper must be a probability"):
+        AgingProposer(4, cheaper=1.5)
 
 
 class LastInFirstOut:

@@ -203,3 +203,11 @@ def test_nas_bench_charges_epochs_and_judges_picks_by_the_truth_column(two_fidel
     mean = {m: sum(r["picks"]["1200"] for r in runs if r["method"] == m and "1200" in r["picks"]) for m in
             ("default", "random")}  # fmt: skip
     assert mean["default"] > mean["random"]
+
+
+def test_prefer_cheaper_is_aging_evolutions():
+    with pytest.raises(ConfigError, match="--prefer-cheaper chooses aging evolution's parents"):
+        SearchConfig(prefer_cheaper=0.7, strategy="random").check()
+    assert SearchConfig(prefer_cheaper=0.7).check().strategy == "aging"
+    with pytest.raises(ConfigError, match="--prefer-cheaper 1.5: out of range"):
+        SearchConfig(prefer_cheaper=1.5).check()

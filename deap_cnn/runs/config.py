@@ -93,6 +93,14 @@ class SearchConfig:
         "aging, surrogate: members sampled to pick each parent (default population/2, at least 2)",
         low=1,
     )
+    prefer_cheaper: float = setting(
+        0.0,
+        "--prefer-cheaper",
+        "aging: the probability that the cheaper of two tournament winners is the parent (a double tournament "
+        "against networks that cost more without scoring more; 0: off, 0.7 is the usual setting)",
+        low=0,
+        high=1,
+    )
     objectives: tuple | None = setting(
         None,
         "--objectives",
@@ -334,6 +342,9 @@ class SearchConfig:
         if self.strategy is None:
             self.strategy = default_strategy(self.objectives, self.halving)
         self._check_fidelities()
+        if self.prefer_cheaper and self.strategy != "aging":
+            raise ConfigError(f"--prefer-cheaper chooses aging evolution's parents; --strategy {self.strategy} has "
+                              "no tournament: drop it or use --strategy aging")  # fmt: skip
         if self.rerank is None and self.budget_epochs is not None and len(self.objectives or ()) <= 1:
             self.rerank = self.budget_plan().rerank
         if self.rerank is None:

@@ -592,6 +592,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
             inherit=config.inherit,
             weights_folder=weights_folder,
             sample_size=config.sample_size,
+            cheaper=config.prefer_cheaper,
             warmup=warmup,
             features=_surrogate_features(config, parts),
         )

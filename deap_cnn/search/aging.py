@@ -49,15 +49,28 @@ def fresh(make, known, tries=MAX_TRIES):
     return make()
 
 
-def breed_aging_child(population, toolbox, sample_size, rng=random, known=None):
+def breed_aging_child(population, toolbox, sample_size, rng=random, known=None, cheaper=0.0):
     """One child: the best of ``sample_size`` members drawn without replacement, cloned and mutated.
 
     With ``known`` (a predicate) a child it holds is bred again from the same
-    parent, up to :data:`MAX_TRIES` times. Returns ``(child, parent)``; the
-    child's fitness is deleted.
+    parent, up to :data:`MAX_TRIES` times. With ``cheaper`` > 0 a second
+    tournament is held, and when its winner is another member that costs
+    less (``ind.cost``: the forward FLOPs the loop records), it is the
+    parent with probability ``cheaper``: a double tournament (Luke and
+    Panait 2002), which breaks near-ties between good members towards the
+    cheaper one and leaves a clear winner alone (both tournaments find it).
+    Returns ``(child, parent)``; the child's fitness is deleted.
     """
-    sample = rng.sample(list(population), min(sample_size, len(population)))
-    parent = max(sample, key=lambda ind: ind.fitness)
+
+    def tournament():
+        sample = rng.sample(list(population), min(sample_size, len(population)))
+        return max(sample, key=lambda ind: ind.fitness)
+
+    parent = tournament()
+    if cheaper:
+        other = tournament()
+        if other is not parent and _cost(other) < _cost(parent) and rng.random() < cheaper:
+            parent = other
 
     def mutant():
         child = toolbox.clone(parent)
@@ -66,6 +79,12 @@ def breed_aging_child(population, toolbox, sample_size, rng=random, known=None):
         return child
 
     return (mutant() if known is None else fresh(mutant, known)), parent
+
+
+def _cost(individual) -> float:
+    """What training ``individual`` cost (its forward FLOPs); unknown costs count as equal."""
+    cost = getattr(individual, "cost", None)
+    return cost if isinstance(cost, (int, float)) and cost > 0 else float("inf")
 
 
 class AgingProposer(Proposer):
@@ -81,7 +100,7 @@ class AgingProposer(Proposer):
 
     name = "aging"
 
-    def __init__(self, population_size: int, sample_size: int | None = None, warmup=None):
+    def __init__(self, population_size: int, sample_size: int | None = None, warmup=None, cheaper: float = 0.0):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 1:
             raise ValueError(f"population_size must be an integer >= 1, got {population_size!r}")
         sample_size = default_sample_size(population_size) if sample_size is None else sample_size
@@ -89,6 +108,9 @@ class AgingProposer(Proposer):
             raise ValueError(f"sample_size must be an integer >= 1, got {sample_size!r}")
         self.population_size = population_size
         self.sample_size = sample_size
+        if isinstance(cheaper, bool) or not isinstance(cheaper, (int, float)) or not 0 <= cheaper <= 1:
+            raise ValueError(f"cheaper must be a probability in [0, 1], got {cheaper!r}")
+        self.cheaper = cheaper
         self.population = deque()
         self.born = deque()
         self.bred = 0  # individuals proposed
@@ -108,7 +130,8 @@ class AgingProposer(Proposer):
                 if not known(seed):
                     return seed, None
             return fresh(toolbox.individual, known), None
-        return breed_aging_child(self.population, toolbox, self.sample_size, known=known)
+        cheaper = getattr(self, "cheaper", 0.0)  # absent in checkpoints written before it
+        return breed_aging_child(self.population, toolbox, self.sample_size, known=known, cheaper=cheaper)
 
     def tell(self, individual, top=True):
         self.told += 1
@@ -160,6 +183,7 @@ def aging_evolution(
     callback=None,
     rungs=None,
     warmup=None,
+    cheaper=0.0,
 ):
     """Run aging evolution until ``trainings`` candidates were trained (or ``seconds`` passed).
 
@@ -169,7 +193,8 @@ def aging_evolution(
     :func:`breed_aging_child` (``sample_size`` defaults to
     :func:`default_sample_size`); ``warmup`` (a
     :class:`~deap_cnn.search.warmup.Warmup`) picks the first ones from
-    pre-scored random genomes instead. The other arguments are
+    pre-scored random genomes instead; ``cheaper`` is
+    :func:`breed_aging_child`'s. The other arguments are
     :func:`~deap_cnn.search.steady.steady_state`'s.
 
     Returns ``(population, logbook, run)``: the final population (oldest
@@ -177,7 +202,7 @@ def aging_evolution(
     the :class:`~deap_cnn.search.steady.SteadyRun` (``history``, ``trained``,
     ``halloffame``, ``stopped``).
     """
-    proposer = AgingProposer(population_size, sample_size, warmup)
+    proposer = AgingProposer(population_size, sample_size, warmup, cheaper)
     if checkpoint is not None and os.path.exists(checkpoint):
         _upgrade_old_checkpoint(checkpoint, population_size, proposer.sample_size)
     run = steady_state(

@@ -331,6 +331,7 @@ def steady_state(
             run.hits += 1
             run.fruitless += 1
         individual.fitness.values = tuple(record["fitness"])
+        individual.cost = record.get("flops") or 0  # what it cost to train: cost-aware parents read it
         del run.in_flight[next(i for i, other in enumerate(run.in_flight) if other is individual)]
         submitted.discard(id(individual))
         score = individual.fitness.weights[0] * individual.fitness.values[0]  # larger is better

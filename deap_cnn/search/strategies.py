@@ -41,7 +41,8 @@ fidelities. ``inherit=True``
 (``ga`` and ``aging``) makes children start from their parent's trained
 weights, kept in the folder ``weights_folder`` names (see
 :mod:`deap_cnn.search.inheritance`); ``sample_size`` is aging evolution's
-tournament size; ``warmup`` (a :class:`~deap_cnn.search.warmup.Warmup`,
+tournament size and ``cheaper`` its preference for the cheaper of two good
+parents (:func:`~deap_cnn.search.aging.breed_aging_child`); ``warmup`` (a :class:`~deap_cnn.search.warmup.Warmup`,
 ``aging`` and ``surrogate``) picks their initial individuals from many
 random genomes pre-scored by something cheap, a zero-cost proxy say;
 ``features`` (``surrogate``) are scorers ``f(genome) -> float`` whose values
@@ -358,7 +359,7 @@ def run_aging(family, space, evaluate, budget, store=None, checkpoint=None, **op
     steady = _steady_options(family, space, evaluate, budget, store, checkpoint, options)
     _, _, run = aging_evolution(
         steady.pop("toolbox"), budget.population, steady.pop("trainings"), sample_size=options.get("sample_size"),
-        warmup=options.get("warmup"), **steady,
+        warmup=options.get("warmup"), cheaper=options.get("cheaper", 0.0), **steady,
     )  # fmt: skip
     return _steady_outcome(run)
 
