@@ -28,7 +28,11 @@ start from their parent's trained weights): ``ga``, ``random``, ``tpe``,
 ``aging``, ``local`` and ``surrogate`` (asynchronous successive halving for
 the last three: each candidate promoted on its own); ``default`` is what
 ``deap-cnn search`` runs when told nothing (its default strategy and
-``--rerank``); ``--sample-size`` sets aging's and the surrogate's tournament;
+``--rerank``), ``planned`` what ``deap-cnn search --budget-epochs`` runs (the
+same strategy, its population and the candidates it reranks sized from the
+budget by :func:`deap_cnn.search.fidelity.plan_budget`, every training
+charged), ``+cheap`` adds aging's double tournament towards cheaper parents
+(``--prefer-cheaper 0.7``); ``--sample-size`` sets aging's and the surrogate's tournament;
 ``+inherit`` only where the installed package supports it; ``+rerank``
 (any strategy) stops the search early enough to retrain its ``--rerank``
 best distinct genomes (default 3) from scratch for ``--rerank-epochs``
@@ -277,18 +281,20 @@ FLAGS = ("halving", "inherit", "rerank")
 def parse_method(text: str) -> tuple[str, bool, bool, bool]:
     """``"ga+halving+inherit"`` -> ``("ga", True, True, False)``: strategy, halving, inherit, rerank.
 
-    ``default`` is what ``deap-cnn search`` runs when told nothing: its default strategy, reranked as it reranks.
-    ``+cheap`` (aging, default) adds the double tournament towards cheaper parents (read by :func:`run_one`).
+    ``default`` is what ``deap-cnn search`` runs when told nothing: its default strategy, reranked as it reranks;
+    ``planned`` is ``deap-cnn search --budget-epochs``: the same, sized by its budget
+    (:func:`default_plan`). ``+cheap`` (aging, default, planned) adds the double tournament towards cheaper
+    parents (read by :func:`run_one`).
     """
     strategy, *flags = text.split("+")
-    if strategy == "default" and set(flags) <= {"cheap"}:
+    if strategy in ("default", "planned") and set(flags) <= {"cheap"}:
         return default_strategy(("accuracy",), False), False, False, default_rerank(("accuracy",)) > 0
     flags = [flag for flag in flags if not (flag == "cheap" and strategy == "aging")]
     unknown = set(flags) - set(FLAGS)
     if strategy not in STRATEGIES or unknown:
         raise SystemExit(
             f"error: unknown method {text!r}: a strategy of {STRATEGIES} with any of "
-            f"{', '.join('+' + flag for flag in FLAGS)}, or default"
+            f"{', '.join('+' + flag for flag in FLAGS)}, or default or planned (+cheap)"
         )
     return (strategy, *(flag in flags for flag in FLAGS))
 
@@ -331,7 +337,7 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
     """One search until the budget is spent; its trace and its pick."""
     strategy, halving, inherit, reranking = parse_method(method)
     population, rerank_k = args.population, args.rerank
-    if method.split("+")[0] == "default":  # sized by its budget, as deap-cnn search --budget-epochs sizes it
+    if method.split("+")[0] == "planned":  # sized by its budget, as deap-cnn search --budget-epochs sizes it
         plan = default_plan(args, space, images)
         population, rerank_k, reranking = plan.population, plan.rerank, plan.rerank > 0
     folder = out / "stores" / f"{method}-seed{seed}"
