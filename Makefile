@@ -37,5 +37,5 @@ docs: $(VENV)/.docs-installed
 	@echo "docs/_build/html/index.html"
 
 $(VENV)/.docs-installed: $(VENV)/.installed
-	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet -e '.[docs]'
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install -qq -e '.[docs]'
 	touch $@

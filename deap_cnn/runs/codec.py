@@ -4,22 +4,21 @@ A pickle names any importable callable and calls it while it loads, so a
 crafted ``checkpoint.pkl`` runs whatever its author chose. This encoding
 names only an allowlist of kinds, each rebuilt here from plain data:
 
-========== ===================================================================
-dict        a JSON object (string keys) or ``{"$": "dict", "items": [[k, v], ...]}``
-list        a JSON array
-tuple, set, frozenset, deque, bytes, float nan/inf, numpy arrays and scalars, torch tensors
-            ``{"$": kind, ...}`` with their items, bytes as base64
-individual  the DEAP individual's type name in :mod:`deap.creator`, its genome
-            text (parsed with the genome class's ``from_string``), its fitness
-            values and its other attributes (``parent``, ``rung``)
-fitness     a fitness type of :mod:`deap.creator` and its values
-logbook, halloffame, paretofront
-            DEAP's, rebuilt from their rows or members
-proposer    a steady-state proposer (:class:`deap_cnn.search.steady.Proposer`
-            subclass) by its ``name``, with its attributes; a function it
-            holds (``encode``, ``neighbours``) is not saved but taken from the
-            proposer the resuming run builds (:func:`adopt_live`)
-========== ===================================================================
+- *dict*: a JSON object (string keys), or ``{"$": "dict", "items": [[k, v], ...]}``;
+- *list*: a JSON array;
+- *tuple, set, frozenset, deque, bytes, float nan/inf, numpy arrays and
+  scalars, torch tensors*: ``{"$": kind, ...}`` with their items, bytes as
+  base64;
+- *individual*: the DEAP individual's type name in :mod:`deap.creator`, its
+  genome text (parsed with the genome class's ``from_string``), its fitness
+  values and its other attributes (``parent``, ``rung``, ``cost``);
+- *fitness*: a fitness type of :mod:`deap.creator` and its values;
+- *logbook, halloffame, paretofront*: DEAP's, rebuilt from their rows or
+  members;
+- *proposer*: a steady-state proposer (a
+  :class:`deap_cnn.search.steady.Proposer` subclass) by its ``name``, with its
+  attributes; a function it holds (``encode``, ``neighbours``) is not saved
+  but taken from the proposer the resuming run builds (:func:`adopt_live`).
 
 Decoding creates instances of these types only; it never imports a module
 or calls a function the file names.

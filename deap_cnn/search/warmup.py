@@ -24,18 +24,18 @@ __all__ = ["Warmup"]
 class Warmup:
     """Score ``candidates`` random genomes with ``scorer``; :meth:`select` returns the best.
 
+    After :meth:`select`, ``scored`` holds ``(genome text, score, seconds)``
+    of every candidate in the order drawn, and ``seconds`` their total.
+
     Parameters
     ----------
     scorer:
-        ``scorer(genome) -> float``, larger is better (``maximise=False``:
-        smaller). A value that is not a finite number ranks last.
+        A callable ``scorer(genome) -> float``; larger is better, or smaller
+        with ``maximise=False``. A value that is not a finite number ranks last.
     candidates:
         How many distinct random genomes to score (at least 1).
     maximise:
         Whether larger scores are better.
-
-    After :meth:`select`, ``scored`` holds ``(genome text, score, seconds)``
-    of every candidate in the order drawn, and ``seconds`` their total.
     """
 
     def __init__(self, scorer: Callable, candidates: int, maximise: bool = True):

@@ -13,7 +13,7 @@ linear layers (their weights):
               norm switched off and one all-ones input in float64, the sum over
               weights of ``|w * dR/dw|`` where ``R`` is the sum of the outputs;
               reported as its natural logarithm (see :func:`synflow`)
-``nwot``      NASWOT: log |det K| of the batch's kernel ``K[i, j]`` = number of
+``nwot``      NASWOT: ``log |det K|`` of the batch's kernel ``K[i, j]`` = number of
               rectifier units where images ``i`` and ``j`` agree (both active or
               both inactive), summed over every rectifier of the network
 ``jacov``     how uncorrelated the images' input Jacobians are:
@@ -157,7 +157,7 @@ def _input_shape(network, batch):
 
 
 def nwot(network, batch) -> float:
-    """NASWOT (Mellor et al. 2021): log |det K| of the rectifier codes' agreement kernel over the batch.
+    """NASWOT (Mellor et al. 2021): ``log |det K|`` of the rectifier codes' agreement kernel over the batch.
 
     Every rectifier-like activation (:data:`RECTIFIERS`) contributes, for
     each pair of images, the number of its units where the two agree (input
