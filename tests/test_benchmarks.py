@@ -281,8 +281,12 @@ def fidelity_rows(stdout: str) -> dict:
 
 
 def check_fidelity_table(stdout: str):
+    from deap_cnn.training.proxies import PROXIES
+
     rows = fidelity_rows(stdout)
-    assert set(rows) == {("e1", "last"), ("e2", "best"), ("e2", "last"), ("size", "MACs")}, stdout[-3000:]
+    base = {("e1", "last"), ("e2", "best"), ("e2", "last"), ("size", "MACs")}
+    proxies = {(f"proxy:{name}", "score") for name in PROXIES} | {(f"proxy:{name}+e1", "rank mean") for name in PROXIES}
+    assert base <= set(rows) <= base | proxies, stdout[-3000:]  # every proxy alone and beside one epoch
     assert all(-1 <= tau <= 1 and 0 <= overlap <= 1 for tau, overlap in rows.values()), stdout[-3000:]
     return rows
 
@@ -294,7 +298,10 @@ def test_fidelity_quick_prints_taus_and_top_overlaps_and_resumes(tmp_path):
     rows = check_fidelity_table(done.stdout)
     assert "as search_quality.py flags: --train-size 1000 --widths 4 8" in done.stdout
     lines = (tmp_path / "fid" / "trainings.jsonl").read_text().splitlines()
-    assert len(lines) == 6 * (1 + 2)  # 6 genomes: reference + 1 and 2 epochs
+    from deap_cnn.training.proxies import PROXIES
+
+    assert len(lines) == 6 * (1 + 2 + len(PROXIES))  # 6 genomes: reference, 1 and 2 epochs, each proxy
+    assert all(f"\nproxy:{name} " in done.stdout for name in PROXIES)  # a row each in the table
     again = run_script("fidelity.py", "--quick", "--out", str(tmp_path / "fid"), cwd=tmp_path, timeout=300)
     assert again.returncode == 0 and "0 trainings to go" in again.stdout, again.stdout[-3000:]
     assert fidelity_rows(again.stdout) == rows
