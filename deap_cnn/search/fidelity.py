@@ -78,7 +78,10 @@ def plan_budget(budget: float, epochs: int, rerank_epochs: int, population: int 
     >>> plan_budget(20, 1, 2).population, plan_budget(20, 1, 2).rerank
     (4, 3)
     """
-    for name, value in (("epochs", epochs), ("rerank_epochs", rerank_epochs), ("population", population or 1)):
+    checked = [("epochs", epochs), ("rerank_epochs", rerank_epochs)]
+    if population is not None:
+        checked.append(("population", population))
+    for name, value in checked:
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget >= epochs:
