@@ -82,11 +82,6 @@ class LookupSettings:
             )
 
     @property
-    def fidelity_epochs(self) -> tuple:
-        """The epochs of the table's fidelities, shortest first (empty with one ``column``)."""
-        return tuple(epochs for epochs, _ in self.fidelities)
-
-    @property
     def evaluated_column(self) -> str | None:
         """The column an evaluation at ``epochs`` reads."""
         return dict(self.fidelities)[self.epochs] if self.fidelities else self.column
@@ -99,7 +94,7 @@ class LookupSettings:
     def fingerprint(self) -> str:
         values = asdict(self)
         for name, unset in (("fidelities", ()), ("truth", None)):  # fingerprints from before they existed hold
-            if values[name] == unset or values[name] == list(unset or ()):
+            if values[name] == unset:
                 del values[name]
         text = json.dumps(values, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -167,8 +162,8 @@ class LookupEvaluator:
         self._table = self._truth = None
         self.table  # noqa: B018 - read and check it now
         self.truth_table  # noqa: B018
-        for epochs in settings.fidelity_epochs:  # every fidelity's column, so a bad one fails before a search
-            load_table(self.path, self.space, dict(settings.fidelities)[epochs])
+        for _, column in settings.fidelities:  # every fidelity's column, so a bad one fails before a search
+            load_table(self.path, self.space, column)
 
     @property
     def table(self):

@@ -14,6 +14,8 @@ import dataclasses
 import math
 from dataclasses import dataclass, field
 
+from ..search.objectives import PROXY_NAMES
+
 __all__ = [
     "SearchConfig",
     "ConfigError",
@@ -33,8 +35,8 @@ AUGMENT_NAMES = ("auto", "crop_flip", "flip", "none")
 CPU_AMP = {"on": True, "off": False, "auto": "auto"}
 #: Strategies whose children have parents to inherit trained weights from.
 INHERITING_STRATEGIES = ("ga", "aging")
-#: Zero-cost proxies (deap_cnn.training.proxies; the same names as deap_cnn.search.objectives.PROXY_NAMES).
-PROXY_CHOICES = ("synflow", "nwot", "jacov", "snip", "grad_norm")
+#: Zero-cost proxies (deap_cnn.training.proxies): the objectives of that name, one list for both.
+PROXY_CHOICES = PROXY_NAMES
 #: Strategies whose initial random individuals a --proxy-warmup picks.
 WARMUP_STRATEGIES = ("aging", "surrogate")
 
