@@ -218,9 +218,8 @@ def run_one(task) -> dict:
     family = get_family(FAMILY)
     epochs, rerank_epochs, per_unit = search_epochs(args), long_epochs(args), unit(args)
     population, rerank_k = args.population, args.rerank
-    if (
-        method.split("+")[0] == "default" and args.fidelity
-    ):  # the command line's multi-fidelity search: sized by its budget
+    planned = method.split("+")[0] == "default" and args.fidelity  # deap-cnn search --budget-epochs
+    if planned:  # the command line's multi-fidelity search: sized by its budget
         plan = plan_budget(budget * per_unit, epochs, rerank_epochs, share=args.rerank_share, turnover=args.turnover)
         population, rerank_k, reranking = plan.population, plan.rerank, plan.rerank > 0
     reserve = rerank_k * rerank_epochs / per_unit if reranking else 0.0
