@@ -20,8 +20,10 @@ square root of the epochs for longer evaluations; a seed draws its own.
 Per method, noise level and query budget it prints the **pick's noise-free
 score** (the genome the search would report, scored by the table itself):
 mean ± sd over ``--seeds``, its standard error, the regret to the table's
-optimum, and how many seeds picked the optimum and one of the table's ten
-best; ``anytime.png`` plots the pick's noise-free score against queries
+optimum, how many seeds picked the optimum and one of the table's ten
+best, and ``seen``: the regret of the best genome the search evaluated (what
+a perfect reranking would pick, so the pick's regret splits into the
+search's and the reranking's); ``anytime.png`` plots the pick's noise-free score against queries
 (mean over seeds). Methods whose course does not depend on the budget run
 once at the largest; their picks at smaller budgets are read off the way.
 ``<out>/runs.jsonl`` holds every run (a partial run still reports with
@@ -201,6 +203,15 @@ def pick(trace, budget: float, top_epochs: int):
     return (None, math.nan) if best is None else (best[2], best[1])
 
 
+def seen(trace, budget: float) -> float:
+    """The best noise-free score among the genomes a search evaluated within ``budget`` units (any fidelity).
+
+    What a perfect reranking of everything it evaluated would pick: the pick's regret beyond this one's is the
+    reranking's, this one's is the search's."""
+    scores = [exact for spent, _, exact, _, _ in trace if spent <= budget + 1e-9 and not math.isnan(exact)]
+    return max(scores, default=math.nan)
+
+
 def warmup_scorer(args, space):
     """``scorer(genome) -> float`` of ``--warmup-score``: the space's parameter or FLOP count, or a table column."""
     if args.warmup_score == "parameters":
@@ -266,6 +277,7 @@ def run_one(task) -> dict:
         ranked = rerank([space_parse(text) for text in top_distinct(scored, rerank_k)], again.record)
         chosen = ranked[0][1] if ranked else None
         result["picks"] = {str(budget): chosen.noise_free_fitness if chosen else math.nan}
+        result["seen"] = {str(budget): seen(trace, budget)}
         result["pick_genomes"] = {str(budget): chosen.genome if chosen else None}
     else:
         picks = {}
@@ -275,6 +287,7 @@ def run_one(task) -> dict:
                 genome, score = pick(trace, q, top)
                 picks[str(q)] = (genome, score)
         result["picks"] = {q: score for q, (_, score) in picks.items()}
+        result["seen"] = {q: seen(trace, float(q)) for q in picks}
         result["pick_genomes"] = {q: genome for q, (genome, _) in picks.items()}
         step = max(1, int(budget) // 300)  # at most 300 points a curve
         result["curve"] = [pick(trace, q, top)[1] for q in range(step, int(budget) + 1, step)]
@@ -299,15 +312,17 @@ def tasks_for(args, methods, done) -> list:
     return tasks
 
 
-def figures(runs, method, noise, q) -> list:
-    """The noise-free scores of ``method``'s picks at ``q`` queries and ``noise``, one per seed."""
+def figures(runs, method, noise, q, key="picks") -> list:
+    """The noise-free scores of ``method``'s picks at ``q`` queries and ``noise``, one per seed.
+
+    ``key="seen"``: the best noise-free score among the genomes each search evaluated (see :func:`seen`)."""
     return [
-        r["picks"][str(q)]
+        r[key][str(q)]
         for r in runs
         if r["method"] == method
         and r["noise"] == noise
-        and str(q) in r["picks"]
-        and not math.isnan(r["picks"][str(q)])
+        and str(q) in r.get(key, {})
+        and not math.isnan(r[key][str(q)])
         and (anytime(method) or r["budget"] == q)  # a seed counts once: budget-bound methods run once per budget
     ]
 
@@ -323,7 +338,7 @@ def summarise(runs, optimum: float, tenth: float) -> str:
             header = (f"noise sd {noise:g}, {q} {units}: the pick's score in the table (optimum {optimum:g}, "
                       f"10th best {tenth:g})")  # fmt: skip
             lines += ["", header, f"{'method':<20} {'seeds':>5}  {'mean ± sd':<17} {'s.e.':>6} {'regret':>7}  "
-                                  f"{'optimum':>8} {'top 10':>8}"]  # fmt: skip
+                                  f"{'optimum':>8} {'top 10':>8}  {'seen':>6}"]  # fmt: skip
             for method in methods:
                 values = figures(runs, method, noise, q)
                 if not values:
@@ -331,9 +346,12 @@ def summarise(runs, optimum: float, tenth: float) -> str:
                 se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
                 found = sum(v >= optimum - 1e-9 for v in values)
                 top = sum(v >= tenth - 1e-9 for v in values)
+                best_seen = figures(runs, method, noise, q, "seen")  # runs before this column have none
+                seen_text = f"{optimum - statistics.fmean(best_seen):>6.3f}" if best_seen else f"{'-':>6}"
                 lines.append(
                     f"{method:<20} {len(values):>5}  {mean_sd(values):<17} {se:>6.3f} "
                     f"{optimum - statistics.fmean(values):>7.3f}  {found:>4}/{len(values):<3} {top:>4}/{len(values):<3}"
+                    f"  {seen_text}"
                 )
     return "\n".join(lines).lstrip("\n")
 

@@ -88,9 +88,11 @@ from deap_cnn.search.fidelity import plan_budget
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
 from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
+from deap_cnn.search.warmup import Warmup
 from deap_cnn.training.devices import LOCAL_WORKERS_ENV, available_cpus
 from deap_cnn.training.evaluator import Evaluator
 from deap_cnn.training.final import train_and_test
+from deap_cnn.training.proxy_evaluator import ProxyEvaluator, ProxySettings
 from deap_cnn.training.settings import TrainSettings
 from deap_cnn.training.sources import load_data
 
@@ -108,6 +110,7 @@ BASELINE = "random"
 UNLIMITED = 10**6  # trainings or generations: the compute budget stops every run first
 TERA = 1e12
 CHEAPER = 0.7  # +cheap: the probability that the cheaper of two tournament winners is the parent
+WARMUP_PROXY = "synflow"  # +warmup: the zero-cost proxy that scores the warm-up's random genomes
 
 
 class BudgetSpent(Exception):
@@ -222,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--rerank", type=int, default=3, help="+rerank: the best distinct genomes retrained to choose the pick")
     add("--rerank-epochs", type=int, default=2, help="+rerank: epochs of each retraining (from scratch, next seed)")
+    add("--warmup", type=int, default=100, help="+warmup: random genomes scored by synflow before the search")
+    add("--proxy-batch", type=int, default=64, help="+warmup: the proxy's batch of images")
     add(
         "--final-epochs",
         type=int,
@@ -284,17 +289,18 @@ def parse_method(text: str) -> tuple[str, bool, bool, bool]:
     ``default`` is what ``deap-cnn search`` runs when told nothing: its default strategy, reranked as it reranks;
     ``planned`` is ``deap-cnn search --budget-epochs``: the same, sized by its budget
     (:func:`default_plan`). ``+cheap`` (aging, default, planned) adds the double tournament towards cheaper
-    parents (read by :func:`run_one`).
+    parents, and ``+warmup`` starts aging from the best of ``--warmup`` random genomes by synflow, its
+    multiply-adds charged (both read by :func:`run_one`).
     """
     strategy, *flags = text.split("+")
-    if strategy in ("default", "planned") and set(flags) <= {"cheap"}:
+    if strategy in ("default", "planned") and set(flags) <= {"cheap", "warmup"}:
         return default_strategy(("accuracy",), False), False, False, default_rerank(("accuracy",)) > 0
-    flags = [flag for flag in flags if not (flag == "cheap" and strategy == "aging")]
+    flags = [flag for flag in flags if not (flag in ("cheap", "warmup") and strategy == "aging")]
     unknown = set(flags) - set(FLAGS)
     if strategy not in STRATEGIES or unknown:
         raise SystemExit(
             f"error: unknown method {text!r}: a strategy of {STRATEGIES} with any of "
-            f"{', '.join('+' + flag for flag in FLAGS)}, or default or planned (+cheap)"
+            f"{', '.join('+' + flag for flag in FLAGS)}, or default or planned (+cheap, +warmup)"
         )
     return (strategy, *(flag in flags for flag in FLAGS))
 
@@ -333,6 +339,14 @@ def default_plan(args, space, images):
     return plan_budget(epochs, args.epochs, args.rerank_epochs)
 
 
+def proxy_score(evaluator, meter, genome) -> float:
+    """``evaluator``'s proxy of ``genome``, its multiply-adds and seconds charged to ``meter``."""
+    record = evaluator.record(genome)
+    meter.compute += record.macs
+    meter.seconds += record.seconds
+    return record.fitness[0] if record.status == "ok" else float("nan")
+
+
 def run_one(method, seed, args, settings, source, space, images, out: Path) -> dict:
     """One search until the budget is spent; its trace and its pick."""
     strategy, halving, inherit, reranking = parse_method(method)
@@ -351,8 +365,11 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
     store = ResultsStore(folder / "results.sqlite", fingerprint=evaluator.fingerprint())
     halver = None
     options = {"map_function": map, "seed": seed, "store": store, "sample_size": args.sample_size}
-    if method.endswith("+cheap"):  # aging's double tournament towards the cheaper of two good parents
+    if "+cheap" in method:  # aging's double tournament towards the cheaper of two good parents
         options["cheaper"] = CHEAPER
+    if "+warmup" in method:
+        options["warmup"] = Warmup(partial(proxy_score, ProxyEvaluator(source, space, ProxySettings(
+            (WARMUP_PROXY,), batch_size=args.proxy_batch, seed=seed)), meter), args.warmup)  # fmt: skip
     if halving:
         evaluator.settings = dataclasses.replace(settings, epochs=args.halving_epochs)
         rungs = halving_rungs(args.halving_epochs, args.eta)

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -217,6 +218,18 @@ def test_meter_keeps_back_what_reranking_the_current_best_would_cost(bench):
     assert meter.compute == pytest.approx(7e9) and len(meter.trace) == 2
 
 
+def test_search_quality_warmup_charges_each_proxy_score_to_the_meter(bench):
+    class Proxy:  # a ProxyEvaluator's record: its multiply-adds and seconds, the proxy as fitness
+        def record(self, genome):
+            status = "failed" if genome == "bad" else "ok"
+            return types.SimpleNamespace(fitness=(float(len(genome)),), macs=1e6, seconds=0.5, status=status)
+
+    meter = bench.quality.Meter(1e12, 100)
+    assert bench.quality.proxy_score(Proxy(), meter, "S8-S16") == 6.0
+    assert math.isnan(bench.quality.proxy_score(Proxy(), meter, "bad"))  # a failed score ranks last
+    assert (meter.compute, meter.seconds) == (2e6, 1.0) and meter.trace == []  # charged, but not a training
+
+
 def test_compute_to_reach_and_best_so_far(bench):
     trace = [[1.0, 1, 0.5], [2.0, 2, 0.7], [3.0, 3, 0.6]]
     assert bench.quality.compute_to_reach(trace, 0.6) == 2.0
@@ -229,6 +242,8 @@ def test_methods_parse_and_unavailable_ones_are_skipped(bench):
     assert bench.quality.parse_method("ga+halving+inherit") == ("ga", True, True, False)
     assert bench.quality.parse_method("aging+inherit+rerank") == ("aging", False, True, True)
     assert bench.quality.parse_method("default") == ("aging", False, False, True)  # what deap-cnn search runs
+    assert bench.quality.parse_method("planned+warmup") == ("aging", False, False, True)
+    assert bench.quality.parse_method("aging+warmup+cheap") == ("aging", False, False, False)
     assert bench.quality.availability("aging+halving") is None  # asynchronous halving
     with pytest.raises(SystemExit, match="unknown method"):
         bench.quality.parse_method("ga+turbo")
@@ -407,12 +422,14 @@ def test_nas_bench_runs_every_method_and_reports_the_picks_noise_free_scores(tmp
         if run["noise"] == 0 and "curve" in run:
             assert run["curve"] == sorted(run["curve"])  # without noise the pick only improves
         assert run["queries"] <= run["budget"] + 1e-9
+        for q, score in run["picks"].items():  # the pick is one of the genomes the search evaluated
+            assert run["seen"][q] >= score - 1e-9
     noisy_default = [r for r in runs if r["method"] == "default" and r["noise"] == 0.5]
     assert noisy_default and all(r["budget"] in (20, 40) for r in noisy_default)
     table = (out / "table.txt").read_text()
     for method in ("default", "random", "aging", "local", "ga", "aging+halving"):
         assert f"\n{method} " in table
-    assert "noise sd 0.5, 40 queries" in table and "optimum 106.25" in table
+    assert "noise sd 0.5, 40 queries" in table and "optimum 106.25" in table and "seen" in table
     assert (out / "anytime.png").stat().st_size > 0
     again = run_script("nas_bench.py", "--report", str(out), cwd=tmp_path)
     assert again.returncode == 0 and again.stdout.strip() == table.strip()
