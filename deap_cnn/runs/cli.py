@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import traceback
 
@@ -69,7 +68,13 @@ def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParse
     )
     best = commands.add_parser("best", help="print the best architecture of RUN and export its network")
     best.add_argument("run", help="the run folder")
-    best.add_argument("--export", default=None, help="copy the retrained weights and their JSON to this .pt path")
+    best.add_argument(
+        "--export",
+        default=None,
+        metavar="PATH",
+        help="write the retrained network to PATH, the format by its suffix: .onnx, .pt2 (torch.export), .ts "
+        "(TorchScript), .pt (deap_cnn's weights and JSON); checked against PyTorch on the run's data",
+    )
     importance = commands.add_parser("importance", help="plot each hyperparameter gene of RUN against fitness")
     importance.add_argument("run", help="the run folder of a --hyper run")
     importance.add_argument("--out", default=None, help="folder for the PNGs (default RUN/genes)")
@@ -127,21 +132,19 @@ def _best(args):
         )
     weights = folder.file("best.pt")
     if args.export:
-        if not weights.exists():
-            raise SystemExit(
-                f"error: {args.run} has no retrained weights (best.pt): the run used --final-epochs 0; "
-                f"retrain with a new run, or load the genome text above"
-            )
-        target = os.path.abspath(args.export)
-        shutil.copyfile(weights, target)
-        description = folder.read_json("best.json")
-        description["weights"] = os.path.basename(target)
-        folder_json = os.path.splitext(target)[0] + ".json"
-        import json
+        from ..training.export import FORMATS
+        from .winner import load_winner
 
-        with open(folder_json, "w") as handle:
-            json.dump(description, handle, indent=2)
-        print(f"exported: {target} and {folder_json} (deap_cnn.training.models.load_network reads them)")
+        done = load_winner(args.run).export(args.export)
+        if done["format"] == ".pt":
+            print(f"exported: {done['path']} and {done['json']} (deap_cnn.training.models.load_network reads them)")
+        else:
+            print(
+                f"exported: {done['path']} ({FORMATS[done['format']]}); checked against PyTorch on {done['images']} "
+                f"inputs of the run's data: largest logit difference {done['max_difference']:.2g}, "
+                f"{done['agree']}/{done['images']} classes agree; input: raw pixels (or features), normalisation "
+                "folded in"
+            )
     elif weights.exists():
         print(f"weights:    {weights} (load with deap_cnn.training.models.load_network)")
     return best
@@ -221,6 +224,7 @@ def _failures():
     from ..lookup import TableError
     from ..runs.checkpoint import CheckpointError
     from ..training.datasets import DataError
+    from ..training.export import ExportError
     from .folder import RunFolderError
     from .store import StoreError
     from .tensorboard import TensorBoardMissing
@@ -234,6 +238,7 @@ def _failures():
         EngineError,
         TensorBoardMissing,
         TableError,
+        ExportError,
     )
 
 

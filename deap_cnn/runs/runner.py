@@ -823,6 +823,7 @@ def _final_training(folder, config, parts, best, summary, verbose) -> bool:
         return False
     from ..training.final import train_and_test
     from ..training.models import save_network
+    from .winner import normalisation_of
 
     if verbose:
         print(f"retraining {best} on the whole training set for {config.final_epochs} epochs", flush=True)
@@ -835,6 +836,7 @@ def _final_training(folder, config, parts, best, summary, verbose) -> bool:
         builder=parts.evaluator.builder,
     )
     summary.update(test_accuracy=final["test_accuracy"], final_epochs=config.final_epochs)
+    summary.update(test_images=len(parts.dataset.y_test), normalisation=normalisation_of(parts.dataset))
     details = {k: v for k, v in summary.items() if k not in ("family", "genome", "input_shape", "n_classes")}
     save_network(
         final["model"],
