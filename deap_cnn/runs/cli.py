@@ -2,7 +2,8 @@
 
     deap-cnn search --family devol --strategy nsga2 --objectives accuracy parameters --data sample --out runs/x
     deap-cnn resume runs/x [--generations 30]
-    deap-cnn best runs/x [--export winner.pt]
+    deap-cnn best runs/x [--export winner.onnx]  # or .pt2, .ts, .pt; model-card.md
+    deap-cnn predict runs/x photos/ [--format onnx]  # class and probability per image
     deap-cnn importance runs/x          # hyperparameter genes against fitness (--hyper runs)
     deap-cnn report runs/x [--serve]    # runs/x/report.html, or a live view on 127.0.0.1
     deap-cnn nats-table FILE --out t.csv  # NATS-Bench's results as a --lookup table
@@ -75,6 +76,14 @@ def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParse
         help="write the retrained network to PATH, the format by its suffix: .onnx, .pt2 (torch.export), .ts "
         "(TorchScript), .pt (deap_cnn's weights and JSON); checked against PyTorch on the run's data",
     )
+    predict = commands.add_parser("predict", help="the winner of RUN's class and probability for each image")
+    predict.add_argument("run", help="the run folder (finished, with retrained weights)")
+    predict.add_argument("images", nargs="+", help="image files or folders of them")
+    predict.add_argument("--format", dest="model_format", choices=("pytorch", "onnx"), default="pytorch",
+                         help="score with the PyTorch network (default) or the exported ONNX file")  # fmt: skip
+    predict.add_argument("--model", default=None, help="the .onnx file for --format onnx (default RUN/best.onnx, "
+                         "exported there when missing)")  # fmt: skip
+    predict.add_argument("--out", default=None, help="write a CSV (image, class, probability) instead of printing")
     importance = commands.add_parser("importance", help="plot each hyperparameter gene of RUN against fitness")
     importance.add_argument("run", help="the run folder of a --hyper run")
     importance.add_argument("--out", default=None, help="folder for the PNGs (default RUN/genes)")
@@ -150,6 +159,12 @@ def _best(args):
     return best
 
 
+def _predict(args):
+    from .predict import predict
+
+    return predict(args.run, args.images, args.model_format, args.model, args.out)
+
+
 def _importance(args):
     from .importance import report
 
@@ -202,6 +217,7 @@ COMMANDS = {
     "search": _search,
     "resume": _resume,
     "best": _best,
+    "predict": _predict,
     "importance": _importance,
     "report": _report,
     "nats-table": _nats_table,
