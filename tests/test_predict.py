@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import csv
-import json
-import random
 
 import numpy as np
 import pytest
 import torch
+from conftest import make_run
 from PIL import Image
 
-from deap_cnn.families import get_family
 from deap_cnn.runs.cli import main
-from deap_cnn.runs.winner import load_winner, normalisation_of
+from deap_cnn.runs.winner import load_winner
 from deap_cnn.training.datasets import FASHION_MNIST_CLASSES
-from deap_cnn.training.evaluator import resolve_builder
 from deap_cnn.training.loaders import load_sample
-from deap_cnn.training.models import save_network
-
-
-def make_run(folder, family_name="devol", shape=(1, 28, 28), options=None, data="sample", classes=FASHION_MNIST_CLASSES):
-    """A finished run folder as the final training leaves it (best.pt, best.json, config.json), without training."""
-    options = options or {"widths": (4,), "units": (8,)}
-    family = get_family(family_name)
-    space = family.space(shape, len(classes), options)
-    random.seed(0)
-    genome = family.init(family.genome_class, space)
-    torch.manual_seed(0)
-    network = resolve_builder(space, family.network_builder(space, options))(genome, shape, len(classes)).eval()
-    folder.mkdir()
-    details = {"classes": list(classes), "family_options": options}
-    if data == "sample":
-        details["normalisation"] = normalisation_of(load_sample())
-    save_network(network, folder / "best.pt", genome, shape, len(classes), family=family_name, **details)
-    (folder / "config.json").write_text(json.dumps({"data": data, "family": family_name}))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +37,7 @@ def test_predict_names_a_class_and_a_probability_per_image_as_the_run_trained(ru
     assert [line[0] for line in lines] == [str(images / f"{i}.png") for i in range(3)]
     winner = load_winner(run)
     model = winner.deployable()
-    for (file, label, probability), i in zip(lines, range(3), strict=True):
+    for file, label, probability in lines:
         pixels = Image.open(file).convert("L").resize((28, 28), Image.Resampling.BILINEAR)
         batch = torch.from_numpy(np.asarray(pixels, dtype=np.float32))[None, None]
         with torch.no_grad():

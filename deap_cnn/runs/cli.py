@@ -139,10 +139,13 @@ def _best(args):
         print(
             f"test accuracy: {best['test_accuracy']:.4f} after {best.get('final_epochs')} epochs on all training data"
         )
+    from .card import write_model_card
+    from .winner import load_winner
+
+    print(f"model card: {write_model_card(load_winner(args.run))}")
     weights = folder.file("best.pt")
     if args.export:
         from ..training.export import FORMATS
-        from .winner import load_winner
 
         done = load_winner(args.run).export(args.export)
         if done["format"] == ".pt":

@@ -622,6 +622,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
     folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy,
                       **_objective_details(parts))  # fmt: skip
     write_report_quietly(folder)
+    write_card_quietly(folder)
     if verbose:
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
         if "test_accuracy" in summary:
@@ -720,6 +721,17 @@ def write_report_quietly(folder):
         write_report(folder.path)
     except Exception as error:  # noqa: BLE001 - the page is a view; the store and checkpoint are the run
         print(f"warning: report.html not written: {type(error).__name__}: {error}", file=sys.stderr)
+
+
+def write_card_quietly(folder):
+    """Write ``model-card.md`` (:mod:`deap_cnn.runs.card`); a card that cannot be written is a warning."""
+    from .card import write_model_card
+    from .winner import load_winner
+
+    try:
+        write_model_card(load_winner(folder.path))
+    except Exception as error:  # noqa: BLE001 - the card describes the run; best.json and best.pt are the run
+        print(f"warning: model-card.md not written: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 def rerank_best(config, parts, store, map_function=map, verbose=True):
