@@ -174,3 +174,18 @@ def test_best_json_of_a_run_holds_what_an_export_needs(tmp_path, monkeypatch):
         assert main(["best", str(out), "--export", str(tmp_path / f"winner{suffix}")]) == 0
     assert (tmp_path / "winner.json").exists()
     assert main(["best", str(out), "--export", str(tmp_path / "winner.h5")]) == 1
+
+
+def test_the_deploy_benchmark_prints_both_runtimes_at_each_batch(tmp_path):
+    from conftest import make_run
+
+    run = make_run(tmp_path / "run")
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "deploy.py"
+    args = [str(run), "--batches", "1", "4", "--repeats", "1", "--calls", "1", "--threads", "1"]
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "ONNX export checked on 64 inputs" in lines[0] and "1 thread(s)" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == ["batch   1", "batch   4"]
+    assert all("pytorch" in line and "onnxruntime" in line and "x as fast" in line for line in lines[1:])
+    assert done.stderr == ""  # quiet: no exporter chatter, no deprecation notices
