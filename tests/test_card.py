@@ -55,3 +55,13 @@ def test_the_reproducing_command_parses_back_to_the_same_settings():
     assert words[:2] == ["deap-cnn", "search"] and "--hyper" in words and "--population" not in words
     again = config_from_args(build_parser().parse_args(words[1:]))
     assert again.to_dict() == config.to_dict()
+
+
+def test_the_report_shows_the_card(tmp_path):
+    from deap_cnn.runs.report import write_report
+
+    run = make_run(tmp_path / "run")
+    assert main(["best", str(run)]) == 0
+    write_report(run)
+    page = (run / "report.html").read_text()
+    assert 'id="model-card"' in page and "The test set was touched once" in page

@@ -621,8 +621,8 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
         folder.write_json("best.json", summary)
     folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy,
                       **_objective_details(parts))  # fmt: skip
+    write_card_quietly(folder)  # before the page, which shows it
     write_report_quietly(folder)
-    write_card_quietly(folder)
     if verbose:
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
         if "test_accuracy" in summary:
