@@ -242,6 +242,7 @@ def _failures():
     from ..families.transfer.network import WeightsUnavailableError
     from ..lookup import TableError
     from ..runs.checkpoint import CheckpointError
+    from ..search.objectives import InfeasibleError
     from ..training.datasets import DataError
     from ..training.export import ExportError
     from .folder import RunFolderError
@@ -258,6 +259,7 @@ def _failures():
         TensorBoardMissing,
         TableError,
         ExportError,
+        InfeasibleError,
     )
 
 

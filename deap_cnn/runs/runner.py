@@ -163,7 +163,8 @@ def compose(config: SearchConfig) -> Composition:
     from ..search.objectives import Objectives
 
     family = get_family(config.family_name)
-    objectives = Objectives(config.objectives or ((config.fitness,) if config.fitness else family.objectives))
+    names = config.objectives or ((config.fitness,) if config.fitness else family.objectives)
+    objectives = Objectives(names, max_latency=config.max_latency)
     strategy = get_strategy(config.strategy or default_strategy(objectives, config.halving))
     if config.lookup is None or config.device is not None:  # a lookup trains nothing: no torch to import
         _check_device(config.device)
@@ -604,6 +605,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
             tensorboard.update()
             tensorboard.close()
     search_seconds = time.perf_counter() - started
+    _check_feasible(config, store)
     best, reranked = outcome.best[0], {}
     if config.rerank and getattr(parts.evaluator, "deterministic", False):
         if verbose:
@@ -637,6 +639,23 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
             line += f"; {summary['duplicates']} duplicate result(s) dropped, the store kept one row each"
         print(line + f"); results in {config.out}", flush=True)
     return summary
+
+
+def _check_feasible(config, store):
+    """Raise :class:`~deap_cnn.search.objectives.InfeasibleError` when ``--max-latency`` left no candidate standing."""
+    if config.max_latency is None:
+        return
+    rows = store.records()
+    if any(row.get("status") == "ok" for row in rows):
+        return
+    from ..search.objectives import InfeasibleError
+
+    measured = [row["latency_ms"] for row in rows if row.get("latency_ms") is not None]
+    fastest = f"the fastest of {len(rows)} measured {min(measured):.3g} ms" if measured else "none was measured"
+    raise InfeasibleError(
+        f"no candidate met --max-latency {config.max_latency:g} ms ({fastest}): raise the limit, or search smaller "
+        "networks (--widths, --units, --max-layers)"
+    )
 
 
 def _per_candidate(config) -> str:
@@ -819,6 +838,8 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
     row = store.lookup(str(best))
     if row is not None and row.get("noise_free_fitness") is not None:  # a noisy lookup: the table's own value too
         summary["noise_free_fitness"] = row["noise_free_fitness"]
+    if row is not None and row.get("latency_ms") is not None:  # measured (latency objective, --max-latency)
+        summary.update(latency_ms=row["latency_ms"], latency_batch=config.latency_batch or 1)
     if len(objectives) > 1:
         summary["front"] = [
             {"genome": str(ind), **dict(zip(objectives.names, ind.fitness.values, strict=True))} for ind in outcome.best
