@@ -114,7 +114,7 @@ class TrainSettings:
     latency_batch:
         Measure each trained candidate's inference latency at this batch
         size on the evaluating device (:func:`~deap_cnn.training.latency.measure_latency`)
-        into :attr:`EvaluationRecord.latency_ms`, or ``None`` (the default:
+        into :class:`EvaluationRecord`'s ``latency_ms``, or ``None`` (the default:
         not measured). The ``latency`` objective and ``--max-latency`` read it.
     """
 
