@@ -124,3 +124,36 @@ def as_individual(genome, cls=None, fitness=(1.5,)):
     if fitness is not None:
         ind.fitness.values = fitness
     return ind
+
+
+def make_run(folder, family_name="devol", shape=(1, 28, 28), options=None, data="sample", classes=None):
+    """A finished run folder as the final training leaves it (best.pt, best.json, config.json), without training."""
+    import json
+
+    import torch
+
+    from deap_cnn.families import get_family
+    from deap_cnn.runs.winner import normalisation_of
+    from deap_cnn.training.datasets import FASHION_MNIST_CLASSES
+    from deap_cnn.training.evaluator import resolve_builder
+    from deap_cnn.training.loaders import load_sample
+    from deap_cnn.training.models import save_network
+
+    classes = list(classes or FASHION_MNIST_CLASSES)
+    options = options or {"widths": (4,), "units": (8,)}
+    family = get_family(family_name)
+    space = family.space(shape, len(classes), options)
+    random.seed(0)
+    genome = family.init(family.genome_class, space)
+    torch.manual_seed(0)
+    network = resolve_builder(space, family.network_builder(space, options))(genome, shape, len(classes)).eval()
+    folder.mkdir()
+    details = {"classes": classes, "family_options": options, "strategy": "aging", "fitness": [0.5],
+               "objectives": ["accuracy"], "test_accuracy": 0.75, "test_images": 1000, "final_epochs": 2,
+               "trainings": 8, "evaluations": 8, "search_seconds": 12.5}  # fmt: skip
+    if data == "sample":
+        details["normalisation"] = normalisation_of(load_sample())
+    save_network(network, folder / "best.pt", genome, shape, len(classes), family=family_name, **details)
+    config = {"data": data, "family": family_name, "population": 4, "generations": 1, "epochs": 1, "seed": 3}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder

@@ -2,7 +2,8 @@
 
     deap-cnn search --family devol --strategy nsga2 --objectives accuracy parameters --data sample --out runs/x
     deap-cnn resume runs/x [--generations 30]
-    deap-cnn best runs/x [--export winner.pt]
+    deap-cnn best runs/x [--export winner.onnx]  # or .pt2, .ts, .pt; model-card.md
+    deap-cnn predict runs/x photos/ [--format onnx]  # class and probability per image
     deap-cnn importance runs/x          # hyperparameter genes against fitness (--hyper runs)
     deap-cnn report runs/x [--serve]    # runs/x/report.html, or a live view on 127.0.0.1
     deap-cnn nats-table FILE --out t.csv  # NATS-Bench's results as a --lookup table
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import traceback
 
@@ -69,7 +69,21 @@ def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParse
     )
     best = commands.add_parser("best", help="print the best architecture of RUN and export its network")
     best.add_argument("run", help="the run folder")
-    best.add_argument("--export", default=None, help="copy the retrained weights and their JSON to this .pt path")
+    best.add_argument(
+        "--export",
+        default=None,
+        metavar="PATH",
+        help="write the retrained network to PATH, the format by its suffix: .onnx, .pt2 (torch.export), .ts "
+        "(TorchScript), .pt (deap_cnn's weights and JSON); checked against PyTorch on the run's data",
+    )
+    predict = commands.add_parser("predict", help="the winner of RUN's class and probability for each image")
+    predict.add_argument("run", help="the run folder (finished, with retrained weights)")
+    predict.add_argument("images", nargs="+", help="image files or folders of them")
+    predict.add_argument("--format", dest="model_format", choices=("pytorch", "onnx"), default="pytorch",
+                         help="score with the PyTorch network (default) or the exported ONNX file")  # fmt: skip
+    predict.add_argument("--model", default=None, help="the .onnx file for --format onnx (default RUN/best.onnx, "
+                         "exported there when missing)")  # fmt: skip
+    predict.add_argument("--out", default=None, help="write a CSV (image, class, probability) instead of printing")
     importance = commands.add_parser("importance", help="plot each hyperparameter gene of RUN against fitness")
     importance.add_argument("run", help="the run folder of a --hyper run")
     importance.add_argument("--out", default=None, help="folder for the PNGs (default RUN/genes)")
@@ -125,26 +139,33 @@ def _best(args):
         print(
             f"test accuracy: {best['test_accuracy']:.4f} after {best.get('final_epochs')} epochs on all training data"
         )
+    from .card import write_model_card
+    from .winner import load_winner
+
+    print(f"model card: {write_model_card(load_winner(args.run))}")
     weights = folder.file("best.pt")
     if args.export:
-        if not weights.exists():
-            raise SystemExit(
-                f"error: {args.run} has no retrained weights (best.pt): the run used --final-epochs 0; "
-                f"retrain with a new run, or load the genome text above"
-            )
-        target = os.path.abspath(args.export)
-        shutil.copyfile(weights, target)
-        description = folder.read_json("best.json")
-        description["weights"] = os.path.basename(target)
-        folder_json = os.path.splitext(target)[0] + ".json"
-        import json
+        from ..training.export import FORMATS
 
-        with open(folder_json, "w") as handle:
-            json.dump(description, handle, indent=2)
-        print(f"exported: {target} and {folder_json} (deap_cnn.training.models.load_network reads them)")
+        done = load_winner(args.run).export(args.export)
+        if done["format"] == ".pt":
+            print(f"exported: {done['path']} and {done['json']} (deap_cnn.training.models.load_network reads them)")
+        else:
+            print(
+                f"exported: {done['path']} ({FORMATS[done['format']]}); checked against PyTorch on {done['images']} "
+                f"inputs of the run's data: largest logit difference {done['max_difference']:.2g}, "
+                f"{done['agree']}/{done['images']} classes agree; input: raw pixels (or features), normalisation "
+                "folded in"
+            )
     elif weights.exists():
         print(f"weights:    {weights} (load with deap_cnn.training.models.load_network)")
     return best
+
+
+def _predict(args):
+    from .predict import predict
+
+    return predict(args.run, args.images, args.model_format, args.model, args.out)
 
 
 def _importance(args):
@@ -199,6 +220,7 @@ COMMANDS = {
     "search": _search,
     "resume": _resume,
     "best": _best,
+    "predict": _predict,
     "importance": _importance,
     "report": _report,
     "nats-table": _nats_table,
@@ -220,7 +242,9 @@ def _failures():
     from ..families.transfer.network import WeightsUnavailableError
     from ..lookup import TableError
     from ..runs.checkpoint import CheckpointError
+    from ..search.objectives import InfeasibleError
     from ..training.datasets import DataError
+    from ..training.export import ExportError
     from .folder import RunFolderError
     from .store import StoreError
     from .tensorboard import TensorBoardMissing
@@ -234,6 +258,8 @@ def _failures():
         EngineError,
         TensorBoardMissing,
         TableError,
+        ExportError,
+        InfeasibleError,
     )
 
 

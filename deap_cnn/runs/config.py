@@ -106,10 +106,22 @@ class SearchConfig:
     objectives: tuple | None = setting(
         None,
         "--objectives",
-        "what to optimise: accuracy, last_accuracy, loss (minimised), parameters, flops "
-        "(minimised); several for nsga2, e.g. accuracy parameters (default: the family's, accuracy; transfer: loss)",
+        "what to optimise: accuracy, last_accuracy, loss (minimised), parameters, flops, latency "
+        "(minimised; latency is measured after training); several for nsga2, e.g. accuracy parameters (default: the family's, accuracy; transfer: loss)",
         nargs="+",
     )
+    max_latency: float | None = setting(
+        None,
+        "--max-latency",
+        "a limit in ms on each trained candidate's measured inference latency, any strategy: a candidate over it is "
+        "infeasible (status too_slow, the worst fitness, never the winner)",
+        low=0,
+        open=True,
+    )
+    latency_batch: int | None = setting(
+        None, "--latency-batch", "--objectives ... latency, --max-latency: batch size latency is measured at (default 1)",
+        low=1,
+    )  # fmt: skip
     fitness: str | None = setting(
         None,
         "--fitness",
@@ -260,6 +272,7 @@ class SearchConfig:
             "augment": self.augment,
             "seed": self.seed,
             "cpu_amp": CPU_AMP[self.cpu_amp],
+            "latency_batch": (self.latency_batch or 1) if self.measures_latency else None,
         }
         defaults = dict(family.train_defaults) if family is not None else {}
         settings = {**defaults, **{k: v for k, v in given.items() if v is not None}}
@@ -267,6 +280,11 @@ class SearchConfig:
             settings["max_batches_per_epoch"] = None  # the final training uses every batch
             settings["time_budget"] = None
         return TrainSettings(**settings)
+
+    @property
+    def measures_latency(self) -> bool:
+        """Whether each candidate's latency is measured: the ``latency`` objective or ``--max-latency``."""
+        return "latency" in (self.objectives or ()) or self.max_latency is not None
 
     @property
     def long_epochs(self) -> int:
@@ -381,11 +399,26 @@ class SearchConfig:
             except ObjectiveError as error:
                 raise ConfigError(f"--objectives: {error}") from None
         _check_proxies(self)
+        _check_latency(self)
         if self.rerank and len(self.objectives or ()) > 1:
             raise ConfigError(
                 "--rerank picks one best genome, but several --objectives make a Pareto front: drop --rerank"
             )
         return self
+
+
+def _check_latency(config):
+    """The latency objective, ``--max-latency`` and ``--latency-batch`` against the other settings."""
+    asked = "--objectives ... latency" if "latency" in (config.objectives or ()) else "--max-latency"
+    if config.latency_batch is not None and not config.measures_latency:
+        raise ConfigError(
+            "--latency-batch sets how latency is measured, but nothing measures it: add --objectives ... latency "
+            "or --max-latency MS"
+        )
+    if config.measures_latency and config.lookup is not None:
+        raise ConfigError(f"{asked}: a --lookup table holds no measured latency; drop it, or search by training")
+    if config.measures_latency and config.fitness is not None:
+        raise ConfigError(f"{asked} measures trained networks, but --fitness {config.fitness} trains none: drop one")
 
 
 def _check_proxies(config):

@@ -8,6 +8,7 @@ checkpoint.json    the search's state after the last finished step (JSON: :mod:`
 logbook.csv        one row per generation; fitness.png plots it
 front.png          the Pareto front of a multi-objective run
 best.json          the best architecture (and best.pt its retrained weights)
+model-card.md      the winner described for whoever ships it (:mod:`deap_cnn.runs.card`)
 .deap-cnn-run.json the marker: this folder is a deap_cnn run folder, and the run's id
 .deap-cnn.lock     locked (``flock``) by the one process writing the run; it names that process
 ================== ============================================================

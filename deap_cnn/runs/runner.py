@@ -163,7 +163,8 @@ def compose(config: SearchConfig) -> Composition:
     from ..search.objectives import Objectives
 
     family = get_family(config.family_name)
-    objectives = Objectives(config.objectives or ((config.fitness,) if config.fitness else family.objectives))
+    names = config.objectives or ((config.fitness,) if config.fitness else family.objectives)
+    objectives = Objectives(names, max_latency=config.max_latency)
     strategy = get_strategy(config.strategy or default_strategy(objectives, config.halving))
     if config.lookup is None or config.device is not None:  # a lookup trains nothing: no torch to import
         _check_device(config.device)
@@ -604,6 +605,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
             tensorboard.update()
             tensorboard.close()
     search_seconds = time.perf_counter() - started
+    _check_feasible(config, store)
     best, reranked = outcome.best[0], {}
     if config.rerank and getattr(parts.evaluator, "deterministic", False):
         if verbose:
@@ -621,6 +623,7 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
         folder.write_json("best.json", summary)
     folder.set_status("finished", f"best {summary['genome']}", family=parts.family.name, strategy=config.strategy,
                       **_objective_details(parts))  # fmt: skip
+    write_card_quietly(folder)  # before the page, which shows it
     write_report_quietly(folder)
     if verbose:
         line = f"best architecture: {summary['genome']} (validation fitness {summary['validation_fitness']:.4f}"
@@ -636,6 +639,23 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
             line += f"; {summary['duplicates']} duplicate result(s) dropped, the store kept one row each"
         print(line + f"); results in {config.out}", flush=True)
     return summary
+
+
+def _check_feasible(config, store):
+    """Raise :class:`~deap_cnn.search.objectives.InfeasibleError` when ``--max-latency`` left no candidate standing."""
+    if config.max_latency is None:
+        return
+    rows = store.records()
+    if any(row.get("status") == "ok" for row in rows):
+        return
+    from ..search.objectives import InfeasibleError
+
+    measured = [row["latency_ms"] for row in rows if row.get("latency_ms") is not None]
+    fastest = f"the fastest of {len(rows)} measured {min(measured):.3g} ms" if measured else "none was measured"
+    raise InfeasibleError(
+        f"no candidate met --max-latency {config.max_latency:g} ms ({fastest}): raise the limit, or search smaller "
+        "networks (--widths, --units, --max-layers)"
+    )
 
 
 def _per_candidate(config) -> str:
@@ -720,6 +740,17 @@ def write_report_quietly(folder):
         write_report(folder.path)
     except Exception as error:  # noqa: BLE001 - the page is a view; the store and checkpoint are the run
         print(f"warning: report.html not written: {type(error).__name__}: {error}", file=sys.stderr)
+
+
+def write_card_quietly(folder):
+    """Write ``model-card.md`` (:mod:`deap_cnn.runs.card`); a card that cannot be written is a warning."""
+    from .card import write_model_card
+    from .winner import load_winner
+
+    try:
+        write_model_card(load_winner(folder.path))
+    except Exception as error:  # noqa: BLE001 - the card describes the run; best.json and best.pt are the run
+        print(f"warning: model-card.md not written: {type(error).__name__}: {error}", file=sys.stderr)
 
 
 def rerank_best(config, parts, store, map_function=map, verbose=True):
@@ -807,6 +838,8 @@ def _write_outputs(folder, config, parts, outcome, store, search_seconds, best) 
     row = store.lookup(str(best))
     if row is not None and row.get("noise_free_fitness") is not None:  # a noisy lookup: the table's own value too
         summary["noise_free_fitness"] = row["noise_free_fitness"]
+    if row is not None and row.get("latency_ms") is not None:  # measured (latency objective, --max-latency)
+        summary.update(latency_ms=row["latency_ms"], latency_batch=config.latency_batch or 1)
     if len(objectives) > 1:
         summary["front"] = [
             {"genome": str(ind), **dict(zip(objectives.names, ind.fitness.values, strict=True))} for ind in outcome.best
@@ -823,6 +856,7 @@ def _final_training(folder, config, parts, best, summary, verbose) -> bool:
         return False
     from ..training.final import train_and_test
     from ..training.models import save_network
+    from .winner import normalisation_of
 
     if verbose:
         print(f"retraining {best} on the whole training set for {config.final_epochs} epochs", flush=True)
@@ -835,6 +869,7 @@ def _final_training(folder, config, parts, best, summary, verbose) -> bool:
         builder=parts.evaluator.builder,
     )
     summary.update(test_accuracy=final["test_accuracy"], final_epochs=config.final_epochs)
+    summary.update(test_images=len(parts.dataset.y_test), normalisation=normalisation_of(parts.dataset))
     details = {k: v for k, v in summary.items() if k not in ("family", "genome", "input_shape", "n_classes")}
     save_network(
         final["model"],

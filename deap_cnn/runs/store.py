@@ -41,6 +41,7 @@ RECORD_FIELDS = (
     "parent",
     "inherited",
     "noise_free_fitness",
+    "latency_ms",
 )
 
 
@@ -73,6 +74,7 @@ CREATE TABLE IF NOT EXISTS evaluations (
     parent TEXT NOT NULL DEFAULT '',
     inherited INTEGER NOT NULL DEFAULT 0,
     noise_free_fitness REAL,
+    latency_ms REAL,
     UNIQUE (fingerprint, genome, parent)
 );
 """
@@ -82,6 +84,7 @@ _ADDED_COLUMNS = {
     "parent": "TEXT NOT NULL DEFAULT ''",
     "inherited": "INTEGER NOT NULL DEFAULT 0",
     "noise_free_fitness": "REAL",
+    "latency_ms": "REAL",
 }
 
 

@@ -11,6 +11,7 @@ name, and ``deap-cnn search --objectives`` takes those names:
 ``loss``          minimise  the lowest validation loss over the epochs
 ``parameters``    minimise  the network's (trainable) parameters
 ``flops``         minimise  the network's forward FLOPs per image
+``latency``       minimise  the trained network's measured inference time (ms per batch)
 ``synflow``,      maximise  a zero-cost proxy's score of the untrained network
 ``nwot``,                   (:data:`PROXY_NAMES`, ``deap-cnn search --fitness``;
 ``jacov``,                  the record of a
@@ -54,6 +55,7 @@ __all__ = [
     "WORST_SIZE",
     "FAILED_LOSS",
     "ObjectiveError",
+    "InfeasibleError",
     "Objective",
     "Objectives",
     "ObjectiveEvaluator",
@@ -83,6 +85,10 @@ FAILED_LOSS = 1e9
 
 class ObjectiveError(ValueError):
     """An unknown objective, objectives that do not fit together, or a value that is not a finite number."""
+
+
+class InfeasibleError(RuntimeError):
+    """No candidate of a search met its constraint (``max_latency``): there is no winner to name."""
 
 
 @dataclass(frozen=True)
@@ -193,12 +199,24 @@ def flop_count(record) -> float:
     return record.flops
 
 
+def measured_latency(record) -> float:
+    """The trained network's measured inference time, milliseconds per batch (``TrainSettings.latency_batch``)."""
+    value = getattr(record, "latency_ms", None)
+    if value is None:
+        raise ObjectiveError(
+            f"objective 'latency' needs the record's latency_ms, but {getattr(record, 'genome', 'the record')} has "
+            "none: evaluate with TrainSettings(latency_batch=1) (deap-cnn search --objectives ... latency sets it)"
+        )
+    return value
+
+
 _BUILT_IN = (
     Objective("accuracy", MAXIMISE, best_val_accuracy, worst=0.0),
     Objective("last_accuracy", MAXIMISE, last_val_accuracy, worst=0.0),
     Objective("loss", MINIMISE, lowest_val_loss, worst=FAILED_LOSS),
     Objective("parameters", MINIMISE, parameter_count, worst=WORST_SIZE),
     Objective("flops", MINIMISE, flop_count, worst=WORST_SIZE),
+    Objective("latency", MINIMISE, measured_latency, worst=WORST_SIZE),
 )
 
 
@@ -206,8 +224,8 @@ _BUILT_IN = (
 OBJECTIVES = tuple(objective.name for objective in _BUILT_IN)
 
 
-#: Objectives that measure the network's size, not how well it learned: never the first objective.
-SIZE_OBJECTIVES = ("parameters", "flops")
+#: Objectives that measure the network's cost, not how well it learned: never the first objective.
+SIZE_OBJECTIVES = ("parameters", "flops", "latency")
 
 
 _OBJECTIVES: dict[str, Objective] = {objective.name: objective for objective in _BUILT_IN}
@@ -295,9 +313,17 @@ class Objectives:
     ``Objectives(["loss"])`` or with :class:`Objective` instances. Names must
     be distinct, and the first objective must score the trained network (not
     a size: a search for the smallest network alone needs no training).
+
+    ``max_latency`` (milliseconds) is a constraint on any objectives: a
+    candidate whose measured latency (``record.latency_ms``) is over it is
+    infeasible, with status ``"too_slow"`` and every objective's worst value,
+    as a failed training; it is never a winner, and the search goes on.
     """
 
-    def __init__(self, *objectives):
+    def __init__(self, *objectives, max_latency: float | None = None):
+        if max_latency is not None and (_finite(max_latency) is None or max_latency <= 0):
+            raise ObjectiveError(f"max_latency must be a positive number of milliseconds, got {max_latency!r}")
+        self.max_latency = None if max_latency is None else float(max_latency)
         if len(objectives) == 1 and isinstance(objectives[0], (list, tuple, Objectives)):
             objectives = tuple(objectives[0])
         if not objectives:
@@ -328,13 +354,29 @@ class Objectives:
         return self.items[index]
 
     def __eq__(self, other):
-        return isinstance(other, Objectives) and self.items == other.items
+        return isinstance(other, Objectives) and (self.items, self.max_latency) == (other.items, other.max_latency)
 
     def __hash__(self):
-        return hash(self.items)
+        return hash((self.items, self.max_latency))
 
     def __repr__(self):
-        return f"Objectives({', '.join(repr(o.name) if o is _OBJECTIVES.get(o.name) else repr(o) for o in self)})"
+        limit = "" if self.max_latency is None else f", max_latency={self.max_latency:g}"
+        names = ", ".join(repr(o.name) if o is _OBJECTIVES.get(o.name) else repr(o) for o in self)
+        return f"Objectives({names}{limit})"
+
+    def too_slow(self, record) -> str | None:
+        """Why ``record`` breaks the ``max_latency`` constraint, or ``None`` (no limit, or within it)."""
+        if self.max_latency is None or getattr(record, "status", "ok") != "ok":
+            return None
+        latency = getattr(record, "latency_ms", None)
+        if latency is None:
+            raise ObjectiveError(
+                f"max_latency needs the record's latency_ms, but {getattr(record, 'genome', 'the record')} has none: "
+                "evaluate with TrainSettings(latency_batch=1) (deap-cnn search --max-latency sets it)"
+            )
+        if latency > self.max_latency:
+            return f"latency {latency:.3g} ms is over the limit of {self.max_latency:g} ms"
+        return None
 
     @property
     def names(self) -> tuple:
@@ -420,6 +462,9 @@ class ObjectiveEvaluator:
     def record(self, genome):
         """Train and score ``genome``; the evaluator's record with the objectives' fitness."""
         record = self.evaluator.record(genome)
+        reason = self.objectives.too_slow(record)
+        if reason is not None:  # infeasible: scored as a failure, so never chosen, and the store says why
+            record.status, record.error = "too_slow", reason
         record.fitness = self.objectives.values(record)
         return record
 
@@ -429,9 +474,13 @@ class ObjectiveEvaluator:
     def fingerprint(self) -> str:
         """The evaluator's fingerprint extended by the objectives: a store never mixes fitness definitions."""
         inner = self.evaluator.fingerprint() if callable(getattr(self.evaluator, "fingerprint", None)) else ""
-        if self.objectives.items == (_native_objective(self.evaluator),):
+        limit = self.objectives.max_latency
+        if self.objectives.items == (_native_objective(self.evaluator),) and limit is None:
             return inner  # the evaluator's own fitness: stores written before objectives existed still match
-        text = json.dumps([inner, [_identity(objective) for objective in self.objectives]])
+        identity = [inner, [_identity(objective) for objective in self.objectives]]
+        if limit is not None:  # a limit changes which candidates score: its store is its own
+            identity.append({"max_latency": limit})
+        text = json.dumps(identity)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -105,6 +105,10 @@ def _train_candidate(
         trainer = _train_epochs(model, data, settings, batch_size, record, resume)
         if save_state is not None:
             _save_state(trainer, record, save_state)
+    if settings.latency_batch is not None:  # the trained network as it would serve, on the evaluating device
+        from .latency import measure_latency
+
+        record.latency_ms = measure_latency(model, space.input_shape, settings.latency_batch, device=data.device)
     if save_to is not None:
         save_weights(model, save_to)
 

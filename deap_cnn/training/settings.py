@@ -111,6 +111,11 @@ class TrainSettings:
         continued training gives every rung the top rung's schedule, so that
         training a candidate for rung 1's epochs and then on to rung 2's is
         exactly training it for rung 2's epochs in one go.
+    latency_batch:
+        Measure each trained candidate's inference latency at this batch
+        size on the evaluating device (:func:`~deap_cnn.training.latency.measure_latency`)
+        into :class:`EvaluationRecord`'s ``latency_ms``, or ``None`` (the default:
+        not measured). The ``latency`` objective and ``--max-latency`` read it.
     """
 
     epochs: int = 10
@@ -134,6 +139,7 @@ class TrainSettings:
     max_batches_per_epoch: int | None = None
     record_batches: bool = False
     schedule_epochs: int | None = None
+    latency_batch: int | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -185,6 +191,8 @@ class TrainSettings:
         cap = self.max_batches_per_epoch
         if cap is not None and (not _is_int(cap) or cap < 1):
             raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
+        if self.latency_batch is not None and (not _is_int(self.latency_batch) or self.latency_batch < 1):
+            raise ValueError(f"latency_batch must be None or an integer >= 1, got {self.latency_batch!r}")
 
     def fingerprint(self) -> str:
         """A short hash of every setting that decides a fitness: the results store keys cached fitness on it."""
@@ -192,6 +200,8 @@ class TrainSettings:
         del settings["record_batches"]  # what is kept, not what is scored
         if self.schedule_epochs in (None, self.epochs):  # the same training: fingerprints of older runs still match
             del settings["schedule_epochs"]
+        if self.latency_batch is None:  # nothing measured: fingerprints of runs before latency still match
+            del settings["latency_batch"]
         text = json.dumps(settings, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -227,6 +237,10 @@ class EvaluationRecord:
     backward passes on its batch), beside its real ``seconds``. The results
     store keeps neither (the fitness holds the scores it optimises).
 
+    ``latency_ms`` is the trained network's measured inference time (median
+    milliseconds per batch of ``TrainSettings.latency_batch`` on the
+    evaluating device), ``None`` when not measured.
+
     ``train_loss`` holds each epoch's mean training loss. With
     ``TrainSettings.record_batches`` the growth records are kept too:
     ``epoch_seconds`` (training plus validation, per epoch), and per epoch a
@@ -250,6 +264,7 @@ class EvaluationRecord:
     inherited: int = 0
     continued_from: int = 0
     noise_free_fitness: float | None = None
+    latency_ms: float | None = None
     train_loss: list = field(default_factory=list)
     epoch_seconds: list = field(default_factory=list)
     batch_loss: list = field(default_factory=list)

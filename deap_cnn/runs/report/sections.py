@@ -291,6 +291,15 @@ class FolderView:
     missing: list
     #: ``(key, text)`` of ``best.json``.
     best: list
+    #: ``model-card.md`` as written (:mod:`deap_cnn.runs.card`); empty before the run ends.
+    card: str = ""
+
+
+def _model_card(run: RunData) -> str:
+    try:
+        return (run.folder / "model-card.md").read_text()
+    except (OSError, UnicodeDecodeError):
+        return ""
 
 
 def folder(run: RunData) -> FolderView:
@@ -298,4 +307,5 @@ def folder(run: RunData) -> FolderView:
         files=[(name, size(n)) for name, n in run.files.items() if name != REPORT_NAME],
         missing=[(name, RUN_FILES[name]) for name in run.missing],
         best=[(key, plain(value) or "–") for key, value in run.best.items()],  # a lookup's classes: []
+        card=_model_card(run),
     )

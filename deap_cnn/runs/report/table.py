@@ -103,6 +103,8 @@ COLUMNS = (
     Column("validation curve", "curve", "chart", _curve),
     Column("parameters", "parameters", "number", _number("parameters")),
     Column("FLOPs", "flops", "number", _number("flops")),
+    # Measured with --objectives ... latency or --max-latency (NULL otherwise, so the column is dropped).
+    Column("latency ms", "latency", "number", _number("latency_ms", "{:.3g}")),
     Column("seconds", "seconds", "number", _number("seconds", "{:.1f}")),
     Column("epochs", "epochs", "number", _number("epochs", "{:.0f}")),
     Column("status", "status", "status", _text("status")),
