@@ -394,6 +394,8 @@ def run_search(
         check_settings_unchanged(folder, config)  # before compose: an edited family or table is named as such
     else:
         folder.check_out()  # before anything is made: never another's files
+        if folder.holds_run():  # refused before the lock too: a resume arriving now must not find it taken
+            folder.claim(config.to_dict())
     parts = compose(config)  # data, family and options are checked before the folder is claimed
     engine = None
     try:
