@@ -38,7 +38,7 @@ import time
 
 import torch
 
-from ..families.base import _is_int
+from ..families.base import is_int
 from ..families.cnn_ga.network import build_network
 from .device_data import DeviceData, device_data
 from .devices import _use_threads, default_threads, select_device
@@ -316,7 +316,7 @@ class Evaluator:
     ):  # fmt: skip
         if not isinstance(settings, TrainSettings):
             raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
-        if threads is not None and (not _is_int(threads) or threads < 1):
+        if threads is not None and (not is_int(threads) or threads < 1):
             raise ValueError(f"threads must be None or an integer >= 1, got {threads!r}")
         self.data = data
         self.space = space
