@@ -32,8 +32,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..families.base import is_int
-from .evaluator import _free, _is_oom, build_model, builder_fingerprint, resolve_builder
-from .models import count_flops, count_parameters
+from .evaluator import _free, _is_oom, build_model, builder_fingerprint
+from .models import count_flops, count_parameters, resolve_builder
 from .proxies import WORST_SCORE, ProxyError, check_proxies, forward_passes, timed_scores
 from .settings import EvaluationRecord
 

@@ -15,7 +15,7 @@ from ..base import (
 )
 from .genome import POOL_KINDS, Genome, PoolGene, SkipGene
 
-__all__ = ["MUTATIONS", "SearchSpace"]
+__all__ = ["MUTATIONS", "NETWORK_BUILDER", "SearchSpace"]
 
 #: Mutation types in the order of :attr:`SearchSpace.mutation_probabilities`.
 MUTATIONS = ("add_skip", "add_pool", "remove", "change")
@@ -23,6 +23,10 @@ MUTATIONS = ("add_skip", "add_pool", "remove", "change")
 
 #: CNN-GA's published cap on pooling units (for 32x32 inputs).
 PUBLISHED_MAX_POOL_UNITS = 3
+
+
+#: CNN-GA's network builder as ``"module:function"`` (the space, the family and the hyper genes name it so).
+NETWORK_BUILDER = "deap_cnn.families.cnn_ga.network:build_network"
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class SearchSpace(GenomeRules):
     """
 
     # The Evaluator's default builder, named rather than imported: this module stays torch-free.
-    network_builder = "deap_cnn.families.cnn_ga.network:build_network"
+    network_builder = NETWORK_BUILDER
     genome_class = Genome
 
     input_shape: tuple = (3, 32, 32)
