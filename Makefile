@@ -22,6 +22,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 run: setup
 	$(PY) -m scoop -n 2 benchmarks/sample.py
 
+# In parallel, a worker per CPU (pytest-xdist), then the 15 slowest tests: setup.cfg's [tool:pytest] addopts.
 test: setup
 	$(PY) -m pytest -q
 

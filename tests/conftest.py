@@ -18,6 +18,7 @@ and ``IndividualMin`` are created here once, at import time.
 
 from __future__ import annotations
 
+import os
 import random
 
 from deap import base, creator
@@ -26,6 +27,18 @@ from hypothesis import strategies as st
 
 from deap_cnn import Genome, PoolGene, SearchSpace, SkipGene, random_genome
 from deap_cnn.families.base import max_pool_units_for
+
+# --- parallel workers (pytest-xdist) ---------------------------------------------
+# Every xdist worker, and every process a test starts, trains on its share of the cores: the project's own
+# knob (DEAP_CNN_LOCAL_WORKERS, training.devices.default_threads) set to the number of workers. Torch's threads
+# otherwise oversubscribe the cores N times over, and a busy thread pool runs many times slower than one thread.
+# A test that starts several workers of its own still sets the variable for them; one that tests the knob
+# sets it with monkeypatch.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("DEAP_CNN_LOCAL_WORKERS", os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    from deap_cnn.training.devices import default_threads, use_threads
+
+    use_threads(default_threads())  # the tests that use torch directly, not through an Evaluator
 
 # --- hypothesis profile -----------------------------------------------------------
 settings.register_profile(

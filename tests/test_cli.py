@@ -217,8 +217,8 @@ def test_rerank_retrains_the_best_distinct_genomes_and_the_final_training_takes_
         (["best", "nowhere"], 1, "holds no best.json"),
     ],
 )
-def test_errors_are_one_line_with_the_fix(tmp_path, capsys, args, status, message):
-    os.chdir(tmp_path)
+def test_errors_are_one_line_with_the_fix(tmp_path, capsys, monkeypatch, args, status, message):
+    monkeypatch.chdir(tmp_path)  # restored after the test: the next test on this worker keeps its own cwd
     if args[0] == "search":  # tiny defaults first, so that the bad option given last is the one that counts
         args = ["search", *TINY, "--widths", "4", "--out", tmp_path / "x", *args[1:]]
     assert run_cli(*args) == status

@@ -314,6 +314,7 @@ def tour(tmp_path_factory):
     return folder, ran
 
 
+@pytest.mark.xdist_group("docs-tour")
 def test_the_readme_tour_runs(tour):
     folder, ran = tour
     assert ran[:4] == ["search", "resume", "best", "report"]
@@ -332,6 +333,7 @@ def test_the_readme_tour_runs(tour):
     assert (folder / "winner.pt").exists() and (folder / "winner.json").exists()
 
 
+@pytest.mark.xdist_group("docs-tour")
 @pytest.mark.parametrize("block", blocks_of("python"))
 def test_python_block_runs(block, tour):
     if "futures.map" in block.text:
@@ -352,6 +354,7 @@ def test_python_fragment_compiles(block):
     compile(block.text, block.name, "exec")
 
 
+@pytest.mark.xdist_group("docs-tour")
 @pytest.mark.parametrize("block", blocks_of("sql"))
 def test_sql_block_runs_on_the_store_it_names(block, tour):
     folder, _ = tour

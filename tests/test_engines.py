@@ -174,6 +174,7 @@ def dask_engine():
     engine.close()
 
 
+@pytest.mark.xdist_group("dask-engine")
 @pytest.mark.slow
 def test_dask_contract(dask_engine):
     assert dask_engine.workers == 2
@@ -192,6 +193,7 @@ def identity(value):
     return value
 
 
+@pytest.mark.xdist_group("dask-engine")
 @pytest.mark.slow
 def test_dask_limit_follows_the_evaluations_of_map_and_submit(dask_engine):
     policy = dask_engine.timeout
@@ -374,7 +376,7 @@ def test_scoop_lost_worker_ends_run_with_resume_hint_then_resume_matches(tmp_pat
         "--epochs",
         "1",
         "--max-batches",
-        "20",
+        "3",
         "--widths",
         "4",
         "8",

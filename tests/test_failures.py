@@ -632,7 +632,7 @@ SIGTERM_RUN = [
     "--epochs",
     "1",
     "--max-batches",
-    "20",
+    "3",
     "--widths",
     "4",
     "8",

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deap_cnn.families import get_family
-from deap_cnn.families.devol.fitness import DevolFitness, devol_objective
+from deap_cnn.families.devol.fitness import devol_objective
 from deap_cnn.runs.config import ConfigError, SearchConfig
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.objectives import (
@@ -264,11 +264,3 @@ def test_train_settings_fitness_still_works_and_says_what_replaces_it():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         TrainSettings(fitness="best_val_acc")  # the default, said out loud: nothing to warn about
-
-
-def test_devol_fitness_still_works_and_says_what_replaces_it():
-    with pytest.warns(DeprecationWarning, match=r"Objectives\(devol_objective\(function\)\)\.wrap\(evaluator\)"):
-        old = DevolFitness(FakeEvaluator(), half_accuracy)
-    new = Objectives(devol_objective(half_accuracy)).wrap(FakeEvaluator())
-    assert old("x") == new("x") == (0.3,)
-    assert old.failed_fitness == (0.0,)

@@ -486,6 +486,7 @@ def stored_noise_free(run_dir):
         return [value for (value,) in db.execute("SELECT noise_free_fitness FROM evaluations ORDER BY id")]
 
 
+@pytest.mark.xdist_group("report-lookup-run")
 def test_a_table_lookup_run_shows_the_tables_noise_free_scores(lookup_run):
     best = json.loads((lookup_run / "best.json").read_text())
     assert best["classes"] == [] and "test_accuracy" not in best and "noise_free_fitness" in best
@@ -506,6 +507,7 @@ def test_a_table_lookup_run_shows_the_tables_noise_free_scores(lookup_run):
     assert "This part could not be drawn" not in page
 
 
+@pytest.mark.xdist_group("report-lookup-run")
 def test_a_running_table_lookup_run_shows_its_best_rows_noise_free_score(lookup_run, tmp_path):
     run_dir = tmp_path / "running"
     shutil.copytree(lookup_run, run_dir)

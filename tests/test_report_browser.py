@@ -33,6 +33,9 @@ CHROMIUM_ARGS = [
 ]
 FITNESS = "#evaluations thead th.col-fitness"
 
+#: One Chromium and one set of runs (module fixtures) for the module: its tests share a pytest-xdist worker.
+pytestmark = pytest.mark.xdist_group("browser")
+
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):

@@ -25,7 +25,6 @@ from deap_cnn.families.transfer.operators import (
     init_transfer_genome,
     mut_transfer,
     random_transfer_genome,
-    sel_tournament,
 )
 from deap_cnn.families.transfer.space import TransferSpace
 
@@ -269,18 +268,6 @@ def test_mates_are_picked_by_deaps_tournaments_of_two():
     # P(best wins) = 1 - (9/10)^2 = 0.19; P(worst) = 0.01
     counts = Counter(c.fitness.values[0] for c in chosen)
     assert 0.15 < counts[9.0] / 2000 < 0.23 and counts[0.0] / 2000 < 0.03
-
-
-def test_sel_tournament_is_a_deprecated_alias_of_deaps():
-    individuals = _ten_ranked()
-    random.seed(3)
-    theirs = tools.selTournament(individuals, 50, tournsize=2)
-    random.seed(3)
-    with pytest.warns(DeprecationWarning, match="use deap.tools.selTournament"):
-        ours = sel_tournament(individuals, 50)
-    assert [id(i) for i in ours] == [id(i) for i in theirs]
-    with pytest.warns(DeprecationWarning), pytest.raises(TypeError, match="no longer takes an rng"):
-        sel_tournament(individuals, 2, rng=random.Random(0))  # DEAP's cannot honour it: refused, not ignored
 
 
 def test_init_draws_kept_and_frozen_over_their_whole_ranges():

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["GenomeError", "SearchSpaceError", "GenomeRules", "max_pool_units_for", "one_hot"]
+__all__ = [
+    "GenomeError",
+    "SearchSpaceError",
+    "GenomeRules",
+    "finite_or_none",
+    "is_int",
+    "is_number",
+    "is_real",
+    "max_pool_units_for",
+    "one_hot",
+    "qualified_name",
+]
 
 
 class GenomeError(ValueError):
@@ -15,14 +26,36 @@ class SearchSpaceError(ValueError):
     """The search space itself is inconsistent; the message names the setting and the value."""
 
 
-def _is_int(value) -> bool:
+# Small checks every layer shares (families, training, lookup, runs); this is the lowest layer, free of torch.
+
+
+def is_int(value) -> bool:
     """A true integer: ``bool`` is an ``int`` subclass but never a valid count or size here."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value) -> bool:
-    """A finite real number, ``bool`` excluded; the other settings modules share these two checks."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def is_real(value) -> bool:
+    """An ``int`` or ``float`` (``nan`` and infinities included), ``bool`` excluded: range checks follow."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    """A finite real number, ``bool`` excluded."""
+    return is_real(value) and math.isfinite(value)
+
+
+def finite_or_none(value) -> float | None:
+    """``value`` (a number or its text) as a finite float, else ``None``."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def qualified_name(thing, missing="?") -> str:
+    """``"module.qualname"`` of a function or class, for cache keys and messages (``repr`` where it has none)."""
+    return f"{getattr(thing, '__module__', missing)}.{getattr(thing, '__qualname__', None) or repr(thing)}"
 
 
 def _as_tuple(value, name):
@@ -51,12 +84,12 @@ def _check_image_shape_and_classes(space):
         shape = tuple(space.input_shape)
     except TypeError:
         shape = ()
-    if len(shape) != 3 or not all(_is_int(v) and v >= 1 for v in shape):
+    if len(shape) != 3 or not all(is_int(v) and v >= 1 for v in shape):
         raise SearchSpaceError(
             f"input_shape must be (channels, height, width) of positive integers, got {space.input_shape!r}"
         )
     object.__setattr__(space, "input_shape", shape)
-    if not _is_int(space.n_classes) or space.n_classes < 2:
+    if not is_int(space.n_classes) or space.n_classes < 2:
         raise SearchSpaceError(f"n_classes must be an integer >= 2, got {space.n_classes!r}")
 
 

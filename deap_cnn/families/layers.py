@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .base import is_int
+
 __all__ = ["ACTIVATIONS", "make_activation", "conv_padding"]
 
 #: Activation names the builders understand (``build_network(..., activation=...)``).
@@ -27,6 +29,6 @@ def make_activation(name: str = "relu") -> nn.Module:
 
 def conv_padding(kernel_size: int):
     """Padding that keeps the map size of a stride-1 convolution: ``k // 2`` for odd ``k``, ``"same"`` for even."""
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1:
+    if not is_int(kernel_size) or kernel_size < 1:
         raise ValueError(f"kernel_size must be a positive integer, got {kernel_size!r}")
     return kernel_size // 2 if kernel_size % 2 else "same"

@@ -37,6 +37,7 @@ import math
 import random
 from dataclasses import asdict, dataclass
 
+from ..families.base import is_int, is_real
 from ..training.settings import EvaluationRecord
 from .table import load_table
 
@@ -64,13 +65,13 @@ class LookupSettings:
     truth: str | None = None
 
     def __post_init__(self):
-        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) or not self.noise >= 0:
+        if not is_real(self.noise) or not self.noise >= 0:
             raise ValueError(f"lookup noise must be a number >= 0 (a standard deviation), got {self.noise!r}")
         if not math.isfinite(self.noise):
             raise ValueError(f"lookup noise must be finite, got {self.noise!r}")
         for name in ("noise_epochs", "epochs"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         object.__setattr__(self, "fidelities", parse_fidelities(self.fidelities))
         if self.fidelities and self.column is not None:
@@ -119,7 +120,7 @@ def parse_fidelities(values) -> tuple:
                 raise ValueError(f"fidelity {value!r}: {epochs_text!r} is not a whole number of epochs") from None
             value = (epochs, column.strip())
         epochs, column = value
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        if not is_int(epochs) or epochs < 1:
             raise ValueError(f"fidelity {value!r}: the epochs must be an integer >= 1")
         if not isinstance(column, str) or not column:
             raise ValueError(f"fidelity {value!r}: the column must be a column name")

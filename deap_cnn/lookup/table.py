@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 import os
+
+from ..families.base import finite_or_none
 
 __all__ = ["TableError", "LookupTable", "load_table", "KEY_COLUMNS"]
 
@@ -26,14 +27,6 @@ KEY_COLUMNS = ("architecture", "arch", "genome")
 
 class TableError(ValueError):
     """A benchmark table cannot serve a search; the message names the file, the problem and the fix."""
-
-
-def _number(text):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 class LookupTable:
@@ -132,7 +125,7 @@ def _read(path, space, column, digest) -> LookupTable:
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise TableError(f"table {path}, line {line}: {len(row)} fields under a header of {len(header)}")
-        value = _number(row[value_index])
+        value = finite_or_none(row[value_index])
         if value is None:
             raise TableError(
                 f"table {path}, line {line}: {header[value_index]} is {row[value_index]!r}, not a finite number"
@@ -164,7 +157,7 @@ def _value_column(path, header, rows, key_index, column) -> int:
         index
         for index in range(len(header))
         if index != key_index
-        and sum(index < len(row) and _number(row[index]) is not None for row in rows) > len(rows) / 2
+        and sum(index < len(row) and finite_or_none(row[index]) is not None for row in rows) > len(rows) / 2
     ]
     if len(numeric) != 1:
         found = ", ".join(header[i] for i in numeric) if numeric else "none"

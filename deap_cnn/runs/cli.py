@@ -87,12 +87,11 @@ def build_parser(defaults: SearchConfig | None = None) -> argparse.ArgumentParse
     importance = commands.add_parser("importance", help="plot each hyperparameter gene of RUN against fitness")
     importance.add_argument("run", help="the run folder of a --hyper run")
     importance.add_argument("--out", default=None, help="folder for the PNGs (default RUN/genes)")
-    report = commands.add_parser("report", help="write RUN/report.html, or serve it live on 127.0.0.1 (--serve)")
-    report.add_argument("run", help="the run folder (running, finished, failed or interrupted)")
-    report.add_argument("--serve", action="store_true", help="serve the page and refresh it as the run goes on")
-    report.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    report.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free one)")
-    report.add_argument("--out", default=None, help="write the page here instead of RUN/report.html")
+    from .report.cli import add_report_arguments  # here, not at the top: importing runs.cli stays light
+
+    add_report_arguments(
+        commands.add_parser("report", help="write RUN/report.html, or serve it live on 127.0.0.1 (--serve)")
+    )
     table = commands.add_parser("nats-table", help="export NATS-Bench's topology results to a --lookup table (CSV)")
     table.add_argument("benchmark", help="the NATS-Bench topology file or folder (needs pip install deap_cnn[nats])")
     table.add_argument("--out", required=True, help="the CSV table to write")
@@ -176,12 +175,9 @@ def _importance(args):
 
 
 def _report(args):
-    from .report import main as report_main
+    from .report.cli import run_report
 
-    argv = [args.run, "--host", args.host, "--port", str(args.port)]
-    argv += ["--serve"] if args.serve else []
-    argv += ["--out", args.out] if args.out else []
-    return report_main(argv)
+    return run_report(args)
 
 
 def _nats_table(args):

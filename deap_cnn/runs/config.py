@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
+from ..families.base import is_number
 from ..search.objectives import PROXY_NAMES
 
 __all__ = [
@@ -494,7 +494,7 @@ def _check_field(f, value):
         if "choices" in meta and item not in meta["choices"]:
             raise ConfigError(f"{flag} {item}: not one of {', '.join(map(str, meta['choices']))}")
         if "low" in meta or "high" in meta or meta.get("finite"):
-            if isinstance(item, bool) or not isinstance(item, (int, float)) or not math.isfinite(item):
+            if not is_number(item):
                 raise ConfigError(f"{flag} {item}: must be a finite number{_range_text(meta)}")
             low, high, open_ = meta.get("low"), meta.get("high"), meta.get("open", False)
             if low is not None and (item < low or (open_ and item == low)):

@@ -33,6 +33,8 @@ import time
 import uuid
 from pathlib import Path
 
+from ..families.base import is_int
+
 __all__ = ["RunFolder", "RunFolderError", "resume_command"]
 
 
@@ -148,9 +150,9 @@ def check_config_values(values, source) -> dict:
             continue
         if base == "tuple":
             items = value if isinstance(value, list) else None
-            item_kind = (int,) if name in ("widths", "units") else (str,)
-            if not items or any(isinstance(i, bool) or not isinstance(i, item_kind) for i in items):
-                raise ConfigError(f"{source}: {name} must be a list of {item_kind[0].__name__} values, got {value!r}")
+            kind, check = ("int", is_int) if name in ("widths", "units") else ("str", lambda i: isinstance(i, str))
+            if not items or not all(check(i) for i in items):
+                raise ConfigError(f"{source}: {name} must be a list of {kind} values, got {value!r}")
             continue
         accepted = _JSON_TYPES.get(base)
         if accepted and (isinstance(value, bool) != (base == "bool") or not isinstance(value, accepted)):

@@ -24,6 +24,7 @@ import json
 import math
 import os
 import sqlite3
+import sys
 
 import numpy as np
 
@@ -269,7 +270,8 @@ def main(argv=None):
     return report(args.store, out, fingerprint=args.fingerprint, include_failed=args.include_failed)
 
 
-if __name__ == "__main__":
-    from .cli import run_guarded
-
-    run_guarded(main)
+if __name__ == "__main__":  # as python -m deap_cnn.runs.report: one line and 1 for a folder problem
+    try:
+        main()
+    except RunFolderError as error:  # ImportanceError among them
+        sys.exit(f"error: {error}")

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..families.base import is_int
+
 ARRAY_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 __all__ = [
@@ -172,7 +174,7 @@ class ImageDataset:
             covering every index.
         """
         fraction = _check_fraction(val_fraction, self.name)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        if not (is_int(seed) or isinstance(seed, np.integer)):
             raise DataError(f"{self.name}: split seed must be an integer, got {seed!r}")
         generator = torch.Generator().manual_seed(int(seed))
         train_parts, val_parts = [], []

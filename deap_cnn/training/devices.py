@@ -9,7 +9,7 @@ import tempfile
 
 import torch
 
-__all__ = ["select_device", "worker_index", "default_threads"]
+__all__ = ["select_device", "worker_index", "default_threads", "use_threads"]
 
 #: Environment variables read by :func:`select_device` and :func:`default_threads`.
 DEVICE_ENV = "DEAP_CNN_DEVICE"
@@ -174,6 +174,7 @@ def cpu_bf16_enabled(choice) -> bool:
     return bool(choice)
 
 
-def _use_threads(threads: int):
+def use_threads(threads: int):
+    """Set torch's intra-op threads to ``threads`` (left alone when already so: setting them is not free)."""
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)

@@ -13,8 +13,9 @@ import time
 from dataclasses import dataclass
 
 from .device_data import device_data
-from .devices import _use_threads, default_threads, select_device
-from .evaluator import build_model, resolve_builder
+from .devices import default_threads, select_device, use_threads
+from .evaluator import build_model
+from .models import resolve_builder
 from .settings import TrainSettings
 from .trainer import Trainer
 
@@ -39,7 +40,7 @@ def time_steps(genome, source, space, settings: TrainSettings, device=None, buil
     """``(seconds per optimiser step, steps of a whole training)`` of ``genome``: two timed steps after a warm-up."""
     device = select_device(device)
     if device.type == "cpu":
-        _use_threads(default_threads())
+        use_threads(default_threads())
     data = device_data(source, settings, device)
     model = build_model(genome, space.input_shape, space.n_classes, settings.seed, resolve_builder(space, builder))
     trainer = Trainer(model, data, settings)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import importlib
 import json
 import math
 import os
@@ -38,18 +37,18 @@ import time
 
 import torch
 
-from ..families.base import _is_int
+from ..families.base import is_int, qualified_name
 from ..families.cnn_ga.network import build_network
 from .device_data import DeviceData, device_data
-from .devices import _use_threads, default_threads, select_device
+from .devices import default_threads, select_device, use_threads
 from .inheritance import inherit, load_weights, save_weights
 from .lineage import evaluation_key, parent_of, weights_key, weights_path
-from .models import count_flops, count_parameters
+from .models import count_flops, count_parameters, resolve_builder
 from .settings import EvaluationRecord, TrainSettings, settings_for, worst_fitness
 from .sources import DataSource, load_data
 from .trainer import NonFiniteLossError, Trainer
 
-__all__ = ["build_model", "evaluate_genome", "resolve_builder", "builder_fingerprint", "Evaluator"]
+__all__ = ["build_model", "evaluate_genome", "builder_fingerprint", "Evaluator"]  # resolve_builder: training.models
 
 
 def build_model(genome, input_shape, n_classes: int, seed: int = 0, builder=build_network):
@@ -237,36 +236,12 @@ def evaluate_genome(
     return record
 
 
-def resolve_builder(space, builder=None):
-    """The network builder for ``space``'s genomes: ``builder`` when given, else the one the space names.
-
-    A genome family's space (or its :class:`~deap_cnn.families.Family`)
-    names its builder as a ``"module:function"`` string (``network_builder``),
-    so genomes and spaces stay free of torch; ``builder`` may be such a
-    string too. Spaces whose networks need settings of their own (a
-    transfer-learning backbone) name none, and a builder must be passed.
-    """
-    if builder is None:
-        builder = getattr(space, "network_builder", None)
-        if not builder:
-            raise TypeError(
-                f"{type(space).__name__} names no default network builder: "
-                "pass builder=... (e.g. a TransferBuilder) to the Evaluator"
-            )
-    if isinstance(builder, str):
-        module, _, attribute = builder.partition(":")
-        builder = getattr(importlib.import_module(module), attribute)
-    if not callable(builder):
-        raise TypeError(f"builder must be callable as builder(genome, input_shape, n_classes), got {builder!r}")
-    return builder
-
-
 def builder_fingerprint(builder) -> str:
     """What identifies a builder in a cache key: its own ``fingerprint()``, else its qualified name."""
     own = getattr(builder, "fingerprint", None)
     if callable(own):
         return str(own())
-    return f"{getattr(builder, '__module__', '')}.{getattr(builder, '__qualname__', repr(builder))}"
+    return qualified_name(builder, missing="")
 
 
 class Evaluator:
@@ -293,7 +268,7 @@ class Evaluator:
     builder:
         ``builder(genome, input_shape, n_classes) -> nn.Module``; a picklable
         callable (tests pass failing ones). ``None``: the builder the space
-        names (:func:`resolve_builder`).
+        names (:func:`~deap_cnn.training.models.resolve_builder`).
     weights_dir:
         A folder (the run's ``weights/``) for weight inheritance: every
         candidate saves its trained weights there as ``<weights key>.pt``, and a
@@ -320,7 +295,7 @@ class Evaluator:
     ):  # fmt: skip
         if not isinstance(settings, TrainSettings):
             raise TypeError(f"settings must be a TrainSettings, got {type(settings).__name__}")
-        if threads is not None and (not _is_int(threads) or threads < 1):
+        if threads is not None and (not is_int(threads) or threads < 1):
             raise ValueError(f"threads must be None or an integer >= 1, got {threads!r}")
         self.data = data
         self.space = space
@@ -396,7 +371,7 @@ class Evaluator:
             torch.cuda.set_device(device)  # keep this worker's context and cuDNN handles on its own GPU
         data = device_data(self.data, settings, device)
         if device.type == "cpu":
-            _use_threads(self.threads or default_threads())
+            use_threads(self.threads or default_threads())
         inherit_from = save_to = None
         if getattr(self, "weights_dir", None) is not None:
             save_to = weights_path(self.weights_dir, weights_key(key))

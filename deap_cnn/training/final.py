@@ -7,9 +7,9 @@ import time
 import torch
 
 from .device_data import DeviceData
-from .devices import _use_threads, default_threads, select_device
-from .evaluator import _seeded_global_rng, build_model, resolve_builder
-from .models import count_flops, count_parameters
+from .devices import default_threads, select_device, use_threads
+from .evaluator import _seeded_global_rng, build_model
+from .models import count_flops, count_parameters, resolve_builder
 from .settings import TrainSettings, settings_for
 from .sources import load_data
 from .trainer import Trainer
@@ -36,7 +36,7 @@ def train_and_test(genome, data, space, settings=TrainSettings(), device=None, b
     dataset.check_fits(space.input_shape, space.n_classes)
     device = select_device(device)
     if device.type == "cpu":
-        _use_threads(default_threads())
+        use_threads(default_threads())
     device_set = DeviceData.from_tensors(dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test, device)
     model = build_model(genome, space.input_shape, space.n_classes, settings.seed, builder)
     parameters, flops = count_parameters(model), count_flops(model, space.input_shape)

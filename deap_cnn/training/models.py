@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import importlib
+
 import torch
 from torch import nn
 
-__all__ = ["count_parameters", "count_flops", "save_network", "load_network"]
+__all__ = ["count_parameters", "count_flops", "resolve_builder", "save_network", "load_network"]
 
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def resolve_builder(space, builder=None):
+    """The network builder for ``space``'s genomes: ``builder`` when given, else the one the space names.
+
+    A genome family's space (or its :class:`~deap_cnn.families.Family`)
+    names its builder as a ``"module:function"`` string (``network_builder``),
+    so genomes and spaces stay free of torch; ``builder`` may be such a
+    string too. Spaces whose networks need settings of their own (a
+    transfer-learning backbone) name none, and a builder must be passed.
+    """
+    if builder is None:
+        builder = getattr(space, "network_builder", None)
+        if not builder:
+            raise TypeError(
+                f"{type(space).__name__} names no default network builder: "
+                "pass builder=... (e.g. a TransferBuilder) to the Evaluator"
+            )
+    if isinstance(builder, str):
+        module, _, attribute = builder.partition(":")
+        builder = getattr(importlib.import_module(module), attribute)
+    if not callable(builder):
+        raise TypeError(f"builder must be callable as builder(genome, input_shape, n_classes), got {builder!r}")
+    return builder
 
 
 def count_flops(model: nn.Module, input_shape) -> int:
@@ -67,7 +93,6 @@ def load_network(path, map_location="cpu") -> nn.Module:
     from pathlib import Path
 
     from ..families import get_family
-    from .evaluator import resolve_builder
 
     path = Path(path)
     description = json.loads(path.with_suffix(".json").read_text())

@@ -31,9 +31,9 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from ..families.base import _is_int
-from .evaluator import _free, _is_oom, build_model, builder_fingerprint, resolve_builder
-from .models import count_flops, count_parameters
+from ..families.base import is_int
+from .evaluator import _free, _is_oom, build_model, builder_fingerprint
+from .models import count_flops, count_parameters, resolve_builder
 from .proxies import WORST_SCORE, ProxyError, check_proxies, forward_passes, timed_scores
 from .settings import EvaluationRecord
 
@@ -57,10 +57,10 @@ class ProxySettings:
 
     def __post_init__(self):
         object.__setattr__(self, "proxies", check_proxies(self.proxies))
-        if not _is_int(self.batch_size) or self.batch_size < 2:
+        if not is_int(self.batch_size) or self.batch_size < 2:
             raise ValueError(f"batch_size must be an integer >= 2 (nwot and jacov compare images), got "
                              f"{self.batch_size!r}")  # fmt: skip
-        if not _is_int(self.seed):
+        if not is_int(self.seed):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
         if self.epochs != 0:
             raise ValueError(f"a proxy evaluation trains nothing: epochs must be 0, got {self.epochs!r}")

@@ -7,7 +7,7 @@ import json
 import warnings
 from dataclasses import asdict, dataclass, field, replace
 
-from ..families.base import _is_int, _is_number
+from ..families.base import is_int, is_number
 
 __all__ = [
     "SCHEDULES",
@@ -144,13 +144,13 @@ class TrainSettings:
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not _is_number(self.lr) or self.lr < 0:
+        if not is_number(self.lr) or self.lr < 0:
             raise ValueError(f"lr must be a finite number >= 0, got {self.lr!r}")
-        if not _is_number(self.momentum) or not 0 <= self.momentum < 1:
+        if not is_number(self.momentum) or not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be a number in [0, 1), got {self.momentum!r}")
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+        if not is_number(self.weight_decay) or self.weight_decay < 0:
             raise ValueError(f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}")
         if self.cpu_amp not in (True, False, "auto"):
             raise ValueError(f"cpu_amp must be True, False or 'auto', got {self.cpu_amp!r}")
@@ -173,23 +173,23 @@ class TrainSettings:
                 DeprecationWarning,
                 stacklevel=3,
             )
-        if not _is_number(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
+        if not is_number(self.label_smoothing) or not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be a number in [0, 1), got {self.label_smoothing!r}")
-        if self.time_budget is not None and (not _is_number(self.time_budget) or self.time_budget <= 0):
+        if self.time_budget is not None and (not is_number(self.time_budget) or self.time_budget <= 0):
             raise ValueError(f"time_budget must be None or a positive number of seconds, got {self.time_budget!r}")
-        if not _is_number(self.val_fraction) or not 0 < self.val_fraction < 1:
+        if not is_number(self.val_fraction) or not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be a number strictly between 0 and 1, got {self.val_fraction!r}")
         for name in ("split_seed", "seed"):
-            if not _is_int(getattr(self, name)):
+            if not is_int(getattr(self, name)):
                 raise ValueError(f"{name} must be an integer, got {getattr(self, name)!r}")
         if self.schedule_epochs is not None and (
-            not _is_int(self.schedule_epochs) or self.schedule_epochs < self.epochs
+            not is_int(self.schedule_epochs) or self.schedule_epochs < self.epochs
         ):
             raise ValueError(
                 f"schedule_epochs must be None or an integer >= epochs ({self.epochs}), got {self.schedule_epochs!r}"
             )
         cap = self.max_batches_per_epoch
-        if cap is not None and (not _is_int(cap) or cap < 1):
+        if cap is not None and (not is_int(cap) or cap < 1):
             raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
         if self.latency_batch is not None and (not _is_int(self.latency_batch) or self.latency_batch < 1):
             raise ValueError(f"latency_batch must be None or an integer >= 1, got {self.latency_batch!r}")

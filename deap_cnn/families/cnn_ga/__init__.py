@@ -15,7 +15,7 @@ from .operators import (
     sel_binary_tournament,
     sel_environmental,
 )
-from .space import MUTATIONS, SearchSpace
+from .space import MUTATIONS, NETWORK_BUILDER, SearchSpace
 from .suggest import suggest_genome
 
 __all__ = ["FAMILY", "Genome", "SkipGene", "PoolGene", "POOL_KINDS", "SearchSpace", "MUTATIONS"]
@@ -40,7 +40,7 @@ FAMILY = Family(
     mutate=mut_cnn_ga,
     select_mates=sel_binary_tournament,
     select=sel_environmental,
-    builder="deap_cnn.families.cnn_ga.network:build_network",
+    builder=NETWORK_BUILDER,
     suggest=suggest_genome,
     encode=encode_chain,
     description="CNN-GA: skip units and pooling units of variable length (Sun et al. 2020)",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..base import GenomeError
+from ..base import GenomeError, is_int
 
 __all__ = ["POOL_KINDS", "SkipGene", "PoolGene", "Genome"]
 
@@ -27,7 +27,7 @@ class SkipGene:
     width: int
 
     def __post_init__(self):
-        if isinstance(self.width, bool) or not isinstance(self.width, int) or self.width < 1:
+        if not is_int(self.width) or self.width < 1:
             raise GenomeError(f"skip unit width must be a positive integer, got {self.width!r}")
 
     def __str__(self):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from ..base import is_real
 from ..layers import conv_padding, make_activation
 from .genome import PoolGene, SkipGene
 
@@ -54,7 +55,7 @@ def build_network(
     hyperparameter genes (:mod:`deap_cnn.families.hyper`); their defaults give
     CNN-GA's network exactly.
     """
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+    if not is_real(dropout) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
     channels, height, width = input_shape
     layers = []

@@ -5,10 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..base import GenomeRules, SearchSpaceError, _as_tuple, _is_int, max_pool_units_for
+from ..base import (
+    GenomeRules,
+    SearchSpaceError,
+    _as_tuple,
+    _check_image_shape_and_classes,
+    is_int,
+    max_pool_units_for,
+)
 from .genome import POOL_KINDS, Genome, PoolGene, SkipGene
 
-__all__ = ["MUTATIONS", "SearchSpace"]
+__all__ = ["MUTATIONS", "NETWORK_BUILDER", "SearchSpace"]
 
 #: Mutation types in the order of :attr:`SearchSpace.mutation_probabilities`.
 MUTATIONS = ("add_skip", "add_pool", "remove", "change")
@@ -16,6 +23,10 @@ MUTATIONS = ("add_skip", "add_pool", "remove", "change")
 
 #: CNN-GA's published cap on pooling units (for 32x32 inputs).
 PUBLISHED_MAX_POOL_UNITS = 3
+
+
+#: CNN-GA's network builder as ``"module:function"`` (the space, the family and the hyper genes name it so).
+NETWORK_BUILDER = "deap_cnn.families.cnn_ga.network:build_network"
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,7 @@ class SearchSpace(GenomeRules):
     """
 
     # The Evaluator's default builder, named rather than imported: this module stays torch-free.
-    network_builder = "deap_cnn.families.cnn_ga.network:build_network"
+    network_builder = NETWORK_BUILDER
     genome_class = Genome
 
     input_shape: tuple = (3, 32, 32)
@@ -62,30 +73,24 @@ class SearchSpace(GenomeRules):
     mutation_probabilities: tuple = (0.7, 0.1, 0.1, 0.1)
 
     def __post_init__(self):
-        shape = _as_tuple(self.input_shape, "input_shape")
-        if len(shape) != 3 or not all(_is_int(v) and v >= 1 for v in shape):
-            raise SearchSpaceError(
-                f"input_shape must be (channels, height, width) of positive integers, got {self.input_shape!r}"
-            )
-        object.__setattr__(self, "input_shape", shape)
-        if not _is_int(self.n_classes) or self.n_classes < 2:
-            raise SearchSpaceError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
+        _check_image_shape_and_classes(self)
         widths = _as_tuple(self.widths, "widths")
-        if not widths or not all(_is_int(w) and w >= 1 for w in widths):
+        if not widths or not all(is_int(w) and w >= 1 for w in widths):
             raise SearchSpaceError(f"widths must be a non-empty sequence of positive integers, got {self.widths!r}")
         object.__setattr__(self, "widths", tuple(sorted(set(widths))))
-        if not (_is_int(self.min_skip_units) and self.min_skip_units >= 1):
+        if not (is_int(self.min_skip_units) and self.min_skip_units >= 1):
             raise SearchSpaceError(f"min_skip_units must be an integer >= 1, got {self.min_skip_units!r}")
-        if not (_is_int(self.max_skip_units) and self.max_skip_units >= self.min_skip_units):
+        if not (is_int(self.max_skip_units) and self.max_skip_units >= self.min_skip_units):
             raise SearchSpaceError(
                 f"max_skip_units must be an integer >= min_skip_units ({self.min_skip_units}), "
                 f"got {self.max_skip_units!r}"
             )
+        shape = self.input_shape
         _, height, width = shape
         allowed = max_pool_units_for(height, width)
         if self.max_pool_units is None:
             object.__setattr__(self, "max_pool_units", min(PUBLISHED_MAX_POOL_UNITS, allowed))
-        elif not _is_int(self.max_pool_units) or self.max_pool_units < 0:
+        elif not is_int(self.max_pool_units) or self.max_pool_units < 0:
             raise SearchSpaceError(f"max_pool_units must be an integer >= 0, got {self.max_pool_units!r}")
         elif self.max_pool_units > allowed:
             raise SearchSpaceError(

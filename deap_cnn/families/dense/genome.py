@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..base import GenomeError, _is_int
+from ..base import GenomeError, is_int
 from ..devol.genome import ACTIVATIONS, _is_dropout
 
 __all__ = ["HiddenLayer", "DenseGenome"]
@@ -23,7 +23,7 @@ class HiddenLayer:
     dropout: float = 0.0
 
     def __post_init__(self):
-        if not _is_int(self.units) or self.units < 1:
+        if not is_int(self.units) or self.units < 1:
             raise GenomeError(f"hidden layer units must be a positive integer, got {self.units!r}")
         if self.activation not in ACTIVATIONS:
             raise GenomeError(f"hidden layer activation must be one of {ACTIVATIONS}, got {self.activation!r}")

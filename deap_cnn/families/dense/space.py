@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..base import GenomeRules, SearchSpaceError, _as_choices, _is_int
+from ..base import GenomeRules, SearchSpaceError, _as_choices, is_int
 from ..devol.genome import ACTIVATIONS, _is_dropout
 from .genome import TRAITS, DenseGenome, HiddenLayer
 
@@ -52,26 +52,26 @@ class DenseSpace(GenomeRules):
     mutation_weights: tuple = (1.0, 1.0, 1.0, 1.0, 1.0)
 
     def __post_init__(self):
-        shape = (self.input_shape,) if _is_int(self.input_shape) else self.input_shape
+        shape = (self.input_shape,) if is_int(self.input_shape) else self.input_shape
         try:
             shape = tuple(shape)
         except TypeError:
             shape = ()
-        if not shape or not all(_is_int(v) and v >= 1 for v in shape):
+        if not shape or not all(is_int(v) and v >= 1 for v in shape):
             raise SearchSpaceError(
                 f"input_shape must be (features,) or another shape of positive integers, got {self.input_shape!r}"
             )
         object.__setattr__(self, "input_shape", shape)
-        if not _is_int(self.n_classes) or self.n_classes < 2:
+        if not is_int(self.n_classes) or self.n_classes < 2:
             raise SearchSpaceError(f"n_classes must be an integer >= 2, got {self.n_classes!r}")
-        if not _is_int(self.min_layers) or self.min_layers < 1:
+        if not is_int(self.min_layers) or self.min_layers < 1:
             raise SearchSpaceError(f"min_layers must be an integer >= 1, got {self.min_layers!r}")
-        if not _is_int(self.max_layers) or self.max_layers < self.min_layers:
+        if not is_int(self.max_layers) or self.max_layers < self.min_layers:
             raise SearchSpaceError(
                 f"max_layers must be an integer >= min_layers ({self.min_layers}), got {self.max_layers!r}"
             )
         object.__setattr__(
-            self, "units", _as_choices(self.units, "units", lambda v: _is_int(v) and v >= 1, "positive integers")
+            self, "units", _as_choices(self.units, "units", lambda v: is_int(v) and v >= 1, "positive integers")
         )
         object.__setattr__(
             self,

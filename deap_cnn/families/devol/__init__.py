@@ -3,7 +3,7 @@
 from ..cnn_ga.operators import sel_binary_tournament, sel_environmental
 from ..registry import Family
 from .encoding import encode_devol
-from .fitness import DevolFitness, devol_objective, fitness_accuracy, fitness_neg_loss
+from .fitness import devol_objective, fitness_accuracy, fitness_neg_loss
 from .genome import DevolGene, DevolGenome
 from .operators import cx_devol, init_devol, mut_devol, random_devol_genes
 from .space import DevolSpace
@@ -13,7 +13,6 @@ __all__ = [
     "DevolGene",
     "DevolGenome",
     "DevolSpace",
-    "DevolFitness",
     "devol_objective",
     "fitness_accuracy",
     "fitness_neg_loss",

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import warnings
 
-from ...search.objectives import FAILED_LOSS, MAXIMISE, Objective, ObjectiveError, ObjectiveEvaluator, Objectives
+from ...search.objectives import FAILED_LOSS, MAXIMISE, Objective, ObjectiveError
+from ..base import qualified_name
 
-__all__ = ["FAILED_LOSS", "fitness_accuracy", "fitness_neg_loss", "devol_objective", "DevolFitness"]
+__all__ = ["FAILED_LOSS", "fitness_accuracy", "fitness_neg_loss", "devol_objective"]
 
 
 def fitness_accuracy(accuracy: float, loss: float) -> float:
@@ -31,7 +29,7 @@ class DevolHook:
         self.function = function
 
     def __repr__(self):
-        return f"DevolHook({_name(self.function)})"
+        return f"DevolHook({qualified_name(self.function)})"
 
     def __eq__(self, other):
         return isinstance(other, DevolHook) and self.function == other.function
@@ -60,41 +58,7 @@ def devol_objective(function=fitness_accuracy, direction=MAXIMISE, worst=None, n
         worst = float(function(0.0, FAILED_LOSS))
         if not math.isfinite(worst):
             raise ObjectiveError(
-                f"fitness function {_name(function)} gave {worst} for accuracy 0.0 and loss {FAILED_LOSS}, "
-                "the score of a failed candidate: pass worst=value (DevolFitness: failed_fitness=(value,))"
+                f"fitness function {qualified_name(function)} gave {worst} for accuracy 0.0 and loss {FAILED_LOSS}, "
+                "the score of a failed candidate: pass worst=value"
             )
     return Objective(name or getattr(function, "__name__", "devol"), direction, hook, worst=worst)
-
-
-class DevolFitness(ObjectiveEvaluator):
-    """Deprecated: ``Objectives(devol_objective(function)).wrap(evaluator)`` instead.
-
-    Sets the record's fitness to ``(function(accuracy, loss),)`` of the last
-    epoch; a failed candidate gets ``failed_fitness`` (by default
-    ``function(0.0, FAILED_LOSS)``). Calling it returns the fitness tuple.
-    """
-
-    def __init__(self, evaluator, function=fitness_accuracy, failed_fitness=None):
-        warnings.warn(
-            "DevolFitness(evaluator, function) is deprecated: use "
-            "Objectives(devol_objective(function)).wrap(evaluator) (deap_cnn.search.objectives, "
-            "deap_cnn.families.devol.fitness)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        worst = None if failed_fitness is None else tuple(float(v) for v in failed_fitness)[0]
-        super().__init__(evaluator, Objectives(devol_objective(function, worst=worst)))
-        self.function = function
-        self.failed_fitness = (self.objectives[0].worst,)
-
-    def __repr__(self):
-        return f"DevolFitness({self.evaluator!r}, {_name(self.function)}, failed_fitness={self.failed_fitness!r})"
-
-    def fingerprint(self) -> str:
-        """As DevolFitness always wrote it: its stores keep their fingerprints."""
-        text = json.dumps([self.evaluator.fingerprint(), _name(self.function), list(self.failed_fitness)])
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _name(function) -> str:
-    return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"

@@ -6,7 +6,7 @@ import re
 from collections import namedtuple
 from dataclasses import dataclass
 
-from ..base import GenomeError, _is_int
+from ..base import GenomeError, is_int
 
 __all__ = [
     "ACTIVATIONS",
@@ -72,7 +72,7 @@ DenseLayer = namedtuple("DenseLayer", "active units activation dropout batchnorm
 
 
 def _is_size(value) -> bool:
-    return _is_int(value) and value >= 1
+    return is_int(value) and value >= 1
 
 
 def _is_dropout(value) -> bool:

@@ -9,7 +9,7 @@ from ..base import (
     SearchSpaceError,
     _as_choices,
     _check_image_shape_and_classes,
-    _is_int,
+    is_int,
     max_pool_units_for,
 )
 from .genome import (
@@ -85,7 +85,7 @@ class DevolSpace(GenomeRules):
         _check_image_shape_and_classes(self)
         shape = self.input_shape
         for name in ("max_conv_layers", "max_dense_layers"):
-            if not _is_int(getattr(self, name)) or getattr(self, name) < 0:
+            if not is_int(getattr(self, name)) or getattr(self, name) < 0:
                 raise SearchSpaceError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         for name in ("batch_normalization", "dropout", "max_pooling"):
             if not isinstance(getattr(self, name), bool):
@@ -109,7 +109,7 @@ class DevolSpace(GenomeRules):
         allowed = max_pool_units_for(shape[1], shape[2])
         if self.max_pool_layers is None:
             object.__setattr__(self, "max_pool_layers", allowed)
-        elif not _is_int(self.max_pool_layers) or self.max_pool_layers < 0:
+        elif not is_int(self.max_pool_layers) or self.max_pool_layers < 0:
             raise SearchSpaceError(f"max_pool_layers must be None or an integer >= 0, got {self.max_pool_layers!r}")
         elif self.max_pool_layers > allowed:
             raise SearchSpaceError(

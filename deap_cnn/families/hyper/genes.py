@@ -6,7 +6,7 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-from ..base import GenomeError, GenomeRules, SearchSpaceError, _is_int, _is_number
+from ..base import GenomeError, GenomeRules, SearchSpaceError, is_int, is_number
 
 __all__ = [
     "GENE_NAMES",
@@ -116,16 +116,16 @@ class HyperParams:
     def __post_init__(self):
         for name in LOG_GENES:
             value = getattr(self, name)
-            if not _is_number(value) or value < 0 or (name == "lr" and value == 0):
+            if not is_number(value) or value < 0 or (name == "lr" and value == 0):
                 bound = "> 0" if name == "lr" else ">= 0"
                 raise GenomeError(f"hyperparameter {name} must be a finite number {bound}, got {value!r}")
             object.__setattr__(self, name, quantize_log(value))
-        if not _is_number(self.dropout) or not 0 <= self.dropout < 1:
+        if not is_number(self.dropout) or not 0 <= self.dropout < 1:
             raise GenomeError(f"hyperparameter dropout must be a number in [0, 1), got {self.dropout!r}")
         object.__setattr__(self, "dropout", quantize_linear(self.dropout))
         for name in ("batch_size", "kernel_size"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise GenomeError(f"hyperparameter {name} must be an integer >= 1, got {value!r}")
         if self.optimizer not in OPTIMIZER_NAMES:
             raise GenomeError(f"hyperparameter optimizer must be one of {OPTIMIZER_NAMES}, got {self.optimizer!r}")
@@ -211,7 +211,7 @@ def _choices(value, name, allowed=None, integer=False):
     if not items:
         raise SearchSpaceError(f"{name} must be a non-empty sequence, got {value!r}")
     for item in items:
-        if integer and (not _is_int(item) or item < 1):
+        if integer and (not is_int(item) or item < 1):
             raise SearchSpaceError(f"{name} must hold positive integers, got {item!r}")
         if allowed is not None and item not in allowed:
             raise SearchSpaceError(f"{name} must be a subset of {allowed}, got {item!r}")
@@ -278,7 +278,7 @@ class HyperSpace(GenomeRules):
         object.__setattr__(self, "activations", _choices(self.activations, "activations", ACTIVATION_NAMES))
         for name in ("log_sigma", "dropout_sigma"):
             value = getattr(self, name)
-            if not _is_number(value) or value <= 0:
+            if not is_number(value) or value <= 0:
                 raise SearchSpaceError(f"{name} must be a positive number, got {value!r}")
 
     def bounds(self, gene: str) -> tuple:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ..base import GenomeError, GenomeRules, SearchSpaceError
 from ..cnn_ga.genome import Genome
 from ..cnn_ga.operators import random_genome
+from ..cnn_ga.space import NETWORK_BUILDER
 from ..devol.genome import DevolGenome
 from .genes import (
     HyperParams,
@@ -181,7 +182,7 @@ class HyperSearchSpace(GenomeRules):
     @property
     def network_builder(self):
         """CNN-GA with hyper genes has a default builder; other families pass ``HyperBuilder(their builder)``."""
-        if getattr(self.arch, "network_builder", None) == "deap_cnn.families.cnn_ga.network:build_network":
+        if getattr(self.arch, "network_builder", None) == NETWORK_BUILDER:
             return "deap_cnn.families.hyper.network:build_hyper_network"
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..base import one_hot
 from .genome import EDGES, CellGenome
 
 __all__ = ["encode_cell", "suggest_cell"]
@@ -9,10 +10,7 @@ __all__ = ["encode_cell", "suggest_cell"]
 
 def encode_cell(genome, space) -> list:
     """One-hot of each edge's operation over ``space.operations``: ``6 x len(operations)`` zeros and ones."""
-    vector = []
-    for op in genome:
-        vector.extend(1.0 if op == allowed else 0.0 for allowed in space.operations)
-    return vector
+    return [bit for op in genome for bit in one_hot(op, space.operations)]
 
 
 def suggest_cell(trial, space) -> CellGenome:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from ..base import is_real
 from .genome import CellGenome
 from .space import NatsSpace
 
@@ -41,7 +42,7 @@ def cx_cell(ind1, ind2, space: NatsSpace, indpb: float = 0.5, rng=random):
     At every edge the two children hold the parents' two operations, so both
     stay valid in the space.
     """
-    if isinstance(indpb, bool) or not isinstance(indpb, (int, float)) or not 0 <= indpb <= 1:
+    if not is_real(indpb) or not 0 <= indpb <= 1:
         raise ValueError(f"indpb must be a number in [0, 1], got {indpb!r}")
     for edge in range(min(len(ind1), len(ind2))):
         if rng.random() < indpb:

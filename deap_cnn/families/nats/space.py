@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from ..base import GenomeRules, SearchSpaceError, _as_choices, _check_image_shape_and_classes, _is_int
+from ..base import GenomeRules, SearchSpaceError, _as_choices, _check_image_shape_and_classes, is_int
 from .genome import EDGES, OPERATIONS, CellGenome
 
 __all__ = ["NatsSpace", "CellNetworkBuilder"]
@@ -86,7 +86,7 @@ class NatsSpace(GenomeRules):
         )
         for name in ("cell_channels", "cells_per_stage"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise SearchSpaceError(f"{name} must be an integer >= 1, got {value!r}")
 
     @property

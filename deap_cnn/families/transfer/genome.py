@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import operator
 
-from ..base import GenomeError
+from ..base import GenomeError, is_number
 from ..hyper.genes import LOG_DIGITS, quantize_linear, quantize_log
 
 __all__ = ["TRANSFER_GENES", "TransferGenome"]
@@ -42,7 +41,7 @@ def _normalise(genes):
         except TypeError:
             raise GenomeError(f"gene {name} must be an integer, got {value!r}") from None
     for name, value, quantize in (("lr", lr, quantize_log), ("dropout", dropout, quantize_linear)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not is_number(value):
             raise GenomeError(f"gene {name} must be a finite number, got {value!r}")
         if name == "lr" and value <= 0:
             raise GenomeError(f"gene lr must be > 0 (it lives on a log scale), got {value!r}")

@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..base import is_int
 from .genome import TRAIN_DEFAULTS, TransferGenome
 from .space import TransferSpace
 
@@ -450,9 +451,7 @@ class TransferBuilder:
             raise ValueError(f"backbone must be a torchvision model name, got {self.backbone!r}")
         if self.weights_path is not None:
             object.__setattr__(self, "weights_path", os.fspath(self.weights_path))
-        if self.resize is not None and (
-            isinstance(self.resize, bool) or not isinstance(self.resize, int) or self.resize < 1
-        ):
+        if self.resize is not None and (not is_int(self.resize) or self.resize < 1):
             raise ValueError(f"resize must be None or a positive integer, got {self.resize!r}")
 
     def load(self):

@@ -1,16 +1,12 @@
 """DEAP operators of the transfer genome: init, two-point crossover, Gaussian mutation.
 
-Parents are picked by DEAP's own ``tools.selTournament`` (tournaments of two);
-:func:`sel_tournament` remains as a deprecated alias of it.
+Parents are picked by DEAP's own ``tools.selTournament`` (tournaments of two).
 """
 
 from __future__ import annotations
 
 import math
 import random
-import warnings
-
-from deap import tools
 
 from ..hyper.genes import quantize_linear, quantize_log
 from .genome import TRANSFER_GENES
@@ -22,7 +18,6 @@ __all__ = [
     "cx_two_point",
     "changeable_genes",
     "mut_transfer",
-    "sel_tournament",
 ]
 
 #: Attempts a Gaussian mutation makes to land on a different value before drawing across the range.
@@ -139,23 +134,3 @@ def mut_transfer(individual, space: TransferSpace, rng=random, indpb=0.5):
         dropout = _float_step(dropout, *space.dropout_range, space.dropout_sigma, rng, log=False)
     individual[:] = [kept, frozen, lr, dropout]
     return (individual,)
-
-
-def sel_tournament(individuals, k, tournsize=2, rng=random, fit_attr="fitness"):
-    """Deprecated: DEAP's ``tools.selTournament(individuals, k, tournsize)``, which the family uses.
-
-    Kept for code that imports it. DEAP draws from the ``random`` module, so
-    another ``rng`` is refused rather than silently ignored.
-    """
-    warnings.warn(
-        "deap_cnn.families.transfer.operators.sel_tournament is deprecated; "
-        "use deap.tools.selTournament(individuals, k, tournsize=2)",
-        DeprecationWarning,
-        stacklevel=2,
-    )
-    if rng is not random:
-        raise TypeError(
-            "sel_tournament no longer takes an rng: DEAP's tools.selTournament draws from the random module; "
-            "seed that with random.seed"
-        )
-    return tools.selTournament(individuals, k, tournsize, fit_attr=fit_attr)

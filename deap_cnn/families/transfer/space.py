@@ -9,7 +9,7 @@ from ..base import (
     GenomeRules,
     SearchSpaceError,
     _check_image_shape_and_classes,
-    _is_int,
+    is_int,
 )
 from ..hyper.genes import LINEAR_DECIMALS, LOG_DIGITS, quantize_linear, quantize_log
 from .genome import TRANSFER_GENES, TransferGenome
@@ -56,7 +56,7 @@ class TransferSpace(GenomeRules):
     dropout_sigma: float = 0.1
 
     def __post_init__(self):
-        if not _is_int(self.n_layers) or self.n_layers < 1:
+        if not is_int(self.n_layers) or self.n_layers < 1:
             raise SearchSpaceError(f"n_layers must be an integer >= 1, got {self.n_layers!r}")
         _check_image_shape_and_classes(self)
         try:
@@ -104,13 +104,13 @@ class TransferSpace(GenomeRules):
             ]
         kept, frozen, lr, dropout = genes
         problems = []
-        if not _is_int(kept) or not 1 <= kept <= self.n_layers:
+        if not is_int(kept) or not 1 <= kept <= self.n_layers:
             problems.append(
                 f"rule 'kept layers': keep={kept} is outside [1, {self.n_layers}] ({self.backbone} on {self.input_shape} inputs)"
             )
-        if not _is_int(frozen) or not 0 <= frozen:
+        if not is_int(frozen) or not 0 <= frozen:
             problems.append(f"rule 'frozen layers': freeze={frozen} must be an integer >= 0")
-        elif _is_int(kept) and frozen > kept:
+        elif is_int(kept) and frozen > kept:
             problems.append(f"rule 'frozen <= kept': freeze={frozen} exceeds keep={kept}")
         low, high = self.lr_range
         if not isinstance(lr, (int, float)) or not low <= lr <= high:

@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
+from ...families.base import finite_or_none
 from .charts import genome_diagram
 from .formatting import ago, count, duration, fitness_value
 from .progress import Progress
-from .run_data import RunData, _as_float, best_evaluation
+from .run_data import RunData, best_evaluation
 
 __all__ = ["Headline", "headline", "pick_best", "run_pick"]
 
@@ -107,7 +108,7 @@ def _best_facts(run: RunData, genome: str, row: dict | None) -> list:
     facts.append(("reranked", _rerank_text(picked, genome, bool(run.lookup))))
     if row is not None:
         for label, name in (("parameters", "parameters"), ("FLOPs", "flops")):
-            value = _as_float(row.get(name))
+            value = finite_or_none(row.get(name))
             facts.append((label, count(value) if value is not None else None))
         facts.append(("found at", _found_text(run, row)))
     return [(label, text) for label, text in facts if text]
@@ -116,7 +117,7 @@ def _best_facts(run: RunData, genome: str, row: dict | None) -> list:
 def _validation_text(run: RunData, row: dict | None, picked: dict) -> str | None:
     values = row["fitness_values"] if row is not None else None
     if not values and isinstance(picked.get("fitness"), list):
-        values = [v for v in (_as_float(v) for v in picked["fitness"]) if v is not None]
+        values = [v for v in (finite_or_none(v) for v in picked["fitness"]) if v is not None]
     if not values:
         return None
     names = run.objectives
@@ -128,7 +129,7 @@ def _validation_text(run: RunData, row: dict | None, picked: dict) -> str | None
 def _noise_free_text(row: dict | None, picked: dict) -> str | None:
     """The table's exact score of the best, where a noisy lookup recorded it (``best.json``, else its store row)."""
     for value in (picked.get("noise_free_fitness"), row.get("noise_free_fitness") if row is not None else None):
-        number = None if isinstance(value, bool) else _as_float(value)
+        number = None if isinstance(value, bool) else finite_or_none(value)
         if number is not None:
             return fitness_value(number)
     return None
@@ -138,7 +139,7 @@ def _lookup_text(run: RunData) -> str:
     """Which table scored a ``--lookup`` run, and that nothing was trained (so no test accuracy)."""
     settings = {**run.store_settings, **run.config}
     column = settings.get("lookup_column")
-    noise = _as_float(settings.get("lookup_noise"))
+    noise = finite_or_none(settings.get("lookup_noise"))
     text = f"the table {run.lookup}" + (f" (column {column})" if column else "")
     if noise:
         text += f", with noise of sd {noise:g}"
@@ -147,8 +148,8 @@ def _lookup_text(run: RunData) -> str:
 
 def _test_text(run: RunData, picked: dict) -> str | None:
     """The test accuracy after the final training, or why there is none (yet)."""
-    test = _as_float(picked.get("test_accuracy"))
-    epochs = _as_float(picked.get("final_epochs", run.config.get("final_epochs")))
+    test = finite_or_none(picked.get("test_accuracy"))
+    epochs = finite_or_none(picked.get("final_epochs", run.config.get("final_epochs")))
     if test is not None:
         trained = f" for {epochs:.0f} epoch{'s' if epochs != 1 else ''}" if epochs else ""
         return f"{test:.4f} (retrained on the whole training set{trained}, tested once)"
@@ -165,10 +166,10 @@ def _rerank_text(picked: dict, genome: str, lookup: bool = False) -> str | None:
     if not isinstance(table, list):
         return None
     mine = next((r for r in table if isinstance(r, dict) and r.get("genome") == genome), None)
-    score = _as_float(mine.get("rerank_fitness")) if mine else None
+    score = finite_or_none(mine.get("rerank_fitness")) if mine else None
     if score is None:
         return None
-    epochs = _as_float(picked.get("rerank_epochs"))
+    epochs = finite_or_none(picked.get("rerank_epochs"))
     if lookup:  # the table's score again, with the noise of a longer evaluation
         again = "looked up again with fresh noise" + (f", as for a {epochs:.0f}-epoch training" if epochs else "")
     else:
@@ -197,12 +198,12 @@ def _run_facts(run: RunData, progress: Progress) -> list:
     ok = sum(row["status"] == "ok" for row in run.evaluations)
     failed = len(run.evaluations) - ok
     facts.append(("evaluations", f"{len(run.evaluations)} ({ok} ok, {failed} failed)"))
-    searched = _as_float(run_pick(run).get("search_seconds"))
+    searched = finite_or_none(run_pick(run).get("search_seconds"))
     if searched is not None:
         facts.append(("search time", duration(searched)))
     elif progress.seconds:
         facts.append(("training time", f"{duration(progress.seconds[-1])} (summed over evaluations)"))
-    updated = _as_float(run.status.get("updated"))
+    updated = finite_or_none(run.status.get("updated"))
     if updated is not None:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(updated))
         facts.append(("updated", f"{when} ({ago(time.time() - updated)})"))

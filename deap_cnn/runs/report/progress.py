@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .run_data import _as_float, _first
+from ...families.base import finite_or_none
+from .run_data import _first
 
 __all__ = ["Progress", "best_so_far"]
 
@@ -67,7 +68,7 @@ def best_so_far(evaluations, sign=1.0) -> Progress:
 
 def _cumulative_seconds(evaluations) -> list:
     """Training seconds summed in order; an untimed row adds nothing. Empty when no row was timed."""
-    seconds = [_as_float(row.get("seconds")) for row in evaluations]
+    seconds = [finite_or_none(row.get("seconds")) for row in evaluations]
     if not any(s is not None and s > 0 for s in seconds):
         return []
     total, sums = 0.0, []

@@ -10,6 +10,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...families.base import finite_or_none
+
 __all__ = ["MAXIMISE", "MINIMISE", "ReportError", "RunData", "read_run"]
 
 #: The files a run writes that the report reads, and what each one tells.
@@ -317,25 +319,17 @@ def population_series(run: RunData) -> tuple[list, dict]:
 
 def _logbook_series(rows, best="max") -> tuple[list, dict]:
     x_name = next((name for name in ("gen", "generation") if name in rows[0]), None)
-    xs = [_as_float(row.get(x_name)) if x_name else float(n) for n, row in enumerate(rows)]
+    xs = [finite_or_none(row.get(x_name)) if x_name else float(n) for n, row in enumerate(rows)]
     columns = [name for name in rows[0] if name and name not in _BOOKKEEPING_COLUMNS]
     names = {}
     if best in columns and "mean" in columns:
         columns, names = [best, "mean"], {best: "population best", "mean": "population mean"}
     series = {}
     for name in columns:
-        values = [_as_float(row.get(name)) for row in rows]
+        values = [finite_or_none(row.get(name)) for row in rows]
         if any(v is not None for v in values):
             series[names.get(name, name)] = values
     return xs, series
-
-
-def _as_float(text):
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
 
 
 def minimised(name: str, index: int) -> bool:
@@ -425,4 +419,4 @@ def gene_values(genome: str) -> dict | None:
     items = [_KEY_VALUE.match(item) for item in part.split(",")]
     if not part or not all(items):
         return None
-    return {match[1]: _as_float(match[2]) if _as_float(match[2]) is not None else match[2] for match in items}
+    return {match[1]: finite_or_none(match[2]) if finite_or_none(match[2]) is not None else match[2] for match in items}

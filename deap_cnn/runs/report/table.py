@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
+from ...families.base import finite_or_none
 from .charts import _clip, sparkline
 from .formatting import fitness_text, fitness_value, short_number
-from .run_data import _as_float, _first
+from .run_data import _first
 
 __all__ = ["COLUMNS", "Cell", "Column", "Table", "evaluation_table"]
 
@@ -48,7 +49,7 @@ def _number(name: str, pattern: str | None = None) -> Callable[[dict], Cell]:
 
     def cell(row: dict) -> Cell:
         value = row.get(name)
-        number = None if isinstance(value, bool) else _as_float(value)
+        number = None if isinstance(value, bool) else finite_or_none(value)
         if number is None:
             return Cell("" if value is None else str(value))
         return Cell(pattern.format(number) if pattern else short_number(number), number)
@@ -74,7 +75,7 @@ def _score(name: str) -> Callable[[dict], Cell]:
 
     def cell(row: dict) -> Cell:
         value = row.get(name)
-        number = None if isinstance(value, bool) else _as_float(value)
+        number = None if isinstance(value, bool) else finite_or_none(value)
         if number is None:
             return Cell("" if value is None else str(value))
         return Cell(fitness_value(number), number)
