@@ -191,7 +191,7 @@ class TrainSettings:
         cap = self.max_batches_per_epoch
         if cap is not None and (not is_int(cap) or cap < 1):
             raise ValueError(f"max_batches_per_epoch must be None or an integer >= 1, got {cap!r}")
-        if self.latency_batch is not None and (not _is_int(self.latency_batch) or self.latency_batch < 1):
+        if self.latency_batch is not None and (not is_int(self.latency_batch) or self.latency_batch < 1):
             raise ValueError(f"latency_batch must be None or an integer >= 1, got {self.latency_batch!r}")
 
     def fingerprint(self) -> str:
