@@ -64,3 +64,12 @@ def test_training_knows_nothing_of_selection_or_strategies(path):
 def test_every_module_is_in_a_subpackage_by_concept():
     flat = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert flat == ["__init__.py", "__main__.py"], flat
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("search/*.py")), ids=lambda p: p.name)
+def test_search_never_imports_runs(path):
+    # The search layer (strategies, loops, checkpoints) sits below the runs layer (folders, stores, command line).
+    names = imported_modules(path)
+    assert not any(name.lstrip(".").split(".")[0] == "runs" or name.startswith("deap_cnn.runs") for name in names), (
+        names
+    )
