@@ -26,7 +26,7 @@ from longer trainings, so compare its picks' test accuracy) and/or
 ``+inherit`` (children
 start from their parent's trained weights): ``ga``, ``random``, ``tpe``,
 ``aging``, ``local`` and ``surrogate`` (asynchronous successive halving for
-the last three: each candidate promoted on its own); ``default`` is what
+all but ``ga``: each candidate promoted on its own); ``default`` is what
 ``deap-cnn search`` runs when told nothing (its default strategy and
 ``--rerank``), ``planned`` what ``deap-cnn search --budget-epochs`` runs (the
 same strategy, its population and the candidates it reranks sized from the
