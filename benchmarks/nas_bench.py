@@ -60,7 +60,7 @@ from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.fidelity import RERANK_SHARE, TURNOVER, plan_budget
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_evaluator, top_distinct
-from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
+from deap_cnn.search.strategies import Budget, SearchContext, get_strategy, strategy_names
 from deap_cnn.search.warmup import Warmup
 
 FAMILY = "nats"
@@ -263,7 +263,8 @@ def run_one(task) -> dict:
     started = time.perf_counter()
     stopped = "budget"
     try:
-        get_strategy(strategy).run(family, space, evaluator.record, search_budget, cache=EvaluationCache(), **options)
+        context = SearchContext(cache=EvaluationCache(), **options)
+        get_strategy(strategy).run(family, space, evaluator.record, search_budget, context)
         stopped = "strategy ended"
     except BudgetSpent:
         pass

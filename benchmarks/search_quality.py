@@ -26,7 +26,7 @@ from longer trainings, so compare its picks' test accuracy) and/or
 ``+inherit`` (children
 start from their parent's trained weights): ``ga``, ``random``, ``tpe``,
 ``aging``, ``local`` and ``surrogate`` (asynchronous successive halving for
-the last three: each candidate promoted on its own); ``default`` is what
+all but ``ga``: each candidate promoted on its own); ``default`` is what
 ``deap-cnn search`` runs when told nothing (its default strategy and
 ``--rerank``), ``planned`` what ``deap-cnn search --budget-epochs`` runs (the
 same strategy, its population and the candidates it reranks sized from the
@@ -87,7 +87,7 @@ from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.fidelity import plan_budget
 from deap_cnn.search.halving import SuccessiveHalving, async_rungs, halving_rungs
 from deap_cnn.search.rerank import rerank, rerank_cost, rerank_evaluator, top_distinct
-from deap_cnn.search.strategies import Budget, get_strategy, strategy_names
+from deap_cnn.search.strategies import Budget, SearchContext, get_strategy, strategy_names
 from deap_cnn.search.warmup import Warmup
 from deap_cnn.training.devices import LOCAL_WORKERS_ENV, available_cpus
 from deap_cnn.training.evaluator import Evaluator
@@ -374,13 +374,15 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
         evaluator.settings = dataclasses.replace(settings, epochs=args.halving_epochs)
         rungs = halving_rungs(args.halving_epochs, args.eta)
         if get_strategy(strategy).asynchronous:  # each candidate promoted on its own
-            halver = async_rungs(evaluator, rungs, args.eta, store=folder / "halving.sqlite")
+            halver = async_rungs(evaluator, rungs, args.eta, store=partial(ResultsStore, folder / "halving.sqlite"))
             options["rungs"] = halver
         else:
-            halver = SuccessiveHalving(evaluator, rungs=rungs, eta=args.eta, store=folder / "halving.sqlite")
+            halver = SuccessiveHalving(
+                evaluator, rungs=rungs, eta=args.eta, store=partial(ResultsStore, folder / "halving.sqlite")
+            )
             options["evaluate_population"] = halver
     if inherit:
-        options.update(inherit=True, weights_folder=str(folder / "weights"))
+        options["weights_folder"] = str(folder / "weights")
     if strategy in ("ga", "aging", "local", "surrogate"):
         budget = Budget(population=population, generations=UNLIMITED, trainings=UNLIMITED)
     else:
@@ -388,7 +390,7 @@ def run_one(method, seed, args, settings, source, space, images, out: Path) -> d
     started = time.perf_counter()
     stopped = "budget"
     try:
-        get_strategy(strategy).run(get_family("cnn-ga"), space, evaluator.record, budget, **options)
+        get_strategy(strategy).run(get_family("cnn-ga"), space, evaluator.record, budget, SearchContext(**options))
         stopped = "strategy ended"  # the space ran out of new genomes, or the strategy stopped itself
     except BudgetSpent:
         pass

@@ -20,7 +20,7 @@ from deap_cnn.runs.config import at_least
 from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.evaluation import scoop_map
-from deap_cnn.search.strategies import Budget, get_strategy
+from deap_cnn.search.strategies import Budget, SearchContext, get_strategy
 from deap_cnn.training.evaluator import Evaluator
 from deap_cnn.training.settings import TrainSettings
 from deap_cnn.training.sources import DataSource
@@ -63,14 +63,16 @@ def main():
             space,
             evaluator.record,
             Budget(args.population, args.generations),
-            store=store,
-            checkpoint=os.path.join(args.out, "checkpoint.pkl"),
-            cache=GrowthLog(store, growth),
-            map_function=scoop_map()[0],
-            seed=0,
-            cxpb=0.5,
-            mutpb=0.5,
-            verbose=True,
+            SearchContext(
+                store=store,
+                checkpoint=os.path.join(args.out, "checkpoint.pkl"),
+                cache=GrowthLog(store, growth),
+                map_function=scoop_map()[0],
+                seed=0,
+                cxpb=0.5,
+                mutpb=0.5,
+                verbose=True,
+            ),
         )
     with open(growth) as handle:
         records = [json.loads(line) for line in handle]

@@ -27,10 +27,11 @@ from deap_cnn.search.aging import (
     default_sample_size,
 )
 from deap_cnn.search.cache import EvaluationCache
+from deap_cnn.search.steady import fitness_stats
 from deap_cnn.search.strategies import (
     Budget,
+    SearchContext,
     StrategyError,
-    fitness_stats,
     get_strategy,
 )
 from deap_cnn.training.lineage import evaluation_key
@@ -237,7 +238,7 @@ def test_aging_is_a_registered_single_objective_strategy_with_asynchronous_halvi
     with pytest.raises(StrategyError, match="nsga2"):
         strategy.check(family, 2)
     space = family.space((1, 28, 28), 10, {"widths": (4, 8)})
-    outcome = strategy.run(family, space, toy_fitness, Budget(population=3, generations=2), seed=1)
+    outcome = strategy.run(family, space, toy_fitness, Budget(population=3, generations=2), SearchContext(seed=1))
     assert outcome.trainings <= 9 and len(outcome.history) == 9 and outcome.stopped == "trainings"
     assert outcome.best[0].fitness.values == max(f for _, f in outcome.history)
 

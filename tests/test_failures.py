@@ -28,7 +28,7 @@ from deap_cnn.families import get_family
 from deap_cnn.families.cnn_ga.space import SearchSpace
 from deap_cnn.runs.cli import main
 from deap_cnn.runs.folder import RunFolder
-from deap_cnn.search.strategies import Budget, get_strategy
+from deap_cnn.search.strategies import Budget, SearchContext, get_strategy
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -529,8 +529,7 @@ def test_tiny_odd_and_collapsed_populations_run_to_the_end(monkeypatch, strategy
         space,
         FakeEvaluate(objectives),
         Budget(population, 3),
-        weights=(1.0, -1.0)[:objectives],
-        seed=1,
+        SearchContext(weights=(1.0, -1.0)[:objectives], seed=1),
     )
     assert outcome.best and all(ind.fitness.valid for ind in outcome.best)
     if strategy in ("ga", "nsga2"):

@@ -3,11 +3,13 @@
 import random
 import sqlite3
 import zlib
+from functools import partial
 
 import pytest
 from deap import base, creator, tools
 
 import deap_cnn
+from deap_cnn.runs.store import ResultsStore
 from deap_cnn.search.ga import ea_cnn_ga
 from deap_cnn.search.halving import SuccessiveHalving, halving_rungs, rung_evaluator
 from deap_cnn.search.objectives import Objectives
@@ -202,7 +204,7 @@ def test_real_evaluator_store_records_epochs_per_candidate(tmp_path):
     settings = TrainSettings(epochs=2, max_batches_per_epoch=2, batch_size=32)
     evaluator = Evaluator(DataSource("sample"), SPACE, settings, device="cpu", threads=1)
     path = tmp_path / "results.sqlite"
-    halving = SuccessiveHalving(evaluator, rungs=(1, 2), eta=1 / 2, store=path)
+    halving = SuccessiveHalving(evaluator, rungs=(1, 2), eta=1 / 2, store=partial(ResultsStore, path))
     population = individuals(distinct_genomes(6, seed=7))
     assert halving(population, toolbox(), generation=0) == (6, 0, 0)
     halving.close()
@@ -222,7 +224,12 @@ def test_continued_halving_trains_the_promoted_candidates_for_the_extra_epochs_o
     evaluator = Evaluator(DataSource("sample"), SPACE, settings, device="cpu", threads=1)
     path = tmp_path / "results.sqlite"
     halving = SuccessiveHalving(
-        evaluator, rungs=(1, 3), eta=1 / 2, store=path, continue_training=True, state_dir=tmp_path / "states"
+        evaluator,
+        rungs=(1, 3),
+        eta=1 / 2,
+        store=partial(ResultsStore, path),
+        continue_training=True,
+        state_dir=tmp_path / "states",
     )
     population = individuals(distinct_genomes(4, seed=3))
     assert halving(population, toolbox(), generation=0) == (4, 0, 0)

@@ -91,3 +91,12 @@ def test_families_never_import_the_search_package(path):
         assert searching, f"{relative} no longer imports the search package: drop it from FAMILIES_IMPORTING_SEARCH"
     else:
         assert not searching, f"{relative} imports {sorted(searching)}: families never import deap_cnn.search"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("search/*.py")), ids=lambda p: p.name)
+def test_search_never_imports_runs(path):
+    # The search layer (strategies, loops, checkpoints) sits below the runs layer (folders, stores, command line).
+    names = imported_modules(path)
+    assert not any(name.lstrip(".").split(".")[0] == "runs" or name.startswith("deap_cnn.runs") for name in names), (
+        names
+    )

@@ -9,16 +9,15 @@ import pytest
 from deap import tools
 
 import deap_cnn
+from deap_cnn.families import get_family
 from deap_cnn.runs.plots import plot_front
 from deap_cnn.runs.store import RECORD_FIELDS, ResultsStore
-from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.nsga2 import (
     individual_type,
-    make_nsga2_toolbox,
-    nsga2,
     sel_dominance_tournament,
 )
 from deap_cnn.search.objectives import WORST_SIZE, Objectives, check_objectives
+from deap_cnn.search.strategies import Budget, SearchContext, get_strategy
 from deap_cnn.training.settings import EvaluationRecord, TrainSettings
 
 SPACE = deap_cnn.SearchSpace(input_shape=(1, 28, 28), n_classes=10, widths=(4, 8), max_skip_units=3)
@@ -139,15 +138,15 @@ def test_objectives_are_checked():
 
 
 def test_nsga2_through_the_cnn_ga_loop_returns_a_true_front():
-    random.seed(2)
-    objective = Objectives("accuracy", "parameters").wrap(FakeEvaluator())
-    toolbox = make_nsga2_toolbox(SPACE, objective.record)
-    assert toolbox.select.func is tools.selNSGA2 and toolbox.select_mates.func is sel_dominance_tournament
-    cache = EvaluationCache()
-    population = toolbox.population(n=8)
-    population, logbook, front = nsga2(population, toolbox, ngen=4, cache=cache)
+    objectives = Objectives("accuracy", "parameters")
+    objective = objectives.wrap(FakeEvaluator())
+    population = []
+    context = SearchContext(weights=objectives.weights, seed=2, callback=lambda gen, pop, *_: population.append(pop))
+    outcome = get_strategy("nsga2").run(get_family("cnn-ga"), SPACE, objective.record, Budget(8, 4), context)
+    population = population[-1]
+    front, logbook = outcome.best, outcome.logbook
     assert len(population) == 8 and logbook.select("gen") == [0, 1, 2, 3, 4]
-    assert isinstance(front, tools.ParetoFront) and len(front) >= 2
+    assert len(front) >= 2
     assert all(SPACE.is_valid(ind) for ind in front)
     members = list(front)
     for a in members:

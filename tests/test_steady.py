@@ -15,8 +15,8 @@ from deap_cnn.search.aging import AgingProposer
 from deap_cnn.search.cache import EvaluationCache
 from deap_cnn.search.ga import vary_cnn_ga
 from deap_cnn.search.local import LocalSearchProposer
-from deap_cnn.search.steady import MAX_FRUITLESS_PROPOSALS, Rungs, steady_state
-from deap_cnn.search.strategies import Budget, StrategyError, fitness_stats, get_strategy
+from deap_cnn.search.steady import MAX_FRUITLESS_PROPOSALS, Rungs, fitness_stats, steady_state
+from deap_cnn.search.strategies import Budget, SearchContext, StrategyError, get_strategy
 from deap_cnn.search.surrogate import SurrogateProposer
 from deap_cnn.training.lineage import evaluation_key
 
@@ -252,7 +252,9 @@ def test_the_ga_counts_as_known_only_what_earlier_generations_stored_so_a_resume
 def test_every_single_objective_strategy_runs_on_the_cell_family():
     space = space_of()
     for name in ("ga", "random", "aging", "local", "surrogate", "tpe"):
-        outcome = get_strategy(name).run(NATS, space, smooth, Budget(population=6, generations=3), seed=2)
+        outcome = get_strategy(name).run(
+            NATS, space, smooth, Budget(population=6, generations=3), SearchContext(seed=2)
+        )
         assert outcome.best and 0 < outcome.trainings <= 24, name
         best = outcome.best[0]
         assert best.fitness.values == smooth(best), name  # the pick carries its own genome's fitness

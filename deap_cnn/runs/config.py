@@ -33,12 +33,8 @@ __all__ = [
 ENGINES = ("auto", "serial", "scoop", "dask")
 AUGMENT_NAMES = ("auto", "crop_flip", "flip", "none")
 CPU_AMP = {"on": True, "off": False, "auto": "auto"}
-#: Strategies whose children have parents to inherit trained weights from.
-INHERITING_STRATEGIES = ("ga", "aging")
 #: Zero-cost proxies (deap_cnn.training.proxies): the objectives of that name, one list for both.
 PROXY_CHOICES = PROXY_NAMES
-#: Strategies whose initial random individuals a --proxy-warmup picks.
-WARMUP_STRATEGIES = ("aging", "surrogate")
 
 
 def default_strategy(objectives, halving: bool) -> str:
@@ -70,6 +66,12 @@ def _opt(flag=None, help="", **checks):
     return {"flag": flag, "help": help, **checks}
 
 
+def help_text(f) -> str:
+    """A field's help text (some are computed: ``--strategy``'s lists the registered strategies)."""
+    text = f.metadata.get("help", "")
+    return text() if callable(text) else text
+
+
 def setting(default, flag=None, help="", **checks):
     return field(default=default, metadata=_opt(flag, help, **checks))
 
@@ -85,8 +87,7 @@ class SearchConfig:
     strategy: str | None = setting(
         None,
         "--strategy",
-        "search strategy: aging, local, surrogate, ga, nsga2, random, tpe (default: aging; "
-        "nsga2 for several --objectives, ga with --halving)",
+        lambda: _strategy_help(),
     )
     inherit: bool = setting(False, "--inherit", "ga, aging: children start from their parent's trained weights")
     sample_size: int | None = setting(
@@ -369,9 +370,9 @@ class SearchConfig:
             self.rerank = self.budget_plan().rerank
         if self.rerank is None:
             self.rerank = default_rerank(self.objectives)
-        if self.inherit and self.strategy not in INHERITING_STRATEGIES:
+        if self.inherit and self.strategy not in (inheriting := _strategies_that("inherits_weights")):
             raise ConfigError(
-                f"--inherit works with --strategy {' or '.join(INHERITING_STRATEGIES)}, not {self.strategy}: "
+                f"--inherit works with --strategy {' or '.join(inheriting)}, not {self.strategy}: "
                 "the others have no parents"
             )
         if self.halving_continue and not self.halving:
@@ -455,15 +456,30 @@ def _check_proxies(config):
     if config.surrogate_proxies and config.lookup is not None and set(config.surrogate_proxies) != {"synflow"}:
         raise ConfigError("--surrogate-proxies: a --lookup run has no images, so only synflow (data-free) fits")
     if config.proxy_warmup:
-        if config.strategy not in WARMUP_STRATEGIES:
+        if config.strategy not in (warming := _strategies_that("takes_warmup")):
             raise ConfigError(
-                f"--proxy-warmup seeds the initial population of --strategy {' or '.join(WARMUP_STRATEGIES)}, "
+                f"--proxy-warmup seeds the initial population of --strategy {' or '.join(warming)}, "
                 f"not {config.strategy}"
             )
         if config.lookup is not None and config.warmup_proxy != "synflow":
             raise ConfigError(
                 f"--warmup-proxy {config.warmup_proxy} reads images, and a --lookup run has none: use synflow"
             )
+
+
+def _strategies_that(attribute: str) -> tuple:
+    """The registered strategies whose ``attribute`` (``inherits_weights``, ``takes_warmup``) is true."""
+    from ..search.strategies import get_strategy, strategy_names
+
+    return tuple(name for name in strategy_names() if getattr(get_strategy(name), attribute))
+
+
+def _strategy_help() -> str:
+    """``--strategy``'s help: the registered strategies, the default first."""
+    from ..search.strategies import strategy_names
+
+    names = sorted(strategy_names(), key=lambda name: name != default_strategy(None, False))
+    return f"search strategy: {', '.join(names)} (default: aging; nsga2 for several --objectives, ga with --halving)"
 
 
 def _asynchronous(strategy) -> bool:
@@ -560,7 +576,7 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: SearchConfig | None
         if flag is None or f.name in skip:
             continue
         default = getattr(defaults, f.name)
-        kwargs = {"dest": f.name, "default": default, "help": f.metadata.get("help", "")}
+        kwargs = {"dest": f.name, "default": default, "help": help_text(f)}
         if f.type == "bool":
             kwargs["action"] = "store_true"
         else:

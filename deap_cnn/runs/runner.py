@@ -10,9 +10,10 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from ..families import get_family
-from ..search.strategies import Budget, get_strategy
+from ..search.strategies import Budget, SearchContext, get_strategy
 from .config import ConfigError, SearchConfig, default_strategy
 from .folder import RunFolder, RunFolderError
 from .interrupts import stop_on_signals
@@ -232,7 +233,7 @@ def _report_differences(saved, given, verbose):
 
 
 def _check_saved_state(folder: RunFolder):
-    """Raise :class:`StoreError` or :class:`~deap_cnn.runs.checkpoint.CheckpointError` for a damaged file."""
+    """Raise :class:`StoreError` or :class:`~deap_cnn.search.checkpoint.CheckpointError` for a damaged file."""
     from .checkpoint import load_checkpoint
 
     if folder.store_file.exists() and folder.store_file.stat().st_size > 0:  # opening writes an empty one's schema
@@ -560,12 +561,13 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
     if config.halving and parts.strategy.asynchronous:  # asynchronous successive halving: rungs per candidate
         from ..search.halving import async_rungs
 
-        rungs = async_rungs(parts.objectives.wrap(parts.evaluator), eta=config.halving_eta, store=folder.store_file)
+        rungs = async_rungs(parts.objectives.wrap(parts.evaluator), eta=config.halving_eta,
+                            store=partial(ResultsStore, folder.store_file))  # fmt: skip
     elif config.halving:
         from ..search.halving import SuccessiveHalving
 
         halving = SuccessiveHalving(
-            parts.objectives.wrap(parts.evaluator), eta=config.halving_eta, store=folder.store_file,
+            parts.objectives.wrap(parts.evaluator), eta=config.halving_eta, store=partial(ResultsStore, folder.store_file),
             continue_training=config.halving_continue, state_dir=folder.file("halving-state"),
         )  # fmt: skip
     weights_folder = None
@@ -580,24 +582,25 @@ def _run(config, folder, parts, map_function, workers, verbose, engine=None, run
             parts.space,
             parts.evaluate,
             _budget(config),
-            store=store,
-            checkpoint=str(folder.checkpoint_file),
-            map_function=map_function,
-            engine=engine,
-            callback=_after_generation(folder, config, parts, tensorboard),
-            weights=parts.weights,
-            evaluate_population=halving,
-            rungs=rungs,
-            seed=config.seed,
-            verbose=verbose,
-            cxpb=config.cxpb,
-            mutpb=config.mutpb,
-            inherit=config.inherit,
-            weights_folder=weights_folder,
-            sample_size=config.sample_size,
-            cheaper=config.prefer_cheaper,
-            warmup=warmup,
-            features=_surrogate_features(config, parts),
+            SearchContext(
+                store=store,
+                checkpoint=str(folder.checkpoint_file),
+                map_function=map_function,
+                engine=engine,
+                callback=_after_generation(folder, config, parts, tensorboard),
+                weights=parts.weights,
+                evaluate_population=halving,
+                rungs=rungs,
+                seed=config.seed,
+                verbose=verbose,
+                cxpb=config.cxpb,
+                mutpb=config.mutpb,
+                weights_folder=weights_folder,
+                sample_size=config.sample_size,
+                cheaper=config.prefer_cheaper,
+                warmup=warmup,
+                features=_surrogate_features(config, parts),
+            ),
         )
     finally:
         for closing in (halving, rungs):

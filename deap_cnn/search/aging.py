@@ -16,18 +16,16 @@ runs it (engines, cache, checkpoints, resume, successive halving's rungs);
 
 from __future__ import annotations
 
-import os
 import random
 from collections import deque
+from functools import partial
 
-from .steady import Proposer, SteadyRun, checkpoint_format, steady_state
+from .steady import Proposer, mutant, steady_state
 
 __all__ = ["MAX_TRIES", "default_sample_size", "breed_aging_child", "AgingProposer", "aging_evolution", "fresh"]
 
 #: Variations tried for a child the search has not seen before it settles for a known one.
 MAX_TRIES = 50
-
-OLD_FORMAT = "deap_cnn.aging/1"  # checkpoints of aging runs before the steady-state loop
 
 
 def default_sample_size(population_size: int) -> int:
@@ -72,13 +70,8 @@ def breed_aging_child(population, toolbox, sample_size, rng=random, known=None, 
         if other is not parent and _cost(other) < _cost(parent) and rng.random() < cheaper:
             parent = other
 
-    def mutant():
-        child = toolbox.clone(parent)
-        (child,) = toolbox.mutate(child)
-        del child.fitness.values
-        return child
-
-    return (mutant() if known is None else fresh(mutant, known)), parent
+    make = partial(mutant, toolbox, parent)
+    return (make() if known is None else fresh(make, known)), parent
 
 
 def _cost(individual) -> float:
@@ -99,6 +92,9 @@ class AgingProposer(Proposer):
     """
 
     name = "aging"
+    description = "aging (regularized) evolution: a child as soon as any evaluation finishes"
+    inherits_weights = True
+    takes_warmup = True
 
     def __init__(self, population_size: int, sample_size: int | None = None, warmup=None, cheaper: float = 0.0):
         if isinstance(population_size, bool) or not isinstance(population_size, int) or population_size < 1:
@@ -117,6 +113,11 @@ class AgingProposer(Proposer):
         self.told = 0
         self.warmup = warmup
         self.seeds = deque()  # the warm-up's picks not proposed yet
+
+    @classmethod
+    def build(cls, family, space, budget, context) -> AgingProposer:
+        """``budget.population`` members; ``context``'s ``sample_size`` (default half of them), ``warmup``, ``cheaper``."""
+        return cls(budget.population, context.sample_size, context.warmup, context.cheaper)
 
     def propose(self, toolbox, known):
         self.bred += 1
@@ -145,25 +146,6 @@ class AgingProposer(Proposer):
 
     def members(self) -> list:
         return list(self.population)
-
-
-def _upgrade_old_checkpoint(checkpoint, population_size, sample_size):
-    """Rewrite a checkpoint of the aging loop before :mod:`deap_cnn.search.steady` in today's format."""
-    from ..runs.checkpoint import load_checkpoint, restore_random_state, save_checkpoint
-
-    state = load_checkpoint(checkpoint)
-    if state.get("strategy") != OLD_FORMAT:
-        return
-    restore_random_state(state["random_state"])
-    proposer = AgingProposer(population_size, sample_size)
-    proposer.population, proposer.born = deque(state["population"]), deque(state["born"])
-    proposer.bred = proposer.told = state["bred"] - len(state["in_flight"])
-    run = SteadyRun(proposer, state["halloffame"])
-    run.in_flight, run.history = list(state["in_flight"]), list(state["history"])
-    run.trained, run.hits, run.failed = state["trained"], state["hits"], state["failed"]
-    run.logbook, run.seconds, run.row_started = state["logbook"], state["seconds"], state["row_started"]
-    run.finished = len(run.history)
-    save_checkpoint(checkpoint, strategy=checkpoint_format(proposer), run=run.state())
 
 
 def aging_evolution(
@@ -203,8 +185,6 @@ def aging_evolution(
     ``halloffame``, ``stopped``).
     """
     proposer = AgingProposer(population_size, sample_size, warmup, cheaper)
-    if checkpoint is not None and os.path.exists(checkpoint):
-        _upgrade_old_checkpoint(checkpoint, population_size, proposer.sample_size)
     run = steady_state(
         proposer, toolbox, trainings, engine=engine, seconds=seconds, cache=cache, halloffame=halloffame,
         stats=stats, checkpoint=checkpoint, seed=seed, weights_folder=weights_folder, verbose=verbose,

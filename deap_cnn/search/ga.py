@@ -22,11 +22,12 @@ from functools import partial
 from deap import tools
 
 from ..families.cnn_ga.operators import sel_binary_tournament
-from ..runs.checkpoint import save_checkpoint
 from ..training.lineage import evaluation_key
 from .cache import EvaluationCache
+from .checkpoint import save_checkpoint
 from .evaluation import evaluate_population
 from .inheritance import set_parent
+from .steady import mutant
 
 __all__ = ["vary_cnn_ga", "ea_cnn_ga"]
 
@@ -95,13 +96,7 @@ def _renew_repeats(offspring, origins, toolbox, known):
 
     for position, child in enumerate(offspring):
         if repeated(child):
-
-            def mutant(child=child):
-                other = toolbox.clone(child)
-                (other,) = toolbox.mutate(other)
-                return other
-
-            renewed = fresh(mutant, repeated)
+            renewed = fresh(partial(mutant, toolbox, child), repeated)
             if repeated(renewed):
                 renewed, origins[position] = fresh(toolbox.individual, repeated), None  # a newcomer: no parent
             if renewed.fitness.valid:
@@ -139,7 +134,7 @@ def ea_cnn_ga(
     generation (population, hall of fame, logbook, generation, random
     states). To resume, restore the random states and pass the checkpoint's
     population, ``halloffame``, ``logbook`` and ``start_gen = generation + 1``:
-    :func:`deap_cnn.runs.checkpoint.start_or_resume` does it. The logbook records per generation
+    :func:`deap_cnn.search.checkpoint.start_or_resume` does it. The logbook records per generation
     the trainings run (``nevals``), the ``cache_hits``, the ``failed``
     candidates, and the wall and evaluation ``seconds``.
 

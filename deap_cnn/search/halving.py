@@ -11,7 +11,7 @@ last rung they reached.
 signature and return value, so it plugs into the loop and into the
 baselines unchanged::
 
-    halving = SuccessiveHalving(evaluator, eta=1 / 3, store="results.sqlite")
+    halving = SuccessiveHalving(evaluator, eta=1 / 3, store=partial(ResultsStore, "results.sqlite"))
     ea_cnn_ga(population, toolbox, ngen=10, evaluate_population=halving)
 
 Each rung is its own evaluator, built with ``dataclasses.replace(settings,
@@ -58,7 +58,6 @@ import tempfile
 
 from deap import base
 
-from ..runs.store import ResultsStore
 from .cache import EvaluationCache
 from .evaluation import evaluate_population
 from .objectives import ObjectiveEvaluator
@@ -157,7 +156,8 @@ class SuccessiveHalving:
         Fraction of a rung's candidates promoted to the next, rounded up
         (1/2, 1/3, ...). Failed candidates are never promoted.
     store:
-        Path of a SQLite results store: every rung's records go there, each
+        ``store(fingerprint=...)`` opens a results store, e.g.
+        ``functools.partial(ResultsStore, path)``: every rung's records go there, each
         under its rung evaluator's fingerprint (the store's ``epochs`` column
         is the rung's). ``None`` keeps the records in memory.
     continue_training:
@@ -211,9 +211,7 @@ class SuccessiveHalving:
         else:
             self.state_dir = None
             self.evaluators = [rung_evaluator(evaluator, epochs) for epochs in rungs]
-        self.stores = [
-            None if store is None else ResultsStore(store, fingerprint=_fingerprint(e)) for e in self.evaluators
-        ]
+        self.stores = [None if store is None else _open(store, _fingerprint(e)) for e in self.evaluators]
         self.caches = [EvaluationCache(s) for s in self.stores]
         self.candidates = 0
         self.trainings = 0
@@ -339,12 +337,23 @@ class SuccessiveHalving:
         return assigned
 
 
+def _open(store, fingerprint):
+    """The results store ``store(fingerprint=...)`` opens (the search layer names no store class of its own)."""
+    if not callable(store):
+        raise TypeError(
+            f"store must be a function fingerprint -> results store, e.g. "
+            f"functools.partial(deap_cnn.runs.store.ResultsStore, path), not {store!r}"
+        )
+    return store(fingerprint=fingerprint)
+
+
 def async_rungs(evaluator, rungs=None, eta=1 / 3, store=None):
     """Successive halving's fidelities for the asynchronous strategies (:class:`~deap_cnn.search.steady.Rungs`).
 
     One :func:`rung_evaluator` copy of ``evaluator`` per lower rung (default
     :func:`halving_rungs` of its epochs and ``eta``), cheapest first, and
-    ``evaluator`` itself as the top rung. With ``store`` (a SQLite path) each
+    ``evaluator`` itself as the top rung. With ``store`` (``store(fingerprint=...)`` opens a
+    results store: ``functools.partial(ResultsStore, path)``) each
     lower rung's results go there under its own fingerprint; close the
     returned object's stores with ``rungs.close()``. ``None`` when there is a
     single rung (one epoch, say): nothing to promote, every candidate is
@@ -359,7 +368,7 @@ def async_rungs(evaluator, rungs=None, eta=1 / 3, store=None):
         raise ValueError(f"the top rung ({rungs[-1]} epochs) must be the evaluator's own epochs "
                          f"({_settings_of(evaluator).epochs})")  # fmt: skip
     copies = [rung_evaluator(evaluator, epochs) for epochs in rungs[:-1]]
-    stores = [None if store is None else ResultsStore(store, fingerprint=_fingerprint(copy)) for copy in copies]
+    stores = [None if store is None else _open(store, _fingerprint(copy)) for copy in copies]
     return Rungs(
         evaluate=[copy.record for copy in copies] + [evaluator.record],
         caches=[EvaluationCache(s) for s in stores],

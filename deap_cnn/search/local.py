@@ -19,9 +19,10 @@ rungs (only top-rung results move the climb).
 from __future__ import annotations
 
 import random
+from functools import partial
 
 from .aging import fresh
-from .steady import Proposer
+from .steady import Proposer, mutant, primary_score
 
 __all__ = ["LocalSearchProposer"]
 
@@ -43,6 +44,7 @@ class LocalSearchProposer(Proposer):
     """
 
     name = "local"
+    description = "local search: first-improvement climbs through one-edit neighbours, random restarts"
 
     def __init__(self, initial: int, neighbours=None, sample: int | None = None):
         if isinstance(initial, bool) or not isinstance(initial, int) or initial < 1:
@@ -60,9 +62,12 @@ class LocalSearchProposer(Proposer):
         self.restarts = 0
         self.moves = 0
 
-    @staticmethod
-    def _score(individual) -> float:
-        return individual.fitness.weights[0] * individual.fitness.values[0]
+    @classmethod
+    def build(cls, family, space, budget, context) -> LocalSearchProposer:
+        """``budget.population`` random genomes per start; the family's ``neighbours``, else sampled mutants."""
+        return cls(budget.population, partial(family.neighbours, space=space) if family.neighbours else None)
+
+    _score = staticmethod(primary_score)
 
     def _climb_from(self, individual):
         self.current = individual
@@ -82,14 +87,7 @@ class LocalSearchProposer(Proposer):
             if self.sampled >= self.sample:
                 return None
             self.sampled += 1
-
-            def mutant():
-                child = toolbox.clone(self.current)
-                (child,) = toolbox.mutate(child)
-                del child.fitness.values
-                return child
-
-            child = fresh(mutant, known)
+            child = fresh(partial(mutant, toolbox, self.current), known)
             return None if known(child) else child
         while self.queue:
             genome = self.queue.pop()

@@ -23,19 +23,15 @@ from __future__ import annotations
 
 import random
 
-from deap import base, tools
+from deap import tools
 
 from ..families.registry import get_family
-from .ga import ea_cnn_ga
-from .objectives import check_objectives, objective_weights
+from .objectives import objective_weights
 
 __all__ = [
     "individual_type",
     "front_ranks_and_crowding",
     "sel_dominance_tournament",
-    "make_nsga2_toolbox",
-    "objective_stats",
-    "nsga2",
 ]
 
 
@@ -93,81 +89,3 @@ def sel_dominance_tournament(individuals, k, rng=random):
             winner = rng.choice((first, second))
         chosen.append(winner)
     return chosen
-
-
-def make_nsga2_toolbox(
-    space,
-    evaluate,
-    map_function=map,
-    objectives=("accuracy", "parameters"),
-    family="cnn-ga",
-) -> base.Toolbox:
-    """The family's toolbox with NSGA-II's selections and the multi-objective individual type.
-
-    ``evaluate`` is typically ``Objectives(*objectives).wrap(evaluator)``
-    (:mod:`deap_cnn.search.objectives`); its fitness tuple must have one value per objective.
-    """
-    toolbox = get_family(family).toolbox(space, evaluate, map_function, weights=objective_weights(objectives))
-    toolbox.register("select", tools.selNSGA2)
-    toolbox.register("select_mates", sel_dominance_tournament)
-    return toolbox
-
-
-def objective_stats(objectives) -> tools.Statistics:
-    """Per-generation statistics of each objective (max and min), named after the objectives."""
-    names = check_objectives(objectives)
-    stats = tools.MultiStatistics(
-        **{name: tools.Statistics(lambda ind, n=n: ind.fitness.values[n]) for n, name in enumerate(names)}
-    )
-    stats.register("max", max)
-    stats.register("min", min)
-    return stats
-
-
-def nsga2(
-    population,
-    toolbox,
-    ngen,
-    cxpb=0.9,
-    mutpb=0.2,
-    stats=None,
-    front=None,
-    cache=None,
-    checkpoint=None,
-    verbose=False,
-):
-    """Run NSGA-II through :func:`~deap_cnn.search.ga.ea_cnn_ga`; return ``(population, logbook, front)``.
-
-    ``toolbox`` comes from :func:`make_nsga2_toolbox` (``select`` is
-    ``selNSGA2``, ``select_mates`` the dominance tournament). ``front``, a
-    :class:`deap.tools.ParetoFront` (a new one by default), is the hall of
-    fame: it gathers every non-dominated individual the population ever held.
-    """
-    front = tools.ParetoFront() if front is None else front
-    logbook = tools.Logbook()
-    logbook.header = [
-        "gen",
-        "nevals",
-        "cache_hits",
-        "failed",
-        "seconds",
-        "eval_seconds",
-    ]
-    if stats is not None:
-        logbook.header += list(stats.fields)
-        for name in stats.fields if isinstance(stats, tools.MultiStatistics) else ():
-            logbook.chapters[name].header = list(stats[name].fields)  # one column per statistic, not the loop's too
-    population, logbook = ea_cnn_ga(
-        population,
-        toolbox,
-        cxpb=cxpb,
-        mutpb=mutpb,
-        ngen=ngen,
-        stats=stats,
-        halloffame=front,
-        verbose=verbose,
-        cache=cache,
-        checkpoint=checkpoint,
-        logbook=logbook,
-    )
-    return population, logbook, front

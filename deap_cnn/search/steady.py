@@ -36,7 +36,9 @@ import os
 import random
 import sys
 import time
+from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -47,44 +49,225 @@ from .cache import EvaluationCache
 from .evaluation import _evaluate_one, store_record
 from .inheritance import set_parent
 
-__all__ = ["MAX_FRUITLESS_PROPOSALS", "Proposer", "Rungs", "SteadyRun", "steady_state"]
+__all__ = [
+    "MAX_FRUITLESS_PROPOSALS",
+    "Proposer",
+    "STRATEGY_PROPOSERS",
+    "Budget",
+    "SearchContext",
+    "SearchOutcome",
+    "Rungs",
+    "SteadyRun",
+    "steady_state",
+    "run_proposer",
+    "primary_score",
+    "mutant",
+    "fitness_stats",
+]
 
 #: Proposals in a row that bring nothing new (cache hits) before a search counts as exhausted.
 MAX_FRUITLESS_PROPOSALS = 500
 
 
-class Proposer:
-    """What a steady-state strategy decides; :func:`steady_state` does the rest.
+class Proposer(ABC):
+    """What a strategy decides; :func:`steady_state` does the rest. A strategy is one such class.
 
-    A proposer goes into every checkpoint (:mod:`deap_cnn.runs.codec`), so
+    A proposer goes into every checkpoint (:mod:`deap_cnn.search.codec`), so
     its whole state lives in its attributes (data, individuals; a function it
     holds is taken from the resuming run's own proposer) and it draws its
-    random numbers from :mod:`random` (whose state the checkpoint keeps).
+    random numbers from :mod:`random` (whose state the checkpoint keeps) or
+    keeps its own generator's state in an attribute.
 
     ``propose(toolbox, known)`` returns ``(individual, parent)``: an
     individual to evaluate (fitness invalid) and the individual it was made
     from (its weights are inherited with ``--inherit``), or ``None`` for the
-    parent of a random one; or ``None`` when it must wait for results first.
+    parent of a random one; or ``None`` when it must wait for results first
+    (a batch strategy waits until its whole batch is told).
     ``known(genome)`` says whether the genome was evaluated or is in flight.
 
-    ``tell(individual)`` hears each final result (``individual.fitness`` is
+    ``tell(individual, top)`` hears each final result (``individual.fitness`` is
     set; with rungs, ``individual.rung`` says which, and ``top`` whether it
     is the top rung's).
 
     ``members()`` are the individuals the strategy holds (the logbook's
     statistics; with inheritance their weights are kept).
+
+    A subclass that sets :attr:`description` and implements :meth:`build`
+    is a strategy: :mod:`deap_cnn.search.strategies` registers it by
+    :attr:`name` when its module is imported, and the command line's
+    ``--strategy`` help, ``deap-cnn strategies`` and the rules of
+    ``--inherit`` read its attributes.
     """
 
+    #: The strategy's name (``--strategy NAME``) and its checkpoints' format.
     name = "proposer"
+    #: One line for ``deap-cnn strategies`` and ``--strategy``'s help; a proposer without one is no strategy.
+    description = ""
+    #: Whether children have a parent whose trained weights ``--inherit`` gives them.
+    inherits_weights = False
+    #: Whether it needs the family's numeric encoding (``Family.encode``).
+    needs_encode = False
+    #: Whether it needs the family's Optuna encoding (``Family.suggest``).
+    needs_suggest = False
+    #: Whether ``--proxy-warmup`` picks its initial individuals.
+    takes_warmup = False
 
+    @classmethod
+    def build(cls, family, space, budget, context) -> Proposer:
+        """The proposer of a run of ``family`` over ``space`` under ``budget`` (a :class:`Budget`) and ``context``."""
+        raise NotImplementedError(f"{cls.__qualname__} is not a strategy: it has no build()")
+
+    @abstractmethod
     def propose(self, toolbox, known):
-        raise NotImplementedError
+        """``(individual, parent)`` to evaluate next, or ``None`` to wait for results."""
 
+    @abstractmethod
     def tell(self, individual, top=True):
-        raise NotImplementedError
+        """Hear one final result."""
 
     def members(self) -> list:
         return []
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("description"):  # a strategy: registered by name, the latest class of a name wins
+            STRATEGY_PROPOSERS[cls.name] = cls
+
+
+#: Proposer classes that are strategies (they set ``description``), by name, in the order they were defined.
+STRATEGY_PROPOSERS: dict = {}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a search may spend.
+
+    Generational strategies run ``population`` individuals for
+    ``generations`` generations after the initial one; the others train
+    ``trainings`` candidates (default ``population * (generations + 1)``,
+    the most a generational run of that size trains), logging a row every
+    ``population`` results, or stop after ``seconds``.
+    """
+
+    population: int = 20
+    generations: int = 20
+    trainings: int | None = None
+    seconds: float | None = None
+
+    @property
+    def training_count(self) -> int:
+        return self.trainings if self.trainings is not None else self.population * (self.generations + 1)
+
+
+@dataclass
+class SearchContext:
+    """Everything a strategy runs with besides the family, space, evaluation and budget.
+
+    ``weights`` are the fitness weights (more than one for several
+    objectives); ``engine`` an open :mod:`deap_cnn.engines` engine (``None``:
+    a serial one) and ``map_function`` the generational loop's map;
+    ``cache`` an :class:`~deap_cnn.search.cache.EvaluationCache` (else one
+    over ``store``, a results store: what it holds is never trained again);
+    ``checkpoint`` the path the run saves its state to and resumes from;
+    ``weights_folder`` the folder of trained weights children inherit
+    (inheritance is on when it is set; :mod:`deap_cnn.search.inheritance`);
+    ``rungs`` successive halving's fidelities (:class:`Rungs`) and
+    ``evaluate_population`` the generational loop's (a
+    :class:`~deap_cnn.search.halving.SuccessiveHalving`); ``callback`` runs
+    after every generation or result; ``seed`` seeds the run.
+
+    What only some strategies read: ``sample_size`` and ``cheaper`` (aging
+    evolution's tournament, :func:`~deap_cnn.search.aging.breed_aging_child`),
+    ``warmup`` (a :class:`~deap_cnn.search.warmup.Warmup`), ``features`` and
+    ``candidates`` (the surrogate's), ``cxpb`` and ``mutpb`` (the
+    generational loop's).
+    """
+
+    weights: tuple = (1.0,)
+    engine: object = None
+    map_function: Callable = map
+    cache: EvaluationCache | None = None
+    store: object = None
+    checkpoint: str | None = None
+    weights_folder: str | None = None
+    rungs: Rungs | None = None
+    evaluate_population: Callable | None = None
+    callback: Callable | None = None
+    seed: int | None = None
+    verbose: bool = False
+    sample_size: int | None = None
+    cheaper: float = 0.0
+    warmup: object = None
+    features: list | None = None
+    candidates: int | None = None
+    cxpb: float = 0.9
+    mutpb: float = 0.2
+
+    def evaluation_cache(self) -> EvaluationCache:
+        """``cache`` (a subclass that also logs, say), else one over ``store``."""
+        return self.cache if self.cache is not None else EvaluationCache(self.store)  # an empty cache is falsy
+
+    def inheritance(self):
+        """The :class:`~deap_cnn.search.inheritance.WeightsFolder` of ``weights_folder``, or ``None``."""
+        if not self.weights_folder:
+            return None
+        from .inheritance import WeightsFolder
+
+        return WeightsFolder(self.weights_folder)
+
+
+@dataclass
+class SearchOutcome:
+    """What a strategy returns: the best individuals (best first; the Pareto front for several objectives).
+
+    ``trainings`` counts candidates trained (the budget's unit); ``stopped``
+    says why the search ended: ``"trainings"``, ``"generations"``,
+    ``"seconds"`` or ``"exhausted"`` (:data:`MAX_FRUITLESS_PROPOSALS`
+    proposals in a row brought nothing new); ``history`` holds ``(evaluation
+    key, fitness)`` of every final result in order.
+    """
+
+    best: list
+    logbook: tools.Logbook
+    trainings: int
+    stopped: str = "generations"
+    history: list = field(default_factory=list)
+
+
+def mutant(toolbox, parent):
+    """A clone of ``parent`` that ``toolbox.mutate`` changed, its fitness deleted: the strategies' child."""
+    child = toolbox.clone(parent)
+    (child,) = toolbox.mutate(child)
+    del child.fitness.values
+    return child
+
+
+def primary_score(individual) -> float:
+    """The first objective, signed so that larger is better: what ranks single-objective results."""
+    return individual.fitness.weights[0] * individual.fitness.values[0]
+
+
+def fitness_stats() -> tools.Statistics:
+    """Max, min and mean of the fitness (of its first value for several objectives), for the logbook."""
+    stats = tools.Statistics(lambda ind: ind.fitness.values[0])
+    stats.register("max", max)
+    stats.register("min", min)
+    stats.register("mean", lambda values: sum(values) / len(values))
+    return stats
+
+
+def run_proposer(kind, family, space, evaluate, budget, context=None) -> SearchOutcome:
+    """Run the strategy ``kind`` (a :class:`Proposer` subclass) on the loop: what every such strategy's ``run`` is."""
+    context = SearchContext() if context is None else context
+    proposer = kind.build(family, space, budget, context)
+    toolbox = family.toolbox(space, evaluate, context.map_function, weights=context.weights)
+    run = steady_state(
+        proposer, toolbox, budget.training_count, engine=context.engine, seconds=budget.seconds,
+        cache=context.evaluation_cache(), stats=fitness_stats(), checkpoint=context.checkpoint, seed=context.seed,
+        weights_folder=context.inheritance(), verbose=context.verbose, callback=context.callback,
+        rungs=context.rungs, row_size=budget.population,
+    )  # fmt: skip
+    return SearchOutcome(list(run.halloffame), run.logbook, run.trained, run.stopped, list(run.history))
 
 
 @dataclass
@@ -149,7 +332,7 @@ class SteadyRun:
 
 
 def _load(checkpoint, fmt):
-    from ..runs.checkpoint import CheckpointError, load_checkpoint, restore_random_state
+    from .checkpoint import CheckpointError, load_checkpoint, restore_random_state
 
     state = load_checkpoint(checkpoint)
     if state.get("strategy") != fmt:
@@ -201,8 +384,8 @@ def steady_state(
     ``failed``, ``seconds`` and the members' ``stats``) and ``stopped``
     (``"trainings"``, ``"seconds"`` or ``"exhausted"``).
     """
-    from ..runs.checkpoint import save_checkpoint
-    from ..runs.codec import adopt_live
+    from .checkpoint import save_checkpoint
+    from .codec import adopt_live
 
     if engine is None:
         from ..engines import make_engine
@@ -334,7 +517,7 @@ def steady_state(
         individual.cost = record.get("flops") or 0  # what it cost to train: cost-aware parents read it
         del run.in_flight[next(i for i, other in enumerate(run.in_flight) if other is individual)]
         submitted.discard(id(individual))
-        score = individual.fitness.weights[0] * individual.fitness.values[0]  # larger is better
+        score = primary_score(individual)  # larger is better
         if rung < top and _promote(run.rung_scores[rung], score, rungs.eta, record):
             individual.rung = rung + 1
             del individual.fitness.values

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import math
 import random
+from functools import partial
 
 from .aging import MAX_TRIES, AgingProposer, breed_aging_child
-from .steady import Proposer
+from .steady import Proposer, mutant, primary_score
 
 __all__ = ["SurrogateProposer", "ExtendedEncoding", "default_model", "DEFAULT_CANDIDATES"]
 
@@ -104,6 +105,9 @@ class SurrogateProposer(Proposer):
     """
 
     name = "surrogate"
+    description = "surrogate-assisted aging evolution: a model picks which of several mutants to train"
+    needs_encode = True
+    takes_warmup = True
 
     def __init__(self, population_size, sample_size=None, encode=None, candidates=DEFAULT_CANDIDATES,
                  make_model=default_model, warmup=None):  # fmt: skip
@@ -118,6 +122,17 @@ class SurrogateProposer(Proposer):
         self.features, self.targets = [], []  # every top-rung result told: its encoding and weighted fitness
         self.model, self.fitted_on = None, 0
         self.chosen = 0  # children the model chose
+
+    @classmethod
+    def build(cls, family, space, budget, context) -> SurrogateProposer:
+        """Over the family's ``encode``, extended by ``context.features`` (scorers, e.g. zero-cost proxies)."""
+        encode = partial(family.encode, space=space)
+        if context.features:  # more numbers per genome for the model: proxy scores, say
+            encode = ExtendedEncoding(encode, context.features)
+        return cls(
+            budget.population, context.sample_size, encode=encode,
+            candidates=context.candidates or DEFAULT_CANDIDATES, warmup=context.warmup,
+        )  # fmt: skip
 
     def __getstate__(self):
         # A resume refits on the same rows with the same seed: checkpoints hold no scikit-learn objects.
@@ -161,9 +176,7 @@ class SurrogateProposer(Proposer):
         tries = 0
         while len(mutants) < self.candidates and tries < MAX_TRIES:
             tries += 1
-            other = toolbox.clone(parent)
-            (other,) = toolbox.mutate(other)
-            del other.fitness.values
+            other = mutant(toolbox, parent)
             if not known(other) and all(str(other) != str(m) for m in mutants):
                 mutants.append(other)
         if len(mutants) > 1:
@@ -177,7 +190,7 @@ class SurrogateProposer(Proposer):
         self.aging.tell(individual, top)
         if top and individual.fitness.valid:
             self.features.append(list(self.encode(individual)))
-            self.targets.append(individual.fitness.weights[0] * individual.fitness.values[0])
+            self.targets.append(primary_score(individual))
 
     def members(self) -> list:
         return self.aging.members()

@@ -67,12 +67,12 @@ def _defaults(config: dict) -> tuple[dict, dict]:
     the run's objectives and halving, so a run that named none shows no difference there.
     """
     try:
-        from ..config import SearchConfig, default_strategy
+        from ..config import SearchConfig, default_strategy, help_text
     except ImportError:  # a report made by a copy of this package without the runs' settings
         return {}, {}
     fields = dataclasses.fields(SearchConfig)
     defaults = {f.name: getattr(SearchConfig(), f.name) for f in fields}
-    helps = {f.name: f.metadata.get("help", "") for f in fields}
+    helps = {f.name: help_text(f) for f in fields}
     objectives = config.get("objectives")
     try:
         defaults["strategy"] = default_strategy(
