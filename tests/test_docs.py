@@ -297,7 +297,7 @@ def environment():
     return env
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # not module: xdist interleaves other modules' tests, which would tear it down
 def tour(tmp_path_factory):
     """A folder after every ```sh run``` block's commands ran in it, in order, shrunk by :data:`SHRINK`."""
     folder = tmp_path_factory.mktemp("tour")
@@ -335,10 +335,10 @@ def test_the_readme_tour_runs(tour):
 
 @pytest.mark.xdist_group("docs-tour")
 @pytest.mark.parametrize("block", blocks_of("python"))
-def test_python_block_runs(block, tour):
+def test_python_block_runs(block, request):
     if "futures.map" in block.text:
         pytest.skip("the README's SCOOP example: tests/test_runs.py runs it under python -m scoop -n 2")
-    folder, _ = tour
+    folder, _ = request.getfixturevalue("tour")  # after the skip: a skipped block builds no tour
     done = subprocess.run(
         [sys.executable, "-c", block.text], cwd=folder, env=environment(), capture_output=True, text=True, timeout=600
     )
