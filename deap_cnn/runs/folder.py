@@ -278,6 +278,14 @@ class RunFolder:
         except (OSError, ValueError, AttributeError):
             return True
 
+    def refuse_a_run(self):
+        """Raise :class:`RunFolderError` if the folder holds a run (a new run's check: resume that one instead)."""
+        if self.holds_run():
+            raise RunFolderError(
+                f"{self.path} already holds a run: continue it with `{resume_command(self.path)}`, "
+                "or choose another --out"
+            )
+
     def claim(self, config: dict, resume: bool = False) -> dict:
         """Make the folder this run's; return the settings to run with.
 
@@ -292,11 +300,7 @@ class RunFolder:
                     f"--out {shlex.quote(str(self.path))}"
                 )
             return self.read_config()
-        if self.holds_run():
-            raise RunFolderError(
-                f"{self.path} already holds a run: continue it with `{resume_command(self.path)}`, "
-                "or choose another --out"
-            )
+        self.refuse_a_run()
         self.check_out()
         if self.marker_file.exists():  # a failed start's leftovers: the marker says this run wrote them
             for stale in LEFTOVERS:

@@ -395,8 +395,7 @@ def run_search(
         check_settings_unchanged(folder, config)  # before compose: an edited family or table is named as such
     else:
         folder.check_out()  # before anything is made: never another's files
-        if folder.holds_run():  # refused before the lock too: a resume arriving now must not find it taken
-            folder.claim(config.to_dict())
+        folder.refuse_a_run()  # before the lock too: a resume arriving now must not find it taken
     parts = compose(config)  # data, family and options are checked before the folder is claimed
     engine = None
     try:
@@ -417,8 +416,7 @@ def _prepare(folder, config, parts, resume, trust_pickle) -> str:
     """In the locked ``folder``: check a resume's files (or claim the folder for a new run); return the run's id."""
     folder.remove_temporaries()  # the lock is ours: any temporary file is a killed writer's
     if not resume:
-        if folder.holds_run():
-            folder.claim(config.to_dict())  # refused: a run is there
+        folder.refuse_a_run()  # again under the lock: before the marker is written
         run_id = folder.write_marker()
         folder.claim(config.to_dict())
         return run_id
