@@ -110,20 +110,22 @@ def _batch_dim():
     return torch.export.Dim("batch", min=1, max=1 << 16)
 
 
-def _write(model: nn.Module, path: Path, suffix: str, example: torch.Tensor):
-    """Write ``model`` (traced on ``example``, batch axis dynamic) as ``suffix``; the exporter's own exceptions pass."""
-    dynamic = ({0: _batch_dim()},)
+def _write(model: nn.Module, path: Path, suffix: str, inputs: tuple):
+    """Write ``model`` (traced on ``inputs``, the first one's batch axis dynamic) as ``suffix``.
+
+    The exporter's own exceptions pass."""
+    dynamic = ({0: _batch_dim()},) + (None,) * (len(inputs) - 1)
     with _quiet(), torch.no_grad():
         if suffix == ".onnx":
             program = torch.onnx.export(
-                model, (example,), input_names=[INPUT], output_names=[OUTPUT], dynamo=True,
+                model, inputs, input_names=[INPUT], output_names=[OUTPUT], dynamo=True,
                 dynamic_shapes=dynamic, verbose=False, optimize=True,
             )  # fmt: skip
             program.save(str(path))
         elif suffix == ".pt2":
-            torch.export.save(torch.export.export(model, (example,), dynamic_shapes=dynamic), str(path))
+            torch.export.save(torch.export.export(model, inputs, dynamic_shapes=dynamic), str(path))
         else:  # .ts: a trace (every family's forward is free of data-dependent control flow)
-            torch.jit.trace(model, example, check_trace=False).save(str(path))
+            torch.jit.trace(model, inputs, check_trace=False).save(str(path))
 
 
 def _try_module(module: nn.Module, inputs: tuple, suffix: str) -> bool:
@@ -131,18 +133,8 @@ def _try_module(module: nn.Module, inputs: tuple, suffix: str) -> bool:
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch:
-        target = Path(scratch) / f"layer{suffix}"
-        dynamic = ({0: _batch_dim()},) + (None,) * (len(inputs) - 1)
         try:
-            with _quiet(), torch.no_grad():
-                if suffix == ".onnx":
-                    torch.onnx.export(module, inputs, dynamo=True, dynamic_shapes=dynamic, verbose=False).save(
-                        str(target)
-                    )
-                elif suffix == ".pt2":
-                    torch.export.export(module, inputs, dynamic_shapes=dynamic)
-                else:
-                    torch.jit.trace(module, inputs, check_trace=False)
+            _write(module, Path(scratch) / f"layer{suffix}", suffix, inputs)
         except Exception:  # noqa: BLE001 - any exporter failure marks this layer as the culprit
             return False
     return True
@@ -198,7 +190,7 @@ def export_network(model: nn.Module, path, example: torch.Tensor, check: torch.T
     model = model.eval()
     example = example.float()
     try:
-        _write(model, path, suffix, example)
+        _write(model, path, suffix, (example,))
     except Exception as error:  # noqa: BLE001 - an exporter raises many kinds; the user needs the layer, not the type
         if path.exists():
             path.unlink()
